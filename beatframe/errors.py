@@ -1,0 +1,15 @@
+"""Errors that name a problem with the user's input.
+
+``BadInputError`` is raised by plain functions when the input itself is wrong (empty or corrupt
+audio, an image that is too small, an absurd size). The CLI turns it into exit code 2 with one
+line on stderr; the HTTP API into a 4xx JSON error. Anything else is a bug or an environment
+failure and exits 1.
+"""
+
+
+class BadInputError(ValueError):
+    """The user's input cannot be used; the message says why, in one line."""
+
+
+class SpecError(RuntimeError):
+    """A rendered output does not meet its delivery spec (Canvas or video)."""

@@ -1,0 +1,1 @@
+"""Built-in style templates, one TOML file each; loaded by :mod:`beatframe.templates`."""
