@@ -13,3 +13,10 @@ class BadInputError(ValueError):
 
 class SpecError(RuntimeError):
     """A rendered output does not meet its delivery spec (Canvas or video)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth a retry: I/O and network trouble, not bad input, spec failures or bugs."""
+    if isinstance(exc, (BadInputError, SpecError)):
+        return False
+    return isinstance(exc, (OSError, TimeoutError, ConnectionError))

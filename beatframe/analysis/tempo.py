@@ -1,0 +1,271 @@
+"""Tempo estimation and beat tracking.
+
+Several tempo hypotheses are taken from the autocorrelation of the onset envelope (its strongest
+peaks and their octave relatives). For each, a dynamic-programming beat tracker (Ellis 2007, via
+:func:`librosa.beat.beat_track` with a fixed or time-varying tempo) finds the best beat sequence;
+each hypothesis is then scored by how strongly its beats land on onsets, how periodic the
+envelope is at that period, and a log-Gaussian tempo prior. The best hypothesis wins; its beat
+times are refined to the local onset peak (sub-frame, parabolic) and corrected for the onset
+detector's latency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.ndimage
+import scipy.signal
+
+from beatframe.analysis.onsets import Features
+
+__all__ = ["BeatResult", "autocorrelation", "tempo_candidates", "track_beats", "estimate_beats",
+           "local_tempo_curve"]
+
+#: Centre of the log-Gaussian tempo prior (BPM) and its width in octaves.
+PRIOR_BPM = 110.0
+PRIOR_OCTAVES = 0.9
+#: Onset-envelope latency: beats are reported this many seconds before the flux peak.
+LATENCY = -0.010
+MIN_BPM, MAX_BPM = 50.0, 220.0
+
+
+@dataclass
+class BeatResult:
+    """Beats and tempo of a track.
+
+    Attributes
+    ----------
+    bpm : float
+        Tempo (60 / median inter-beat interval).
+    beats : np.ndarray
+        Beat times in seconds, strictly increasing.
+    candidates : list of dict
+        Every tempo hypothesis with its scores (for diagnostics and benchmarks).
+    """
+
+    bpm: float
+    beats: np.ndarray
+    candidates: list[dict] = field(default_factory=list)
+
+
+def autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
+    """Normalized autocorrelation of ``env`` (mean removed) for lags ``0..max_lag``."""
+    x = np.asarray(env, dtype=np.float64)
+    x = x - x.mean()
+    n = len(x)
+    nfft = 1 << int(np.ceil(np.log2(2 * n + 1)))
+    spec = np.fft.rfft(x, nfft)
+    ac = np.fft.irfft(spec * np.conj(spec), nfft)[: max_lag + 1]
+    if ac[0] <= 0:
+        return np.zeros(max_lag + 1)
+    return ac / ac[0]
+
+
+def _prior(bpm: np.ndarray | float, *, center: float = PRIOR_BPM, octaves: float = PRIOR_OCTAVES):
+    return np.exp(-0.5 * (np.log2(np.asarray(bpm, dtype=float) / center) / octaves) ** 2)
+
+
+def tempo_candidates(env: np.ndarray, frame_rate: float, *, n_peaks: int = 4,
+                     min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM) -> list[tuple[float, float]]:
+    """Tempo hypotheses (bpm, periodicity salience) from the onset autocorrelation.
+
+    The ``n_peaks`` strongest autocorrelation peaks between 30 and 300 BPM are taken, together
+    with their halves, doubles, and 2/3 and 3/2 multiples that fall within
+    ``[min_bpm, max_bpm]``; near-duplicates (within 3 %) are merged.
+    """
+    max_lag = int(frame_rate * 60.0 / 30.0)
+    ac = autocorrelation(env, min(max_lag, len(env) - 1))
+    if len(ac) < 4:
+        return [(120.0, 0.0)]
+    lag_min = max(2, int(frame_rate * 60.0 / 300.0))
+    peaks, _ = scipy.signal.find_peaks(ac[lag_min:])
+    peaks = peaks + lag_min
+    if len(peaks) == 0:
+        return [(120.0, 0.0)]
+    peaks = peaks[np.argsort(-ac[peaks])][:n_peaks]
+
+    def refine(lag: int) -> float:
+        if 0 < lag < len(ac) - 1:
+            a, b, c = ac[lag - 1], ac[lag], ac[lag + 1]
+            den = a - 2 * b + c
+            if den < 0:
+                return lag + 0.5 * (a - c) / den
+        return float(lag)
+
+    def salience(bpm: float) -> float:
+        lag = frame_rate * 60.0 / bpm
+        i = int(round(lag))
+        if i >= len(ac) - 1:
+            return 0.0
+        return float(max(0.0, ac[max(0, i - 1): i + 2].max()))
+
+    base = [60.0 * frame_rate / refine(int(p)) for p in peaks]
+    out: list[float] = []
+    for b in base:
+        for mult in (1.0, 2.0, 0.5, 1.5, 2.0 / 3.0, 3.0, 1.0 / 3.0):
+            c = b * mult
+            if min_bpm <= c <= max_bpm and all(abs(c / o - 1) > 0.03 for o in out):
+                out.append(c)
+    if not out:
+        out = [float(np.clip(base[0], min_bpm, max_bpm))]
+    return [(c, salience(c)) for c in out]
+
+
+def track_beats(env: np.ndarray, frame_rate: float, bpm: float | np.ndarray, *,
+                tightness: float = 100.0, trim: bool = True) -> np.ndarray:
+    """Dynamic-programming beat frames for a given (fixed or per-frame) tempo."""
+    import librosa
+
+    if float(np.max(env)) <= 0:
+        return np.zeros(0, dtype=int)
+    bpm_arg = np.asarray(bpm, dtype=float) if np.ndim(bpm) else float(bpm)
+    _, beats = librosa.beat.beat_track(onset_envelope=env, sr=frame_rate, hop_length=1,
+                                       bpm=bpm_arg, tightness=tightness, trim=trim,
+                                       units="frames")
+    return np.asarray(beats, dtype=int)
+
+
+def local_tempo_curve(env: np.ndarray, frame_rate: float, bpm: float, *, window: float = 8.0,
+                      max_dev: float = 0.25) -> np.ndarray:
+    """Per-frame tempo near ``bpm`` (within ``max_dev``) from a windowed autocorrelation.
+
+    Returns an array with one BPM per onset frame, median-smoothed over ~4 s.
+    """
+    import librosa
+
+    win = int(window * frame_rate)
+    hop = max(1, int(frame_rate * 0.5))
+    n = len(env)
+    if n < win // 2:
+        return np.full(n, bpm)
+    lag0 = frame_rate * 60.0 / bpm
+    lo = max(2, int(np.floor(lag0 / (1 + max_dev))))
+    hi = min(win - 1, int(np.ceil(lag0 / (1 - max_dev))))
+    centres = np.arange(0, n, hop)
+    local = np.empty(len(centres))
+    w = np.hanning(win)
+    envp = np.pad(env, (win // 2, win // 2))
+    segs = np.stack([envp[c:c + win] * w for c in centres])
+    segs = segs - segs.mean(axis=1, keepdims=True)
+    nfft = 1 << int(np.ceil(np.log2(2 * win)))
+    spec = np.fft.rfft(segs, nfft, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, nfft, axis=1)[:, : hi + 2]
+    for k in range(len(centres)):
+        seg = ac[k, lo:hi + 1]
+        j = int(np.argmax(seg)) + lo
+        if 0 < j < ac.shape[1] - 1:
+            a, b, c = ac[k, j - 1], ac[k, j], ac[k, j + 1]
+            den = a - 2 * b + c
+            jj = j + (0.5 * (a - c) / den if den < 0 else 0.0)
+        else:
+            jj = float(j)
+        local[k] = 60.0 * frame_rate / jj
+    local = scipy.ndimage.median_filter(local, size=max(1, int(4.0 / 0.5)) | 1, mode="nearest")
+    del librosa
+    return np.interp(np.arange(n), centres, local)
+
+
+def _peak_values(env: np.ndarray, frames: np.ndarray, radius: int = 1) -> np.ndarray:
+    if len(frames) == 0:
+        return np.zeros(0)
+    mx = scipy.ndimage.maximum_filter1d(env, size=2 * radius + 1, mode="constant")
+    return mx[np.clip(frames, 0, len(env) - 1)]
+
+
+def _refine(env: np.ndarray, frames: np.ndarray, radius: int) -> np.ndarray:
+    """Move each beat to the strongest onset within ``radius`` frames (parabolic sub-frame)."""
+    out = np.empty(len(frames), dtype=float)
+    n = len(env)
+    for i, f in enumerate(frames):
+        lo, hi = max(0, f - radius), min(n, f + radius + 1)
+        seg = env[lo:hi]
+        j = lo + int(np.argmax(seg)) if seg.size and seg.max() > 0 else f
+        pos = float(j)
+        if 0 < j < n - 1:
+            a, b, c = env[j - 1], env[j], env[j + 1]
+            den = a - 2 * b + c
+            if den < 0:
+                pos = j + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+        out[i] = pos
+    return out
+
+
+def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
+                   prior_bpm: float = PRIOR_BPM, prior_octaves: float = PRIOR_OCTAVES,
+                   start_bpm: float | None = None, latency: float = LATENCY) -> BeatResult:
+    """Estimate tempo and beat times.
+
+    Parameters
+    ----------
+    features : Features
+        From :func:`beatframe.analysis.onsets.compute_features`.
+    tempo_change_tolerant : bool
+        Let the beat tracker follow a drifting tempo: the chosen tempo is replaced by a local
+        tempo curve (windowed autocorrelation near it) and the DP is looser.
+    prior_bpm, prior_octaves : float
+        Centre and width (in octaves) of the log-Gaussian tempo prior.
+    start_bpm : float or None
+        If given, only hypotheses within 10 % of it (and the prior) are considered.
+    latency : float
+        Seconds subtracted from refined beat times.
+
+    Returns
+    -------
+    BeatResult
+    """
+    env = features.env
+    fr = features.frame_rate
+    if env.size < 4 or float(env.max()) <= 0:
+        return BeatResult(bpm=0.0, beats=np.zeros(0))
+    envn = env / (float(np.std(env)) + 1e-9)
+
+    cands = tempo_candidates(env, fr)
+    if start_bpm:
+        near = [c for c in cands if abs(c[0] / start_bpm - 1) < 0.1]
+        cands = near or [(float(start_bpm), 0.0)]
+    scored = []
+    for bpm, sal in cands:
+        frames = track_beats(env, fr, bpm)
+        if len(frames) < 2:
+            continue
+        on = _peak_values(envn, frames)
+        align = float(np.mean(on))
+        # Metrical-level checks. Too slow: the points halfway between beats are as strong as
+        # the beats (they are beats too). Too fast: every other beat is weak (8th notes).
+        mids = ((frames[:-1] + frames[1:]) // 2).astype(int)
+        mid_ratio = float(np.mean(_peak_values(envn, mids))) / max(align, 1e-9)
+        ev, od = float(np.mean(on[0::2])), float(np.mean(on[1::2])) if len(on) > 1 else align
+        alt = min(ev, od) / max(ev, od, 1e-9)
+        slow = 1.0 - 0.8 * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
+        fast = float(np.clip(alt / 0.55, 0.3, 1.0))
+        prior = float(_prior(bpm, center=prior_bpm, octaves=prior_octaves))
+        score = align * max(sal, 1e-3) ** 0.5 * prior * slow * fast
+        scored.append(dict(bpm=float(bpm), salience=sal, align=align, mid_ratio=mid_ratio,
+                           alternation=alt, prior=prior, score=score, frames=frames))
+    if not scored:
+        return BeatResult(bpm=0.0, beats=np.zeros(0))
+    best = max(scored, key=lambda d: d["score"])
+    frames = best["frames"]
+    bpm = best["bpm"]
+    if tempo_change_tolerant and len(frames) > 8:
+        curve = local_tempo_curve(env, fr, 60.0 * fr / float(np.median(np.diff(frames))))
+        frames = track_beats(env, fr, curve, tightness=60.0)
+
+    radius = max(1, int(round(0.035 * fr)))
+    pos = _refine(env, frames, radius)
+    times = pos / fr - latency
+    times = times[(times >= 0) & (times <= features.duration)]
+    # strictly increasing, at least a 1/3 beat apart
+    if len(times) > 1:
+        keep = [0]
+        min_gap = 0.33 * 60.0 / max(bpm, 1.0)
+        for i in range(1, len(times)):
+            if times[i] - times[keep[-1]] >= min_gap:
+                keep.append(i)
+        times = times[keep]
+    if len(times) >= 2:
+        bpm = float(60.0 / np.median(np.diff(times)))
+    for d in scored:
+        d.pop("frames", None)
+    return BeatResult(bpm=float(bpm), beats=times, candidates=scored)

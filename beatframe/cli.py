@@ -1,0 +1,224 @@
+"""The ``beatframe`` command line (see DESIGN.md for the contract).
+
+Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem), 1 otherwise.
+Long work shows a progress bar when stderr is a terminal and stays quiet in pipes.
+
+Environment: everything :mod:`beatframe.settings` and :mod:`beatframe.prefect_local` read;
+``BEATFRAME_DEBUG=1`` prints tracebacks of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from beatframe import __version__
+from beatframe.errors import BadInputError, SpecError
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line with exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _quiet_prefect_console(verbose: bool) -> None:
+    """Keep Prefect's run logs out of the terminal (they still reach the server and its UI)."""
+    if verbose:
+        return
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", ""):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.CRITICAL + 1)
+
+
+@contextmanager
+def _progress_bar(title: str) -> Iterator[None]:
+    """A terminal progress bar fed by :mod:`beatframe.progress`; nothing when not a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from beatframe import progress
+
+    bar = Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                   TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+    tasks: dict[str, int] = {}
+
+    def on_report(stage: str, fraction: float) -> None:
+        name = stage.split(":")[0]
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=1.0)
+        bar.update(tasks[name], completed=fraction, description=stage[:24])
+
+    with bar, progress.reporting(on_report):
+        _say(title)
+        yield
+
+
+def _use_prefect(verbose: bool) -> None:
+    from beatframe.prefect_local import ensure_api
+    from beatframe.settings import get_settings
+
+    ensure_api(get_settings(), announce=_say)
+    _quiet_prefect_console(verbose)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    _use_prefect(args.verbose)
+    from flows.analyze import analyze_track
+
+    with _progress_bar(f"Analysing {args.audio}") if not args.json else nullcontext():
+        analysis = analyze_track(audio=str(args.audio))
+    if args.json:
+        print(json.dumps(analysis, indent=2))
+        return 0
+    print(f"{args.audio}: {analysis['audio']['duration']:.1f} s, {analysis['bpm']:.1f} BPM, "
+          f"{analysis['meter']}/4, {len(analysis['beats'])} beats, {len(analysis['downbeats'])} bars")
+    for section in analysis["sections"]:
+        print(f"  {section['start']:7.2f}-{section['end']:7.2f}  {section['label']:<10} energy {section['energy']:.2f}")
+    if analysis["vocals"]:
+        sung = sum(v["end"] - v["start"] for v in analysis["vocals"])
+        print(f"  vocals: {len(analysis['vocals'])} stretches, {sung:.1f} s")
+    return 0
+
+
+def cmd_canvas(args: argparse.Namespace) -> int:
+    if args.demo == bool(args.audio):
+        raise BadInputError("give an AUDIO file or --demo (not both)")
+    audio = args.audio
+    if args.demo:
+        from beatframe.settings import get_settings
+        from beatframe.synth import demo_track, write_wav
+
+        audio = get_settings().data_dir / "demo" / "demo-track.wav"
+        if not audio.exists():
+            write_wav(audio, demo_track())
+    out = args.out or Path("out") / Path(audio).stem
+    # Validate everything the user typed before starting anything heavy.
+    from beatframe.canvas import CanvasRequest
+
+    CanvasRequest.validate(audio=audio, template=args.template, seconds=args.seconds, seed=args.seed,
+                           size=args.size, loop_mode=args.loop, start=args.start, cover=args.cover,
+                           cover_license=args.cover_license)
+    _use_prefect(args.verbose)
+    from flows.canvas import render_canvas
+
+    with _progress_bar(f"Rendering a Canvas of {audio}"):
+        manifest = render_canvas(audio=str(audio), out_dir=str(out), template=args.template,
+                                 seconds=args.seconds, seed=args.seed, size=args.size, loop=args.loop,
+                                 start=args.start, cover=str(args.cover) if args.cover else None,
+                                 cover_license=args.cover_license)
+    seg = manifest["segment"]
+    loop = manifest["loop"]
+    print(f"{out}/canvas.mp4  {loop['seconds']:.2f} s ({loop['bars']} bars, {loop['mode']}) "
+          f"from {seg['start']:.2f}-{seg['end']:.2f} s at {manifest['analysis']['bpm']:.1f} BPM; "
+          f"seam {manifest['checks']['loop']['seam_ratio']:.2f}, "
+          f"flashes/s {manifest['checks']['flash']['max_flashes_per_s']}; "
+          f"cost {manifest['cost']['total']:.5f} {manifest['cost']['currency']}")
+    return 0
+
+
+def cmd_templates(args: argparse.Namespace) -> int:
+    from beatframe.templates import list_templates, load_template
+
+    if args.action == "show":
+        if not args.name:
+            raise BadInputError("templates show needs a NAME")
+        print(json.dumps(load_template(args.name).model_dump(mode="json"), indent=2))
+        return 0
+    for template in list_templates():
+        print(f"{template.name:<20} {template.scene:<12} loop={template.default_loop:<11} {template.title}")
+    return 0
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from beatframe.prefect_local import running_server, start_server, stop_server
+    from beatframe.settings import get_settings
+
+    settings = get_settings()
+    if args.action == "stop":
+        print("stopped" if stop_server(settings) else "no local Prefect server was running")
+        return 0
+    server = running_server(settings)
+    if args.action == "start" and server is None:
+        server = start_server(settings)
+    print(f"local Prefect server: {server.ui_url} (pid {server.pid})" if server
+          else "no local Prefect server is running (the next render starts one)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="beatframe", description="Loop-native Canvases and music videos, cut to the beat.")
+    parser.add_argument("--version", action="version", version=f"beatframe {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Prefect's run logs")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    analyze = sub.add_parser("analyze", help="tempo, beats, downbeats, sections, energy, vocals of a track")
+    analyze.add_argument("audio", type=Path)
+    analyze.add_argument("--json", action="store_true", help="print the analysis JSON (beatframe.analysis/1)")
+    analyze.set_defaults(run=cmd_analyze)
+
+    canvas = sub.add_parser("canvas", help="render a loop-native Spotify Canvas")
+    canvas.add_argument("audio", type=Path, nargs="?")
+    canvas.add_argument("--demo", action="store_true", help="synthesize a demo track and render it")
+    canvas.add_argument("--out", type=Path, help="output folder (default out/<track name>)")
+    canvas.add_argument("--template", default="neon-pulse", help="style template (see `beatframe templates`)")
+    canvas.add_argument("--seconds", type=float, default=7.0, help="loop length, rounded to whole bars (3-8)")
+    canvas.add_argument("--seed", type=int, default=0)
+    canvas.add_argument("--cover", type=Path, help="animate this artwork instead of a procedural scene")
+    canvas.add_argument("--cover-license", help="the licence of the cover art, recorded in the manifest")
+    canvas.add_argument("--loop", choices=["continuous", "rebound", "hard_cut"],
+                        help="how the loop closes (default: the template's)")
+    canvas.add_argument("--size", default="720x1280", help="9:16 size, 720x1280 to 1080x1920")
+    canvas.add_argument("--start", type=float, help="start the loop at the bar nearest this time (s)")
+    canvas.set_defaults(run=cmd_canvas)
+
+    templates = sub.add_parser("templates", help="list built-in templates or show one")
+    templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    templates.add_argument("name", nargs="?")
+    templates.set_defaults(run=cmd_templates)
+
+    server = sub.add_parser("server", help="the local Prefect server that renders share")
+    server.add_argument("action", choices=["start", "stop", "status"])
+    server.set_defaults(run=cmd_server)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except BadInputError as exc:
+        _say(f"beatframe: error: {exc}")
+        return 2
+    except SpecError as exc:
+        _say(f"beatframe: failed: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("beatframe: interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if os.environ.get("BEATFRAME_DEBUG") or args.verbose:
+            raise
+        _say(f"beatframe: failed: {type(exc).__name__}: {exc} (BEATFRAME_DEBUG=1 for details)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The Canvas flow: a song in, a loop-native Spotify Canvas out.
+
+    hash inputs -> analyze -> plan shots -> generate clip -> stitch -> check -> upload -> manifest
+
+Each stage is a task with a cache key built from content hashes and parameters, so rerunning the
+same request is served from cache, and a run that died resumes from what finished. The flow
+records a cost line per stage (published as a table artifact and in the manifest) and keeps a
+progress artifact up to date for the Prefect UI.
+
+Run it from the CLI (``beatframe canvas song.wav``) or directly::
+
+    from flows.canvas import render_canvas
+    manifest = render_canvas(audio="song.wav", out_dir="out/song")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, runtime
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from beatframe.cachekeys import cache_key
+from beatframe.canvas import CanvasRequest
+from beatframe.cost import CostLog, PriceTable
+from beatframe.settings import get_settings
+from flows.progress import StageProgress
+from tasks.analyze import analyze_audio
+from tasks.check import check_output
+from tasks.generate import generate_clip
+from tasks.inputs import hash_inputs
+from tasks.manifest import finalize_canvas
+from tasks.plan import plan_canvas_shots
+from tasks.stitch import stitch_canvas
+from tasks.upload import upload_outputs
+
+#: Share of the run each stage takes, for the progress artifact and bar.
+STAGE_WEIGHTS = {"hash": 2, "analyze": 20, "plan": 2, "generate": 58, "stitch": 4, "check": 8,
+                 "upload": 4, "manifest": 2}
+
+
+@flow(name="render_canvas", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def render_canvas(
+    audio: str,
+    out_dir: str | None = None,
+    template: str = "neon-pulse",
+    seconds: float = 7.0,
+    seed: int = 0,
+    size: str = "720x1280",
+    loop: str | None = None,
+    start: float | None = None,
+    cover: str | None = None,
+    cover_license: str | None = None,
+) -> dict:
+    """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest."""
+    request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
+                                     loop_mode=loop, start=start, cover=cover, cover_license=cover_license)
+    out = Path(out_dir) if out_dir else Path("out") / request.audio.stem
+    costs = CostLog(PriceTable.load(get_settings().prices))
+    progress = StageProgress(STAGE_WEIGHTS, key="canvas-progress")
+    audio_path = str(request.audio.resolve())
+    cover_path = str(request.cover.resolve()) if request.cover else None
+
+    with progress.stage("hash"), costs.stage("hash"):
+        inputs = hash_inputs(audio_path, cover_path)
+    with progress.stage("analyze"), costs.stage("analyze"):
+        analysis = analyze_audio(audio_path, inputs["audio"])
+    with progress.stage("plan"), costs.stage("plan"):
+        plan = plan_canvas_shots(analysis, request.seconds, request.start, request.loop_mode,
+                                 "cover-art" if cover_path else request.scene)
+    clip_args = dict(analysis=analysis, plan=plan, template=request.template, seed=request.seed,
+                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
+    with progress.stage("generate"), costs.stage("generate", device="cpu"):
+        clip = generate_clip(**clip_args)
+        if not Path(clip["path"]).exists():  # cached result whose file was cleaned away
+            clip = generate_clip.with_options(refresh_cache=True)(**clip_args)
+    render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template,
+                           seed=request.seed, size=list(request.size)).split("-", 1)[1][:24]
+    with progress.stage("stitch"), costs.stage("stitch"):
+        staged = stitch_canvas(clip, render_key)
+    with progress.stage("check"), costs.stage("check"):
+        checks = check_output(staged["video"], request.size, request.loop_mode)
+    files = {"canvas.mp4": staged["video"], "canvas.jpg": staged["poster"]}
+    with progress.stage("upload"), costs.stage("upload"):
+        stored = upload_outputs(files, f"canvases/{render_key}")
+    with progress.stage("manifest"):
+        manifest = finalize_canvas(
+            render_id=f"cnv_{render_key}", request=request, audio_path=audio_path, inputs=inputs,
+            analysis=analysis, plan=plan, clip=clip, stored=stored, checks=checks, costs=costs,
+            files=files, out_dir=str(out), flow_run_id=str(runtime.flow_run.id or "") or None,
+        )
+    return manifest
+

@@ -1,0 +1,36 @@
+"""Stage 1: audio analysis, cached by the audio's sha256 and the analysis code's revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+import beatframe
+from beatframe import progress
+from beatframe.cachekeys import cache_key, source_revision
+from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+
+_PACKAGE = Path(beatframe.__file__).parent
+
+
+def analysis_revision() -> str:
+    """Changes whenever the analysis code (or audio decoding) changes."""
+    return source_revision(str(_PACKAGE / "analysis"), str(_PACKAGE / "audio.py"))
+
+
+def _analysis_key(context, parameters) -> str:
+    return cache_key("analysis", audio=parameters["audio_sha256"], revision=analysis_revision())
+
+
+@task(name="analyze", cache_key_fn=_analysis_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def analyze_audio(audio: str, audio_sha256: str) -> dict:
+    """The analysis JSON (schema ``beatframe.analysis/1``) of ``audio``."""
+    # Imported here: librosa takes seconds to import and a cached run never needs it.
+    from beatframe.analysis import analyze
+
+    result = analyze(Path(audio), progress=lambda stage, f: progress.report(f"analyze: {stage}", f))
+    if result.audio.sha256 != audio_sha256:
+        raise RuntimeError(f"{audio} changed while it was analysed")
+    return result.to_json_dict()

@@ -1,0 +1,69 @@
+"""Stage 3: generate the Canvas clip: frames from the generator, looped, flash-guarded, encoded.
+
+Cached by the audio hash, the plan, the template's fingerprint, the generator's revision, the
+seed, the size and the cover's hash; the clip lives in ``$BEATFRAME_DATA_DIR/cache/clips``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+import beatframe
+from beatframe import progress
+from beatframe.cachekeys import cache_key, source_revision
+from beatframe.settings import get_settings
+from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+
+_PACKAGE = Path(beatframe.__file__).parent
+#: The code between a generator's frames and the encoded clip.
+_RENDER_SOURCES = tuple(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py"))
+
+
+def _make_generator(cover: str | None):
+    from models.registry import get_generator
+
+    return get_generator("cover-art", image_path=cover) if cover else get_generator("procedural")
+
+
+def _clip_key(context, parameters) -> str:
+    generator = _make_generator(parameters["cover"])
+    from beatframe.templates import load_template
+
+    return cache_key(
+        "clip",
+        audio=parameters["analysis"]["audio"]["sha256"],
+        plan=parameters["plan"],
+        template=load_template(parameters["template"]).fingerprint(),
+        generator=[generator.name, generator.revision],
+        seed=parameters["seed"],
+        size=list(parameters["size"]),
+        cover=parameters["cover_sha256"],
+        code=source_revision(*_RENDER_SOURCES),
+    )
+
+
+@task(name="generate-clip", cache_key_fn=_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tuple[int, int],
+                  cover: str | None, cover_sha256: str | None) -> dict:
+    """Render the planned window to an H.264 clip; returns its path, frame count and generator."""
+    from beatframe.canvas import render_loop_clip
+    from beatframe.planning import CanvasPlan, loop_timeline
+    from beatframe.schemas import Analysis
+    from beatframe.templates import load_template
+
+    canvas_plan = CanvasPlan.from_dict(plan)
+    timeline = loop_timeline(Analysis.model_validate(analysis), canvas_plan)
+    generator = _make_generator(cover)
+    key = _clip_key(None, {"analysis": analysis, "plan": plan, "template": template, "seed": seed,
+                           "size": size, "cover": cover, "cover_sha256": cover_sha256})
+    out = get_settings().cache_dir / "clips" / f"{key}.mp4"
+    result = render_loop_clip(
+        generator=generator, timeline=timeline, template=load_template(template), size=tuple(size),
+        seed=seed, loop_mode=canvas_plan.loop_mode, out_path=out,
+        on_progress=lambda f: progress.report("generate", f),
+    )
+    return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
+            "generator": {"name": generator.name, "revision": generator.revision}}

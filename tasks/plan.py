@@ -1,0 +1,25 @@
+"""Stage 2: plan the Canvas window (bars, section, loop mode) from the analysis."""
+
+from __future__ import annotations
+
+from prefect import task
+
+from beatframe.cachekeys import cache_key
+from beatframe.planning import plan_canvas
+from beatframe.schemas import Analysis
+from tasks.analyze import analysis_revision
+
+
+def _plan_key(context, parameters) -> str:
+    p = {k: v for k, v in parameters.items() if k != "analysis"}
+    return cache_key("plan", audio=parameters["analysis"]["audio"]["sha256"],
+                     analysis=analysis_revision(), **p)
+
+
+@task(name="plan-shots", cache_key_fn=_plan_key)
+def plan_canvas_shots(analysis: dict, seconds: float, start: float | None, loop_mode: str,
+                      scene: str) -> dict:
+    """The looped window of the track, as a plan dict (see :class:`beatframe.planning.CanvasPlan`)."""
+    plan = plan_canvas(Analysis.model_validate(analysis), seconds=seconds, start=start,
+                       loop_mode=loop_mode, scene=scene)
+    return plan.to_dict()

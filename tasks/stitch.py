@@ -1,0 +1,26 @@
+"""Stage 4: stitch the loop-native Canvas: the clip remuxed with its index first, plus a poster.
+
+A Canvas is one loop-native shot, so stitching joins without re-encoding. Outputs are staged
+under ``$BEATFRAME_DATA_DIR/cache/renders/<render key>/`` and only published to the user's folder
+after they pass the checks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+from beatframe.encode import extract_poster, remux_faststart
+from beatframe.settings import get_settings
+from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+
+
+@task(name="stitch", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
+def stitch_canvas(clip: dict, render_key: str) -> dict:
+    """Paths of the staged ``canvas.mp4`` and its poster ``canvas.jpg``."""
+    staging = get_settings().cache_dir / "renders" / render_key
+    video, poster = staging / "canvas.mp4", staging / "canvas.jpg"
+    remux_faststart(Path(clip["path"]), video)
+    extract_poster(video, poster, at_seconds=0.0)
+    return {"video": str(video), "poster": str(poster)}

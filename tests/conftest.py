@@ -1,0 +1,55 @@
+"""Test-session plumbing: one Prefect test server, temp result storage and data dir, test audio.
+
+Environment is set before Prefect is imported so results and caches never leak between runs.
+Subprocess CLI tests inherit ``PREFECT_API_URL`` and reuse the same test server.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="beatframe-tests-"))
+os.environ["BEATFRAME_DATA_DIR"] = str(_SESSION_DIR / "data")
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_SESSION_DIR / "prefect-results")
+os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect-home")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+for _name in [k for k in os.environ if k.startswith("BEATFRAME_S3_")] + ["PREFECT_API_URL", "DATABASE_URL"]:
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One Prefect test server for the whole session; its URL is exported for subprocesses."""
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    from beatframe.settings import get_settings
+
+    with prefect_test_harness(server_startup_timeout=120):
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        get_settings.cache_clear()
+        yield PREFECT_API_URL.value()
+    os.environ.pop("PREFECT_API_URL", None)
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def song_truth():
+    """A synthesized 4/4 song at 120 BPM with a quiet verse and a loud chorus, and its truth."""
+    from beatframe.synth import synthesize_track
+
+    return synthesize_track(
+        bpm=120.0, meter=4, seed=3,
+        sections=[("intro", 2, 0.25), ("verse", 4, 0.45), ("chorus", 4, 0.95), ("outro", 2, 0.3)],
+    )
+
+
+@pytest.fixture(scope="session")
+def song(song_truth, tmp_path_factory) -> Path:
+    from beatframe.synth import write_wav
+
+    return write_wav(tmp_path_factory.mktemp("audio") / "song.wav", song_truth)
