@@ -37,9 +37,10 @@ def _quiet_prefect_console(verbose: bool) -> None:
     """Keep Prefect's run logs out of the terminal (they still reach the server and its UI)."""
     if verbose:
         return
+    import prefect.main  # noqa: F401  (sets up Prefect's logging, which is otherwise lazy)
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", ""):
+    for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, PrefectConsoleHandler):
                 handler.setLevel(logging.CRITICAL + 1)
@@ -201,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # OpenCV's decoders print their own warnings on bad images; we report those in one line.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -164,7 +164,7 @@ class Envelopes:
 
 
 def envelopes(timeline: LoopTimeline, *, beat_weight: float = 0.7, downbeat_weight: float = 1.0,
-              kick_tau_s: float = 0.1, rush_tau_s: float = 0.06, energy_sigma_s: float = 0.3,
+              kick_tau_s: float = 0.1, rush_tau_s: float = 0.03, energy_sigma_s: float = 0.3,
               cut_on_downbeats: bool = False) -> Envelopes:
     """Build the standard envelopes from a timeline.
 

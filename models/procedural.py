@@ -136,7 +136,7 @@ class TunnelScene(_Scene):
         self.dk = 0.45 + 0.5 * self.m.detail  # depth scale: rings visible across the frame
         fps = timeline.fps
         # depth phase in ring periods: base travel + beat rush
-        kick = 0.55 * self.m.phase_kick
+        kick = 0.3 * self.m.phase_kick
         self.depth = integrate(self.speed / fps * 0.4 + kick * env.rush, timeline)
         # rotation in stripe-repeat units: slow spin + a twist on every beat
         spin = 0.15 * self.m.rotation / fps + 0.25 * self.m.rotation * env.rush / 2.4
@@ -196,8 +196,10 @@ class TunnelScene(_Scene):
         map_y = depth * T + float((self.depth[i] % 1.0) * T)
         rot = (self.spin[i] + sp["rot"]) % 1.0
         map_x = ang * (self.n_rep * T / TAU) + float(rot * T)
-        img = cv2.remap(self.textures[sp["tex"]], map_x, map_y, cv2.INTER_LINEAR,
-                        borderMode=cv2.BORDER_WRAP)
+        # fixed-point maps; the texture size is a power of two, so wrapping is an integer mask
+        m1, m2 = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        np.bitwise_and(m1, T - 1, out=m1)
+        img = cv2.remap(self.textures[sp["tex"]], m1, m2, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         # fog: the far end fades to black
         fog = np.minimum(mag * 1.5, 1.0)
         fog *= fog
@@ -218,14 +220,19 @@ class PlasmaScene(_Scene):
         d = 0.7 + 0.8 * self.m.detail
         self.freq = [float(v) * d for v in rng.uniform(0.8, 1.3, 5)] + [float(rng.uniform(0.2, 0.6))]
         self.ang = float(rng.uniform(0.3, 1.2))
+        kr = self.freq[3] * 4.0 * self.R
+        self.SR, self.CR = np.sin(kr).astype(np.float32), np.cos(kr).astype(np.float32)
         fps = timeline.fps
         # band phase in palette cycles: steady flow + a surge on every beat
-        self.flow = integrate(self.speed / fps * 0.35 + 0.22 * self.m.phase_kick * env.rush, timeline)
-        self.ph = [TAU * cycles_over_clip(p, timeline) * np.arange(self.n) / self.n + o
-                   for p, o in zip((4.1, 5.9, 3.3, 7.7), rng.uniform(0, TAU, 4))]
+        # palette drift is slow and steady (a palette jump would be a brightness flash); the beat
+        # surge moves the waves themselves (their phases, in whole turns over the loop)
+        self.flow = integrate(np.full(self.n, self.speed.mean() / fps * 0.12), timeline)
+        surge = TAU * 0.07 * self.m.phase_kick * env.rush
+        self.ph = [integrate(TAU * self.speed / fps / p + w * surge, timeline, TAU) + o
+                   for p, o, w in zip((4.1, 5.9, 3.3, 7.7), rng.uniform(0, TAU, 4), (1.0, 0.0, 0.8, 0.6))]
         self.zoom = 1.0 + 0.14 * self.m.zoom_kick * env.kick
         self.sway = 0.25 * self.m.sway * oscillator(6.1, timeline)
-        self.bands = 0.9 + 0.5 * self.m.detail
+        self.bands = 1.6 + 1.2 * self.m.detail
         # a soft vertical shade: darker at the top and bottom
         sh = 0.78 + 0.22 * np.cos(np.clip(self.ys / (self.h / self.w), -1, 1) * np.pi / 2)
         sh = np.repeat(sh.astype(np.float32)[:, None], self.w, axis=1)
@@ -239,24 +246,30 @@ class PlasmaScene(_Scene):
 
     def frame(self, i):
         sp = self.shots[int(self.env.shot[i])]
-        z = self.zoom[i] * sp["dz"]
-        xs = (self.xs + self.sway[i]) / z
+        z = float(self.zoom[i] * sp["dz"])
+        xs = (self.xs + float(self.sway[i])) / z
         if sp["flip"]:
             xs = -xs
         ys = self.ys / z
         k = self.freq
         ph = [float(p[i]) for p in self.ph]
-        # a horizontal-ish wave field whose crests ride on sines
-        warp = (0.9 * np.sin(k[1] * 2.1 * ys + ph[1]))[:, None]
-        f = np.sin(k[0] * 2.4 * xs[None, :] + warp + ph[0])
-        f *= 0.55
-        f += (self.ys * (1.1 * k[5] + 0.5))[:, None] / z
+        # the field is a sum of separable waves, evaluated as one rank-6 matrix product:
+        # sin(a(x) + w(y)) = sin a cos w + cos a sin w, likewise for the slanted wave
+        S = self.bands * 0.5 * 256.0  # field units -> palette index
+        a = k[0] * 2.4 * xs
+        wy = 0.9 * np.sin(k[1] * 2.1 * ys + ph[1]) + ph[0]
         c, s = np.cos(self.ang), np.sin(self.ang)
-        f += 0.35 * np.sin(k[2] * 3.0 * (xs[None, :] * c + ys[:, None] * s) + ph[2])
-        f += 0.25 * np.sin(k[3] * 4.0 * (self.R / z) - ph[3])
-        idx = f * (self.bands * 0.5) + float(self.flow[i] % 1.0 + sp["off"])
-        idx *= 256.0
-        ii = (idx.astype(np.int32) & 255).astype(np.uint8)
+        bx = k[2] * 3.0 * c * xs
+        by = k[2] * 3.0 * s * ys + ph[2]
+        cols = np.stack([0.55 * np.cos(wy), 0.55 * np.sin(wy), 0.35 * np.cos(by), 0.35 * np.sin(by),
+                         ys * (1.1 * k[5] + 0.5), np.ones_like(ys)], axis=1).astype(np.float32) * S
+        rows = np.stack([np.sin(a), np.cos(a), np.sin(bx), np.cos(bx), np.ones_like(xs),
+                         np.zeros_like(xs)], axis=0).astype(np.float32)
+        f = cols @ rows
+        # the radial ripple (not separable; precomputed sin/cos, phase by rotation)
+        off = float((self.flow[i] + sp["off"]) % 1.0) * 256.0 + 4096.0
+        f += cv2.addWeighted(self.SR, 0.25 * S * np.cos(ph[3]), self.CR, -0.25 * S * np.sin(ph[3]), off)
+        ii = f.astype(np.int32).astype(np.uint8)  # wraps modulo 256: a cyclic palette
         lut = cv2.convertScaleAbs(self.lut_f, alpha=float(self.gain_k[i]))
         rgb = cv2.LUT(cv2.cvtColor(ii, cv2.COLOR_GRAY2RGB), lut)
         return cv2.multiply(rgb, self.shade3, scale=1.0 / 255.0)
@@ -264,29 +277,37 @@ class PlasmaScene(_Scene):
 
 # ----------------------------------------------------------------------------------------- grid
 class GridScene(_Scene):
-    """A retro perspective grid (floor and faint ceiling) with a slatted sun on the horizon."""
+    """A retro perspective grid (floor and faint ceiling) with a slatted sun on the horizon.
+
+    The picture is built from 1-D row profiles (depth, fog, cross lines, sun rows) and one 2-D
+    pass for the converging lines; roll and the beat's zoom kick are one affine warp at the end.
+    """
 
     def __init__(self, tpl, wsize, timeline, env, seed):
         super().__init__(tpl, wsize, timeline, env, seed)
+        rng = seed_rng(seed, "grid")
         pal = [np.asarray(c, np.float32) / 255.0 for c in tpl.palette_rgb]
         self.bg, self.line_c = pal[0], pal[1]
         self.acc = pal[2] if len(pal) > 2 else pal[1]
         fps = timeline.fps
+        ph = rng.uniform(0, TAU, 4)
         # forward travel in grid cells + a rush on every beat
         self.travel = integrate(self.speed / fps * 0.45 + 0.5 * self.m.phase_kick * env.rush, timeline)
-        self.roll = 0.06 * self.m.rotation * oscillator(4.3, timeline)
-        self.sway = 0.5 * self.m.sway * oscillator(5.9, timeline, 0.7)
-        self.bob = 0.05 * self.m.sway * oscillator(2.9, timeline, 2.1)
+        self.travel0 = float(rng.uniform(0, 1))
+        self.roll = 0.06 * self.m.rotation * oscillator(4.3, timeline, ph[0])
+        self.sway = 0.5 * self.m.sway * oscillator(5.9, timeline, ph[1])
+        self.bob = 0.05 * self.m.sway * oscillator(2.9, timeline, ph[2])
         self.kick = env.kick
         self.zoom = 1.0 + 0.12 * self.m.zoom_kick * env.kick
         self.cells = 3.0 + 3.0 * self.m.detail
-        self.sun_phase = integrate(np.full(self.n, 0.6 / fps), timeline)
-        self.gain_k = self.gain
+        self.sun_phase = integrate(np.full(self.n, 0.6 / fps), timeline) + float(ph[3] / TAU)
+        self.absx = np.abs(self.xs)[None, :]
+        self.ramp = (np.arange(256, dtype=np.float32) / 255.0)[:, None]
 
     def shot_params(self, rng, shot):
         return {"hz": float(rng.uniform(-0.35, 0.25)) if shot else -0.1,
                 "cam": float(rng.uniform(0.25, 0.5)) if shot else 0.35,
-                "roll": float(rng.uniform(-0.12, 0.12)) if shot else 0.0,
+                "roll": float(rng.uniform(-0.05, 0.05)) if shot else 0.0,
                 "swap": bool(shot % 2),
                 "sun": float(rng.uniform(0.4, 0.65)) if shot else 0.55}
 
@@ -294,51 +315,65 @@ class GridScene(_Scene):
     def _lines(u, du, width):
         """Box-filtered lines at integer ``u``: sharp when near, fading to their average far away."""
         d = np.abs(u - np.floor(u + 0.5))
-        w = width + du
-        v = 1.0 - d / w
+        inv = 1.0 / (width + du)
+        v = 1.0 - d * inv
         np.maximum(v, 0.0, out=v)
-        return v * (width / w)
+        v *= width * inv
+        return v
 
     def frame(self, i):
         sp = self.shots[int(self.env.shot[i])]
-        z = float(self.zoom[i])
-        th = float(self.roll[i] + sp["roll"])
-        c, s = np.cos(th), np.sin(th)
-        X = (self.X * c - self.Y * s) / z
-        Y = (self.X * s + self.Y * c) / z
+        ys, pix = self.ys, self.pix
         hz = sp["hz"] + float(self.bob[i]) + 0.04 * float(self.kick[i])
-        dy = Y - hz
-        ady = np.abs(dy)
-        np.maximum(ady, 0.004, out=ady)
+        dy = ys - hz
+        ady = np.maximum(np.abs(dy), 0.004)
         floor = dy > 0
         cam = np.where(floor, sp["cam"], sp["cam"] * 1.8).astype(np.float32)
         depth = cam / ady
-        pix = self.pix / z
-        xw = (X + float(self.sway[i]) * 0.0) * depth * self.cells * 0.5 + float(self.sway[i])
-        dz = depth * (pix / ady)  # |d depth / d pixel|
         near = np.minimum(depth * 1.4, 1.0)  # near the camera lines keep a bounded screen width
-        lz = self._lines(depth + float(self.travel[i] % 1.0), dz, 0.06 * near)
-        lx = self._lines(xw, depth * pix * self.cells * 0.5, 0.05 * near)
-        lines = np.maximum(lz, lx)
-        fog = np.exp(-depth * 0.12)
-        lines *= fog
-        lines *= np.where(floor, 1.0, 0.28).astype(np.float32)
-        # the sun: a disc above the horizon with slats in its lower half
-        r = np.sqrt(X ** 2 + (Y - (hz - 0.55 * sp["sun"])) ** 2)
-        sun = np.clip((sp["sun"] - r) / (2 * pix), 0, 1)
-        ys = (Y - (hz - 0.55 * sp["sun"])) / sp["sun"]
-        slat = np.sin(TAU * (ys * 5.0 - float(self.sun_phase[i] % 1.0)))
-        cut = (ys > 0.05) & (slat > 0.55 - 0.8 * ys)
-        sun = np.where(cut, 0.0, sun) * (~floor)
-        lines *= 1.0 - sun
-        glow = np.exp(-ady * 9.0) * 0.35
+        dz = depth * (pix / ady)  # |d depth / d pixel|
+        # cross lines (1-D per row); they fade out close to the camera where they would sweep
+        lz = self._lines(depth + float((self.travel[i] + self.travel0) % 1.0), dz, 0.06 * near)
+        lz *= np.clip((depth - 0.35) * 2.5, 0.0, 1.0)
+        # converging lines (the only full 2-D pass)
+        c = (depth * (self.cells * 0.5))[:, None]
+        u = self.xs[None, :] * c
+        u += float(self.sway[i])
+        lines = self._lines(u, (c * pix).astype(np.float32), (0.05 * near)[:, None].astype(np.float32))
+        np.maximum(lines, lz[:, None].astype(np.float32), out=lines)
+        rowf = (np.exp(-depth * 0.12) * np.where(floor, 1.0, 0.28)).astype(np.float32)
+        lines *= rowf[:, None]
+        glow = (np.exp(-ady * 9.0) * 0.35).astype(np.float32)
+        light = np.repeat(glow[:, None], self.w, axis=1)
+        # the sun: a disc above the horizon with slats in its lower half (only its rows are drawn)
+        R = sp["sun"]
+        sc = hz - 0.55 * R
+        r0 = int(np.clip(np.searchsorted(ys, sc - R) - 1, 0, self.h))
+        r1 = int(np.clip(np.searchsorted(ys, min(sc + R, hz)) + 1, 0, self.h))
+        if r1 > r0:
+            yb = ys[r0:r1] - sc
+            hw = np.sqrt(np.maximum(R * R - yb * yb, 0.0))
+            yn = yb / R
+            slat = np.sin(TAU * (yn * 5.0 - float(self.sun_phase[i] % 1.0)))
+            rowm = ~((yn > 0.05) & (slat > 0.55 - 0.8 * yn)) & ~floor[r0:r1]
+            disc = (hw[:, None] - self.absx) * (1.0 / (2 * pix))
+            np.clip(disc, 0.0, 1.0, out=disc)
+            disc *= rowm[:, None].astype(np.float32)
+            lines[r0:r1] *= 1.0 - disc
+            light[r0:r1] += disc * 0.95
         lc, ac = (self.acc, self.line_c) if sp["swap"] else (self.line_c, self.acc)
-        g = float(self.gain_k[i])
-        chans = []
-        for ch in range(3):
-            v = self.bg[ch] + lines * (lc[ch] - self.bg[ch]) + (sun * 0.95 + glow) * (ac[ch] - self.bg[ch])
-            chans.append(v * g)
-        return cv2.convertScaleAbs(cv2.merge(chans), alpha=255.0)
+        g = float(self.gain[i])
+        ramp = self.ramp
+        lut_a = np.clip((self.bg + ramp * (lc - self.bg)) * (255.0 * g) + 0.5, 0, 255).astype(np.uint8)
+        lut_b = np.clip(ramp * np.maximum(ac - self.bg, 0.0) * (255.0 * g) + 0.5, 0, 255).astype(np.uint8)
+        a8 = cv2.cvtColor(cv2.convertScaleAbs(lines, alpha=255.0), cv2.COLOR_GRAY2RGB)
+        b8 = cv2.cvtColor(cv2.convertScaleAbs(light, alpha=255.0), cv2.COLOR_GRAY2RGB)
+        img = cv2.add(cv2.LUT(a8, lut_a.reshape(256, 1, 3)), cv2.LUT(b8, lut_b.reshape(256, 1, 3)))
+        # roll + zoom kick about the centre; scale enough that rotated corners stay covered
+        th = float(self.roll[i] + sp["roll"])
+        cover = np.cos(th) + (self.h / self.w) * abs(np.sin(th))
+        A = cv2.getRotationMatrix2D((self.w / 2, self.h / 2), np.degrees(th), float(self.zoom[i]) * cover)
+        return cv2.warpAffine(img, A, (self.w, self.h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 # ------------------------------------------------------------------------------------ particles

@@ -9,7 +9,7 @@ One short-time Fourier transform (1024-point, hop 256 at 22.05 kHz: 11.6 ms fram
 * ``env_low``: the same below ~180 Hz (kick drum and bass: the downbeat cue);
 * MFCCs for the structure analysis.
 
-A second, coarser transform (4096-point, hop 1024) gives a chroma matrix with fine frequency
+A second, coarser transform (4096-point, hop 2048) gives a chroma matrix with fine frequency
 resolution. Everything is vectorized; a 3-minute track takes ~0.1 s.
 """
 
@@ -28,7 +28,7 @@ N_FFT = 1024
 HOP = 256
 N_MELS = 64
 CHROMA_N_FFT = 4096
-CHROMA_HOP = 1024
+CHROMA_HOP = 2048
 
 
 @dataclass

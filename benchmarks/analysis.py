@@ -1,0 +1,230 @@
+"""Benchmark beatframe's analysis against librosa's defaults (run by hand).
+
+    .venv/bin/python benchmarks/analysis.py [--data ../shared/data] [--no-synth] [--repeat 3]
+
+Over the real recordings in ``../shared/data`` (read in place, never copied; skipped with a
+message when absent) and over synthesized tracks with exact truth, it prints, for beatframe and
+for ``librosa.load`` + ``librosa.beat.beat_track`` (defaults) measured in the same run:
+
+* beat F-measure (mir_eval, +-70 ms; beats in the first 5 s trimmed with
+  ``mir_eval.beat.trim_beats`` for tracks longer than 10 s, untrimmed for shorter clips);
+* tempo Acc1 (within 4 %) and Acc2 (4 %, allowing x2, x1/2, x3, x1/3);
+* downbeat F-measure (+-70 ms; beatframe only, librosa has no downbeats);
+* section boundary hit-rate F at 3 s (synthesized structure only);
+* seconds of compute per minute of audio (warm process, best of ``--repeat`` runs), and the
+  3-minute timing ratio beatframe / librosa.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+warnings.filterwarnings("ignore")
+
+
+def beat_f(ref, est, duration: float) -> float:
+    import mir_eval
+
+    ref, est = np.asarray(ref, float), np.asarray(est, float)
+    if duration > 10:
+        ref, est = mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)
+    if len(ref) == 0:
+        return float("nan")
+    return float(mir_eval.beat.f_measure(ref, est, f_measure_threshold=0.07))
+
+
+def acc(est: float, ref: float) -> tuple[float, float]:
+    a1 = abs(est / ref - 1) <= 0.04
+    a2 = any(abs(est / (ref * k) - 1) <= 0.04 for k in (1, 2, 0.5, 3, 1 / 3))
+    return float(a1), float(a2)
+
+
+def downbeat_f(ref, est) -> float:
+    import mir_eval
+
+    ref = np.asarray(ref, float)
+    if len(ref) == 0:
+        return float("nan")
+    return float(mir_eval.beat.f_measure(ref, np.asarray(est, float), f_measure_threshold=0.07))
+
+
+def timed(fn, repeat: int):
+    best, out = float("inf"), None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return out, best
+
+
+def run_ours(path: Path, repeat: int):
+    from beatframe.analysis import analyze
+
+    a, sec = timed(lambda: analyze(path), repeat)
+    return a, sec
+
+
+def run_librosa(path: Path, repeat: int):
+    import librosa
+
+    def go():
+        y, sr = librosa.load(str(path))
+        tempo, beats = librosa.beat.beat_track(y=y, sr=sr, units="time")
+        return float(np.atleast_1d(tempo)[0]), beats, len(y) / sr
+
+    return timed(go, repeat)
+
+
+def real_items(data: Path) -> list[dict]:
+    truth_path = data / "truth.json"
+    truth = json.loads(truth_path.read_text())
+    items = []
+    for name, t in truth.items():
+        if not t.get("bpm"):
+            continue  # speech / a cappella clips: no beat truth
+        path = data / "audio" / name
+        if not path.exists():
+            path = data / name
+        if not path.exists():
+            print(f"  (missing {name}, skipped)")
+            continue
+        items.append(dict(name=name, path=path, bpm=float(t["bpm"]), beats=t.get("beats"),
+                          downbeats=t.get("downbeats"), sections=None))
+    return items
+
+
+SYNTH = [
+    # name, kwargs
+    ("syn_pop_120_4-4_3min", dict(bpm=120, meter=4, seed=11, vocals=True)),
+    ("syn_waltz_90_3-4", dict(bpm=90, meter=3, seed=12, sections=[
+        ("intro", 4, 0.2), ("verse", 8, 0.5), ("chorus", 8, 0.9), ("verse", 8, 0.5),
+        ("chorus", 8, 0.9), ("outro", 4, 0.2)])),
+    ("syn_slow_68_4-4", dict(bpm=68, meter=4, seed=13, sections=[
+        ("intro", 2, 0.25), ("verse", 8, 0.5), ("chorus", 8, 0.9), ("outro", 2, 0.2)])),
+    ("syn_fast_172_4-4", dict(bpm=172, meter=4, seed=14, sections=[
+        ("intro", 4, 0.25), ("verse", 8, 0.5), ("chorus", 8, 0.95), ("breakdown", 4, 0.3),
+        ("drop", 8, 1.0), ("outro", 4, 0.2)])),
+    ("syn_ramp_100-124", dict(bpm=100, bpm_end=124, meter=4, seed=15, sections=[
+        ("verse", 12, 0.5), ("chorus", 12, 0.9)])),
+    ("syn_gap_128", dict(bpm=128, meter=4, seed=16, sections=[
+        ("intro", 4, 0.2), ("verse", 8, 0.55), ("silence", 2, 0.0), ("chorus", 8, 0.9),
+        ("outro", 4, 0.2)])),
+]
+
+
+def synth_items(tmp: Path) -> list[dict]:
+    from beatframe.synth import synthesize_track, write_wav
+
+    items = []
+    for name, kw in SYNTH:
+        tr = synthesize_track(**kw)
+        path = write_wav(tmp / f"{name}.wav", tr)
+        items.append(dict(name=name, path=path, bpm=tr.bpm_mean, beats=tr.beats.tolist(),
+                          downbeats=tr.downbeats.tolist(),
+                          sections=[[s0, s1] for s0, s1, _ in tr.sections]))
+    return items
+
+
+def evaluate(items: list[dict], repeat: int) -> list[dict]:
+    import mir_eval
+
+    rows = []
+    for it in items:
+        a, t_ours = run_ours(it["path"], repeat)
+        (l_bpm, l_beats, dur), t_lib = run_librosa(it["path"], repeat)
+        dur = a.audio.duration
+        row = dict(name=it["name"], dur=dur, bpm=it["bpm"], ours_bpm=a.bpm, lib_bpm=l_bpm,
+                   t_ours=t_ours, t_lib=t_lib, meter=a.meter)
+        if it["beats"]:
+            row["ours_f"] = beat_f(it["beats"], a.beats, dur)
+            row["lib_f"] = beat_f(it["beats"], l_beats, dur)
+        row["ours_acc"] = acc(a.bpm, it["bpm"])
+        row["lib_acc"] = acc(l_bpm, it["bpm"])
+        if it["downbeats"]:
+            row["ours_dbf"] = downbeat_f(it["downbeats"], a.downbeats)
+        if it["sections"]:
+            ref = np.asarray(it["sections"])
+            est = np.asarray([[s.start, s.end] for s in a.sections])
+            row["seg_f"] = float(mir_eval.segment.detection(ref, est, window=3.0, trim=True)[2])
+        rows.append(row)
+    return rows
+
+
+def fmt(x, nd=3):
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "  -  "
+    return f"{x:.{nd}f}"
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    print(f"\n## {title}\n")
+    hdr = ("| track | dur s | truth bpm | bf bpm | lr bpm | bf beatF | lr beatF | bf Acc1/2 | "
+           "lr Acc1/2 | bf meter | bf dbF | bf segF@3 | bf s/min | lr s/min |")
+    print(hdr)
+    print("|" + "---|" * (hdr.count("|") - 1))
+    for r in rows:
+        spm = 60.0 / r["dur"]
+        print(f"| {r['name']} | {r['dur']:.1f} | {r['bpm']:.1f} | {r['ours_bpm']:.1f} | "
+              f"{r['lib_bpm']:.1f} | {fmt(r.get('ours_f'))} | {fmt(r.get('lib_f'))} | "
+              f"{r['ours_acc'][0]:.0f}/{r['ours_acc'][1]:.0f} | "
+              f"{r['lib_acc'][0]:.0f}/{r['lib_acc'][1]:.0f} | {r['meter']} | "
+              f"{fmt(r.get('ours_dbf'))} | {fmt(r.get('seg_f'))} | {r['t_ours'] * spm:.3f} | "
+              f"{r['t_lib'] * spm:.3f} |")
+
+    def mean(key, sub=None):
+        vals = [r[key] if sub is None else r[key][sub] for r in rows if key in r]
+        vals = [v for v in vals if not (isinstance(v, float) and np.isnan(v))]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    tot_dur = sum(r["dur"] for r in rows)
+    print(f"| **mean** | {tot_dur:.0f} total | | | | {fmt(mean('ours_f'))} | {fmt(mean('lib_f'))} | "
+          f"{mean('ours_acc', 0):.2f}/{mean('ours_acc', 1):.2f} | "
+          f"{mean('lib_acc', 0):.2f}/{mean('lib_acc', 1):.2f} | | {fmt(mean('ours_dbf'))} | "
+          f"{fmt(mean('seg_f'))} | {sum(r['t_ours'] for r in rows) * 60 / tot_dur:.3f} | "
+          f"{sum(r['t_lib'] for r in rows) * 60 / tot_dur:.3f} |")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--repeat", type=int, default=3, help="timing repeats (best is kept)")
+    args = ap.parse_args(argv)
+
+    # warm up both pipelines (imports, numba JIT) so timings are of a warm process
+    with tempfile.TemporaryDirectory() as td:
+        from beatframe.synth import synthesize_track, write_wav
+
+        warm = write_wav(Path(td) / "warm.wav", synthesize_track(sections=[("verse", 4, 0.6)]))
+        run_ours(warm, 1)
+        run_librosa(warm, 1)
+
+        data = Path(args.data)
+        if (data / "truth.json").exists():
+            print_table(f"Real recordings ({data})", evaluate(real_items(data), args.repeat))
+        else:
+            print(f"\n(no real data: {data / 'truth.json'} not found; skipping the real-audio "
+                  f"benchmark)")
+        if not args.no_synth:
+            rows = evaluate(synth_items(Path(td)), args.repeat)
+            print_table("Synthesized tracks (exact truth)", rows)
+            full = rows[0]
+            print(f"\n3-minute track ({full['dur']:.0f} s), warm, best of {args.repeat}: "
+                  f"beatframe analyze {full['t_ours']:.2f} s, librosa load+beat_track "
+                  f"{full['t_lib']:.2f} s, ratio {full['t_ours'] / full['t_lib']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

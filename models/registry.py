@@ -1,0 +1,40 @@
+"""Generator registry: a backend is one module plus one line here.
+
+Factories import their module lazily, so a backend with heavy optional dependencies (diffusers
+on a GPU) costs nothing until it is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from beatframe.errors import BadInputError
+
+
+def _procedural(**kwargs: Any):
+    from models.procedural import ProceduralGenerator
+
+    return ProceduralGenerator(**kwargs)
+
+
+def _cover_art(**kwargs: Any):
+    from models.cover_art import CoverArtGenerator
+
+    return CoverArtGenerator(**kwargs)
+
+
+GENERATORS: dict[str, Callable[..., Any]] = {
+    "procedural": _procedural,
+    "cover-art": _cover_art,
+}
+
+
+def get_generator(name: str, **kwargs: Any):
+    """A generator instance by registry name (``cover-art`` takes ``image_path=``)."""
+    try:
+        factory = GENERATORS[name]
+    except KeyError:
+        raise BadInputError(f"unknown generator {name!r}; known generators: "
+                            f"{', '.join(sorted(GENERATORS))}") from None
+    return factory(**kwargs)

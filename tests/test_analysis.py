@@ -1,0 +1,150 @@
+"""Music analysis (beatframe.analysis) on synthesized tracks with exact ground truth."""
+
+from __future__ import annotations
+
+import mir_eval
+import numpy as np
+import pytest
+
+from beatframe.analysis import analyze, analyze_array, analyze_clip
+from beatframe.audio import clip_from_array, load_audio
+from beatframe.errors import BadInputError
+from beatframe.schemas import Analysis
+from beatframe.synth import synthesize_track, write_wav
+
+SHORT = [("intro", 2, 0.3), ("verse", 6, 0.6), ("chorus", 6, 0.9)]
+LABELS = {"intro", "verse", "pre-chorus", "chorus", "bridge", "breakdown", "drop", "outro",
+          "silence"}
+
+
+def beat_f(ref, est) -> float:
+    ref, est = np.asarray(ref), np.asarray(est)
+    if len(ref) and ref[-1] > 15:
+        ref, est = mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)
+    return mir_eval.beat.f_measure(ref, est, f_measure_threshold=0.07)
+
+
+def acc2(est, ref) -> bool:
+    return any(abs(est / (ref * k) - 1) <= 0.04 for k in (1, 2, 0.5, 3, 1 / 3))
+
+
+def check_invariants(a: Analysis) -> None:
+    Analysis.model_validate(a.to_json_dict())  # round-trips through the JSON form
+    assert a.to_json_dict()["schema"] == "beatframe.analysis/1"
+    assert set(a.downbeats) <= set(a.beats)
+    assert all(b2 > b1 for b1, b2 in zip(a.beats, a.beats[1:]))
+    assert a.sections[0].start == 0 and abs(a.sections[-1].end - a.audio.duration) < 1e-3
+    assert all(s.label in LABELS and 0 <= s.energy <= 1 for s in a.sections)
+    assert all(0 <= v <= 1 for v in a.energy.values)
+    assert a.energy.rate == 10
+    assert abs(len(a.energy.values) - a.audio.duration * 10) <= 1
+    assert all(0 <= t <= a.audio.duration for t in a.beats + a.onsets)
+    assert all(0 <= v.start < v.end <= a.audio.duration + 1e-6 for v in a.vocals)
+
+
+def run(track, **kw) -> Analysis:
+    a = analyze_array(track.y, track.sample_rate, **kw)
+    check_invariants(a)
+    return a
+
+
+@pytest.mark.parametrize("bpm,meter", [(60, 4), (72, 3), (84, 4), (96, 3), (110, 4), (124, 4),
+                                       (140, 3), (150, 4), (165, 4), (180, 3)])
+def test_beats_and_tempo_across_tempi_and_meters(bpm, meter):
+    t = synthesize_track(bpm=bpm, meter=meter, sections=SHORT, seed=bpm)
+    a = run(t)
+    assert acc2(a.bpm, bpm), (a.bpm, bpm)
+    if 70 <= bpm <= 170:  # the octave is only ambiguous at the extremes
+        assert abs(a.bpm / bpm - 1) <= 0.04, (a.bpm, bpm)
+        assert beat_f(t.beats, a.beats) >= 0.9
+        assert a.meter == meter
+        assert mir_eval.beat.f_measure(t.downbeats, np.array(a.downbeats), 0.07) >= 0.8
+
+
+def test_tempo_change_is_followed():
+    t = synthesize_track(bpm=100, bpm_end=125, sections=[("verse", 8, 0.6), ("chorus", 10, 0.9)],
+                         seed=3)
+    a = run(t, tempo_change_tolerant=True)
+    assert beat_f(t.beats, a.beats) >= 0.85
+    assert 95 <= a.bpm <= 130
+
+
+def test_silence_in_the_middle():
+    t = synthesize_track(bpm=120, sections=[("verse", 6, 0.6), ("silence", 3, 0.0),
+                                            ("chorus", 6, 0.9)], seed=4)
+    a = run(t)
+    s0, s1, _ = t.sections[1]
+    assert any(s.label == "silence" and s.start <= s0 + 1.0 and s.end >= s1 - 1.0
+               for s in a.sections), a.sections
+    assert not [b for b in a.beats if s0 + 0.3 < b < s1 - 0.3]
+    assert beat_f(t.beats, a.beats) >= 0.9
+    energy = np.array(a.energy.values)
+    assert energy[int(s0 * 10) + 3:int(s1 * 10) - 3].max() < 0.02
+
+
+def test_silence_only_is_bad_input(tmp_path):
+    path = tmp_path / "silence.wav"
+    t = synthesize_track(sections=[("silence", 4, 0.0)])
+    write_wav(path, t)
+    with pytest.raises(BadInputError, match="silent"):
+        analyze(path)
+
+
+def test_clip_shorter_than_a_bar():
+    # 2.6 s at 60 BPM in 4/4: less than one 4 s bar, yet still a valid analysis
+    t = synthesize_track(bpm=60, sections=[("verse", 1, 0.7)], offset=0.2, tail=0.0)
+    y = t.y[: int(2.6 * t.sample_rate)]
+    a = analyze_array(y, t.sample_rate)
+    check_invariants(a)
+    assert a.audio.duration == pytest.approx(2.6, abs=0.01)
+
+
+def test_analyze_file_progress_and_json(tmp_path):
+    t = synthesize_track(bpm=128, sections=SHORT, seed=5, vocals=True)
+    path = write_wav(tmp_path / "song.wav", t)
+    seen = []
+    a = analyze(path, progress=lambda stage, frac: seen.append((stage, frac)))
+    check_invariants(a)
+    assert seen[-1] == ("done", 1.0)
+    fracs = [f for _, f in seen]
+    assert fracs == sorted(fracs) and all(0 <= f <= 1 for f in fracs)
+    assert a.audio.sha256 == load_audio(path).sha256
+    assert a.audio.sample_rate == 22050 and a.audio.channels == 1
+    # same input, same output (cacheable by content hash)
+    b = analyze_clip(load_audio(path))
+    assert a.to_json_dict() == b.to_json_dict()
+    assert a.onsets and len(a.onsets) >= len(a.beats) * 0.8
+
+
+def test_full_song_structure_energy_and_vocals():
+    t = synthesize_track(seed=6, vocals=True)  # DEFAULT_SECTIONS, ~3 minutes
+    a = run(t)
+    assert abs(a.bpm - 120) < 1 and a.meter == 4
+    assert beat_f(t.beats, a.beats) >= 0.95
+    ref = np.array([[s0, s1] for s0, s1, _ in t.sections])
+    est = np.array([[s.start, s.end] for s in a.sections])
+    _, _, f = mir_eval.segment.detection(ref, est, window=3.0, trim=True)
+    assert f >= 0.6, (f, a.sections)
+    labels = [s.label for s in a.sections]
+    assert labels[0] == "intro"
+    assert "chorus" in labels
+    # choruses are louder than verses
+    truth_label = {}
+    for s in a.sections:
+        mid = (s.start + s.end) / 2
+        truth_label[s.label] = next(lab for s0, s1, lab in t.sections if s0 <= mid < s1)
+    chorus_e = [s.energy for s in a.sections if s.label == "chorus"]
+    intro_e = [s.energy for s in a.sections if s.label == "intro"]
+    assert min(chorus_e) > max(intro_e)
+    # vocal activity overlaps the synthetic voice more than chance
+    dur = a.audio.duration
+    grid = np.arange(0, dur, 0.1)
+    truth_v = np.zeros(len(grid), bool)
+    for s0, s1 in t.vocals:
+        truth_v |= (grid >= s0) & (grid < s1)
+    est_v = np.zeros(len(grid), bool)
+    for v in a.vocals:
+        est_v |= (grid >= v.start) & (grid < v.end)
+    if est_v.any():
+        precision = (est_v & truth_v).sum() / est_v.sum()
+        assert precision > truth_v.mean()
