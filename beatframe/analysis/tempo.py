@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numba
 import scipy.ndimage
 import scipy.signal
 
@@ -28,6 +29,16 @@ PRIOR_OCTAVES = 0.9
 #: Onset-envelope latency: beats are reported this many seconds before the flux peak.
 LATENCY = -0.010
 MIN_BPM, MAX_BPM = 50.0, 220.0
+#: Beat DP weights: interval change from one beat to the next, and deviation from the reference.
+LAMBDA = 300.0
+MU = 5.0
+#: Beat observation: the envelope is divided by this percentile of its positive values, then
+#: log-compressed with this gain.
+OBS_PERCENTILE = 95.0
+OBS_GAIN = 3.0
+#: Local tempo reference: window (s, 0 = off) and largest deviation from the global tempo.
+LOCAL_WINDOW = 8.0
+LOCAL_DEV = 0.3
 
 
 @dataclass
@@ -112,18 +123,124 @@ def tempo_candidates(env: np.ndarray, frame_rate: float, *, n_peaks: int = 4,
     return [(c, salience(c)) for c in out]
 
 
-def track_beats(env: np.ndarray, frame_rate: float, bpm: float | np.ndarray, *,
-                tightness: float = 100.0, trim: bool = True) -> np.ndarray:
-    """Dynamic-programming beat frames for a given (fixed or per-frame) tempo."""
-    import librosa
+@numba.njit(cache=True, nogil=True)
+def _beat_dp(obs, periods, ref_log, lam, mu):  # pragma: no cover - compiled
+    """Second-order beat DP. State (t, k): a beat at frame ``t`` whose previous beat was
+    ``periods[k]`` frames earlier. The interval's log-ratio to the reference period at ``t``
+    costs ``mu * r**2``; a change of that ratio from one beat to the next ``lam * dr**2``.
+    Returns the cumulative scores and back-pointers (the period index of the previous interval,
+    -1 where the sequence starts)."""
+    n = obs.shape[0]
+    K = periods.shape[0]
+    S = np.full((n, K), -np.inf)
+    back = np.full((n, K), -1, dtype=np.int32)
+    logp = np.log(periods.astype(np.float64))
+    for t in range(n):
+        lr = ref_log[t]
+        for k in range(K):
+            u = t - periods[k]
+            if u < 0:
+                continue
+            rk = logp[k] - lr
+            lu = ref_log[u]
+            best = obs[u]
+            bj = -1
+            for j in range(K):
+                d = rk - (logp[j] - lu)
+                v = S[u, j] - lam * d * d
+                if v > best:
+                    best = v
+                    bj = j
+            S[t, k] = best + obs[t] - mu * rk * rk
+            back[t, k] = bj
+    return S, back
 
-    if float(np.max(env)) <= 0:
+
+def beat_observation(env: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Onset envelope as the beat tracker sees it: scaled so a typical strong onset is ~1,
+    compressed (a few very loud syncopated hits must not outweigh a steady pulse) and
+    lightly smoothed (~12 ms) so small timing jitter costs little."""
+    e = np.asarray(env, dtype=np.float64)
+    pos = e[e > 0]
+    if pos.size == 0:
+        return np.zeros_like(e)
+    scale = float(np.percentile(pos, OBS_PERCENTILE)) + 1e-12
+    o = np.log1p(e / scale * OBS_GAIN) / np.log1p(OBS_GAIN)
+    sigma = 0.012 * frame_rate
+    if sigma >= 0.5:
+        o = scipy.ndimage.gaussian_filter1d(o, sigma, mode="constant")
+    return o
+
+
+def track_beats(env: np.ndarray, frame_rate: float, bpm: float | np.ndarray, *,
+                rel_range: float = 0.3, lam: float | None = None, mu: float | None = None,
+                obs: np.ndarray | None = None, trim: bool = True) -> np.ndarray:
+    """Beat frames from a second-order dynamic program that follows local tempo.
+
+    Every beat interval may differ from the reference period ``60 * frame_rate / bpm`` (a
+    constant, or one value per frame: a local tempo curve) by up to ``rel_range``; a change of
+    interval from one beat to the next costs ``lam * log(ratio)**2`` and a deviation from the
+    reference ``mu * log(ratio)**2``. Tempo can thus drift smoothly over many beats but not jump
+    from one beat to the next, which is what inserting or dropping a beat would take.
+
+    Parameters
+    ----------
+    env : np.ndarray
+        Onset strength envelope (>= 0).
+    frame_rate : float
+        Frames per second of ``env``.
+    bpm : float or np.ndarray
+        Reference tempo (scalar, or one value per frame).
+    rel_range : float
+        Largest relative deviation of an interval from the reference period.
+    lam, mu : float or None
+        Interval-change and reference-deviation weights (defaults ``LAMBDA``, ``MU``).
+    obs : np.ndarray or None
+        Precomputed :func:`beat_observation` of ``env``.
+    trim : bool
+        Drop leading/trailing beats on weak onsets (below 10 % of the mean beat strength).
+
+    Returns
+    -------
+    np.ndarray
+        Beat frame indices, increasing.
+    """
+    env = np.asarray(env, dtype=np.float64)
+    n = len(env)
+    if n < 4 or float(np.max(env)) <= 0:
         return np.zeros(0, dtype=int)
-    bpm_arg = np.asarray(bpm, dtype=float) if np.ndim(bpm) else float(bpm)
-    _, beats = librosa.beat.beat_track(onset_envelope=env, sr=frame_rate, hop_length=1,
-                                       bpm=bpm_arg, tightness=tightness, trim=trim,
-                                       units="frames")
-    return np.asarray(beats, dtype=int)
+    lam = LAMBDA if lam is None else float(lam)
+    mu = MU if mu is None else float(mu)
+    o = beat_observation(env, frame_rate) if obs is None else np.asarray(obs, dtype=np.float64)
+    ref = 60.0 * frame_rate / np.broadcast_to(np.asarray(bpm, dtype=np.float64), (n,))
+    pmin = max(2, int(np.floor(float(ref.min()) / (1.0 + rel_range))))
+    pmax = max(pmin + 1, int(np.ceil(float(ref.max()) * (1.0 + rel_range))))
+    pmax = min(pmax, max(pmin + 1, n - 1))
+    periods = np.arange(pmin, pmax + 1, dtype=np.int64)
+    S, back = _beat_dp(o, periods, np.log(ref), lam, mu)
+    # the last beat: the best state within the last (longest) period
+    tail = S[max(0, n - pmax):]
+    if not np.isfinite(tail).any():
+        return np.zeros(0, dtype=int)
+    t, k = np.unravel_index(int(np.argmax(tail)), tail.shape)
+    t = int(t) + max(0, n - pmax)
+    frames = [t]
+    k = int(k)
+    while True:
+        u = t - int(periods[k])
+        frames.append(u)
+        j = int(back[t, k])
+        if j < 0:
+            break
+        t, k = u, j
+    frames = np.asarray(frames[::-1], dtype=int)
+    if trim and len(frames) > 2:
+        strength = o[frames]
+        thr = 0.1 * float(np.mean(strength))
+        ok = np.flatnonzero(strength >= thr)
+        if len(ok):
+            frames = frames[ok[0]: ok[-1] + 1]
+    return frames
 
 
 def local_tempo_curve(env: np.ndarray, frame_rate: float, bpm: float, *, window: float = 8.0,
@@ -228,9 +345,10 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     env2 = np.maximum(env[0:2 * n2:2], env[1:2 * n2:2]) if n2 >= 4 else env
     fr2 = fr / 2.0 if n2 >= 4 else fr
     envn2 = env2 / (float(np.std(env2)) + 1e-9)
+    obs2 = beat_observation(env2, fr2)
     scored = []
     for bpm, sal in cands:
-        frames = track_beats(env2, fr2, bpm, trim=False)
+        frames = track_beats(env2, fr2, bpm, obs=obs2, trim=False)
         if len(frames) < 2:
             continue
         on = _peak_values(envn2, frames)
@@ -251,10 +369,14 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
         return BeatResult(bpm=0.0, beats=np.zeros(0))
     best = max(scored, key=lambda d: d["score"])
     bpm = best["bpm"]
-    frames = track_beats(env, fr, bpm, trim=False)
-    if tempo_change_tolerant and len(frames) > 8:
-        curve = local_tempo_curve(env, fr, 60.0 * fr / float(np.median(np.diff(frames))))
-        frames = track_beats(env, fr, curve, tightness=60.0, trim=False)
+    obs = beat_observation(env, fr)
+    ref = bpm
+    if LOCAL_WINDOW > 0:
+        ref = local_tempo_curve(env, fr, bpm, window=LOCAL_WINDOW, max_dev=LOCAL_DEV)
+    if tempo_change_tolerant:
+        frames = track_beats(env, fr, ref, obs=obs, rel_range=0.3, mu=0.5, trim=False)
+    else:
+        frames = track_beats(env, fr, ref, obs=obs, trim=False)
 
     # Trim beats the DP extrapolated before the music starts or after it ends: keep the span
     # from half a beat before the first clear onset to half a beat after the last.
