@@ -166,8 +166,26 @@ def plan_canvas(
                       loop_mode=loop_mode, scene=scene)
 
 
+def _steadiness(analysis: Analysis, start: float, end: float) -> float:
+    """1 for an even beat inside the window, falling towards 0 as the beat intervals vary.
+
+    A loop repeats its stretch forever, so a steady stretch loops better, and it is where a beat
+    tracker is most trustworthy.
+    """
+    beats = np.asarray(analysis.beats, dtype=float)
+    inside = beats[(beats >= start - 1e-6) & (beats <= end + 1e-6)]
+    if len(inside) < 3:
+        return 0.5
+    intervals = np.diff(inside)
+    variation = float(np.std(intervals) / np.mean(intervals))
+    return float(np.exp(-((variation / 0.06) ** 2)))
+
+
 def _best_window(analysis: Analysis, candidates: list[tuple[int, float, float]]) -> tuple[float, float]:
-    """The window inside the highest-energy drop or chorus (else the loudest), loudest first."""
+    """The steadiest loud window inside the loudest drop or chorus (else the loudest section)."""
+    def score(window: tuple[float, float]) -> float:
+        return _window_energy(analysis, *window) * _steadiness(analysis, *window)
+
     def inside(section) -> list[tuple[float, float]]:
         return [(s, e) for _, s, e in candidates if s >= section.start - 1e-6 and e <= section.end + 1e-6]
 
@@ -177,10 +195,9 @@ def _best_window(analysis: Analysis, candidates: list[tuple[int, float, float]])
         for section in sorted(sections, key=lambda sec: -sec.energy):
             windows = inside(section)
             if windows:
-                return max(windows, key=lambda w: _window_energy(analysis, *w))
-    # No section holds a whole window: the loudest window anywhere.
-    _, s, e = max(candidates, key=lambda c: _window_energy(analysis, c[1], c[2]))
-    return s, e
+                return max(windows, key=score)
+    # No section holds a whole window: the best window anywhere.
+    return max(((s, e) for _, s, e in candidates), key=score)
 
 
 def loop_timeline(

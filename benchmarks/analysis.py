@@ -9,6 +9,8 @@ for ``librosa.load`` + ``librosa.beat.beat_track`` (defaults) measured in the sa
 * beat F-measure (mir_eval, +-70 ms; beats in the first 5 s trimmed with
   ``mir_eval.beat.trim_beats`` for tracks longer than 10 s, untrimmed for shorter clips);
 * tempo Acc1 (within 4 %) and Acc2 (4 %, allowing x2, x1/2, x3, x1/3);
+* window beat F: the beat F-measure (+-70 ms, untrimmed) in every 2-bar window that starts on
+  a truth downbeat (what a Canvas loop needs), reported as worst / mean over the windows;
 * downbeat F-measure (+-70 ms; beatframe only, librosa has no downbeats);
 * section boundary hit-rate F at 3 s (synthesized structure only);
 * seconds of compute per minute of audio (warm process, best of ``--repeat`` runs), and the
@@ -42,6 +44,41 @@ def beat_f(ref, est, duration: float) -> float:
     if len(ref) == 0:
         return float("nan")
     return float(mir_eval.beat.f_measure(ref, est, f_measure_threshold=0.07))
+
+
+def window_beat_f(ref, est, downbeats) -> tuple[float, float]:
+    """(worst, mean) beat F over the 2-bar windows [d_i, d_i+2) between truth downbeats.
+
+    Truth beats in the window are matched against estimated beats in the window shifted back by
+    the 70 ms tolerance (so a beat just before the window's start can match its first beat).
+    """
+    import mir_eval
+
+    ref, est, down = (np.asarray(x, float) for x in (ref, est, downbeats))
+    fs = []
+    for i in range(len(down) - 2):
+        s, e = down[i], down[i + 2]
+        r = ref[(ref >= s - 1e-6) & (ref < e - 1e-6)]
+        q = est[(est >= s - 0.07) & (est < e - 0.07)]
+        if len(r):
+            fs.append(float(mir_eval.beat.f_measure(r, q, f_measure_threshold=0.07))
+                      if len(q) else 0.0)
+    return (min(fs), float(np.mean(fs))) if fs else (float("nan"), float("nan"))
+
+
+def warp_track(track, start: float, end: float, stretch: float):
+    """Time-stretch ``track`` smoothly (raised cosine) over input seconds [start, end) by up to
+    ``stretch`` (> 1 slows down): a local rubato. Returns (y, beats, downbeats)."""
+    sr = track.sample_rate
+    t_in = np.arange(len(track.y)) / sr
+    s = np.ones(len(t_in))
+    m = (t_in >= start) & (t_in < end)
+    s[m] = 1 + (stretch - 1) * 0.5 * (1 - np.cos(2 * np.pi * (t_in[m] - start) / (end - start)))
+    t_out_of_in = np.concatenate([[0.0], np.cumsum(s[:-1])]) / sr
+    t_out = np.arange(int(t_out_of_in[-1] * sr)) / sr
+    y = np.interp(t_out, t_out_of_in, track.y).astype(np.float32)
+    return (y, np.interp(track.beats, t_in, t_out_of_in),
+            np.interp(track.downbeats, t_in, t_out_of_in))
 
 
 def acc(est: float, ref: float) -> tuple[float, float]:
@@ -120,19 +157,35 @@ SYNTH = [
     ("syn_gap_128", dict(bpm=128, meter=4, seed=16, sections=[
         ("intro", 4, 0.2), ("verse", 8, 0.55), ("silence", 2, 0.0), ("chorus", 8, 0.9),
         ("outro", 4, 0.2)])),
+    ("syn_swing_110", dict(bpm=110, meter=4, seed=17, swing=0.17, sections=[
+        ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
+    # local rubato: slows to 1/1.3 of the tempo around 8-15 s, then back (see warp_track)
+    ("syn_rubato_120", dict(bpm=120, meter=4, seed=18, warp=(8.0, 15.0, 1.3), sections=[
+        ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
+    ("syn_rubato_96_3-4", dict(bpm=96, meter=3, seed=19, warp=(10.0, 18.0, 1.25), sections=[
+        ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
 ]
 
 
 def synth_items(tmp: Path) -> list[dict]:
     from beatframe.synth import synthesize_track, write_wav
 
+    import dataclasses
+
     items = []
     for name, kw in SYNTH:
+        kw = dict(kw)
+        warp = kw.pop("warp", None)
         tr = synthesize_track(**kw)
+        sections = [[s0, s1] for s0, s1, _ in tr.sections]
+        if warp:
+            y, beats, downs = warp_track(tr, *warp)
+            tr = dataclasses.replace(tr, y=y, beats=beats, downbeats=downs)
+            sections = None
         path = write_wav(tmp / f"{name}.wav", tr)
-        items.append(dict(name=name, path=path, bpm=tr.bpm_mean, beats=tr.beats.tolist(),
-                          downbeats=tr.downbeats.tolist(),
-                          sections=[[s0, s1] for s0, s1, _ in tr.sections]))
+        bpm = 60.0 / float(np.median(np.diff(tr.beats))) if warp else tr.bpm_mean
+        items.append(dict(name=name, path=path, bpm=bpm, beats=tr.beats.tolist(),
+                          downbeats=tr.downbeats.tolist(), sections=sections))
     return items
 
 
@@ -149,6 +202,9 @@ def evaluate(items: list[dict], repeat: int) -> list[dict]:
         if it["beats"]:
             row["ours_f"] = beat_f(it["beats"], a.beats, dur)
             row["lib_f"] = beat_f(it["beats"], l_beats, dur)
+            if it["downbeats"]:
+                row["ours_w"] = window_beat_f(it["beats"], a.beats, it["downbeats"])
+                row["lib_w"] = window_beat_f(it["beats"], l_beats, it["downbeats"])
         row["ours_acc"] = acc(a.bpm, it["bpm"])
         row["lib_acc"] = acc(l_bpm, it["bpm"])
         if it["downbeats"]:
@@ -167,9 +223,14 @@ def fmt(x, nd=3):
     return f"{x:.{nd}f}"
 
 
+def fmtw(w) -> str:
+    return "  -  " if w is None else f"{fmt(w[0])}/{fmt(w[1])}"
+
+
 def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n## {title}\n")
-    hdr = ("| track | dur s | truth bpm | bf bpm | lr bpm | bf beatF | lr beatF | bf Acc1/2 | "
+    hdr = ("| track | dur s | truth bpm | bf bpm | lr bpm | bf beatF | lr beatF | "
+           "bf winF min/mean | lr winF min/mean | bf Acc1/2 | "
            "lr Acc1/2 | bf meter | bf dbF | bf segF@3 | bf s/min | lr s/min |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
@@ -177,6 +238,7 @@ def print_table(title: str, rows: list[dict]) -> None:
         spm = 60.0 / r["dur"]
         print(f"| {r['name']} | {r['dur']:.1f} | {r['bpm']:.1f} | {r['ours_bpm']:.1f} | "
               f"{r['lib_bpm']:.1f} | {fmt(r.get('ours_f'))} | {fmt(r.get('lib_f'))} | "
+              f"{fmtw(r.get('ours_w'))} | {fmtw(r.get('lib_w'))} | "
               f"{r['ours_acc'][0]:.0f}/{r['ours_acc'][1]:.0f} | "
               f"{r['lib_acc'][0]:.0f}/{r['lib_acc'][1]:.0f} | {r['meter']} | "
               f"{fmt(r.get('ours_dbf'))} | {fmt(r.get('seg_f'))} | {r['t_ours'] * spm:.3f} | "
@@ -189,6 +251,8 @@ def print_table(title: str, rows: list[dict]) -> None:
 
     tot_dur = sum(r["dur"] for r in rows)
     print(f"| **mean** | {tot_dur:.0f} total | | | | {fmt(mean('ours_f'))} | {fmt(mean('lib_f'))} | "
+          f"{fmt(mean('ours_w', 0))}/{fmt(mean('ours_w', 1))} | "
+          f"{fmt(mean('lib_w', 0))}/{fmt(mean('lib_w', 1))} | "
           f"{mean('ours_acc', 0):.2f}/{mean('ours_acc', 1):.2f} | "
           f"{mean('lib_acc', 0):.2f}/{mean('lib_acc', 1):.2f} | | {fmt(mean('ours_dbf'))} | "
           f"{fmt(mean('seg_f'))} | {sum(r['t_ours'] for r in rows) * 60 / tot_dur:.3f} | "

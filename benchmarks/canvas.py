@@ -110,16 +110,16 @@ def main() -> int:
     ensure_api(get_settings())
     server_settings = get_settings()
     try:
-        from prefect.filesystems import LocalFileSystem
+        from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
         from flows.canvas import render_canvas
 
         def flow_run(data_dir: Path, out: Path, seed: int) -> dict:
             os.environ["BEATFRAME_DATA_DIR"] = str(data_dir)
             get_settings.cache_clear()
-            cold_flow = render_canvas.with_options(result_storage=LocalFileSystem(basepath=str(data_dir / "results")))
-            return cold_flow(audio=str(audio), out_dir=str(out), template=args.template,
-                                 seconds=args.seconds, seed=seed, size=args.size)
+            with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: data_dir / "results"}):
+                return render_canvas(audio=str(audio), out_dir=str(out), template=args.template,
+                                     seconds=args.seconds, seed=seed, size=args.size)
 
         flow_run(work / "warmup", work / "warmup-out", 999)  # warms Prefect's client paths
         cold, manifests = [], []

@@ -69,6 +69,39 @@ def test_tempo_change_is_followed():
     assert 95 <= a.bpm <= 130
 
 
+def _rubato(track, start, end, stretch):
+    """Slow ``track`` down smoothly (raised cosine, up to ``stretch``x longer beats) over input
+    seconds [start, end), then back to tempo: a local ritardando/a tempo. Returns y, beats."""
+    sr = track.sample_rate
+    t_in = np.arange(len(track.y)) / sr
+    s = np.ones(len(t_in))
+    m = (t_in >= start) & (t_in < end)
+    s[m] = 1 + (stretch - 1) * 0.5 * (1 - np.cos(2 * np.pi * (t_in[m] - start) / (end - start)))
+    t_out_of_in = np.concatenate([[0.0], np.cumsum(s[:-1])]) / sr
+    t_out = np.arange(int(t_out_of_in[-1] * sr)) / sr
+    y = np.interp(t_out, t_out_of_in, track.y).astype(np.float32)
+    return y, np.interp(track.beats, t_in, t_out_of_in)
+
+
+@pytest.mark.parametrize("bpm,meter,stretch", [(120, 4, 1.3), (96, 3, 1.25)])
+def test_local_slowdown_neither_inserts_nor_drops_beats(bpm, meter, stretch):
+    # the beats slow down to 1/stretch of the tempo for a few bars and come back: every 2-bar
+    # window (what a Canvas loops) must still have its beats, none inserted, none dropped
+    t = synthesize_track(bpm=bpm, meter=meter, sections=SHORT, seed=bpm)
+    y, truth = _rubato(t, 8.0, 16.0, stretch)
+    a = analyze_array(y, t.sample_rate)
+    check_invariants(a)
+    est = np.array(a.beats)
+    assert abs(a.bpm / bpm - 1) <= 0.04, a.bpm
+    bar2 = 2 * meter
+    for i in range(0, len(truth) - bar2, meter):
+        w0, w1 = truth[i], truth[i + bar2]
+        ref = truth[i:i + bar2]
+        got = est[(est >= w0 - 0.07) & (est < w1 - 0.07)]
+        f = mir_eval.beat.f_measure(ref, got, 0.07)
+        assert f >= 0.99, (w0, np.round(ref, 2), np.round(got, 2))
+
+
 def test_silence_in_the_middle():
     t = synthesize_track(bpm=120, sections=[("verse", 6, 0.6), ("silence", 3, 0.0),
                                             ("chorus", 6, 0.9)], seed=4)

@@ -93,3 +93,14 @@ def test_rebound_timeline_covers_the_first_half():
     timeline = loop_timeline(analysis, plan)
     assert timeline.n_frames == 121 and not timeline.periodic
     assert max(timeline.beats) < 4.0
+
+
+def test_the_window_avoids_an_unsteady_stretch():
+    analysis = make_analysis(sections=[(0.0, 60.0, "chorus", 0.8)])
+    data = analysis.model_dump(by_alias=True)
+    # Beats between 20 and 26 s wobble (a tracker's doubt or a rubato passage).
+    data["beats"] = [b + (0.12 * np.sin(7 * b) if 20 <= b <= 26 else 0.0) for b in data["beats"]]
+    data["downbeats"] = data["beats"][::4]
+    data["energy"]["values"] = [0.8 + (0.1 if 200 <= i <= 260 else 0.0) for i in range(600)]
+    plan = plan_canvas(Analysis.model_validate(data), seconds=6.0)
+    assert plan.end <= 20.0 or plan.start >= 26.0

@@ -1,12 +1,14 @@
 """Tempo estimation and beat tracking.
 
 Several tempo hypotheses are taken from the autocorrelation of the onset envelope (its strongest
-peaks and their octave relatives). For each, a dynamic-programming beat tracker (Ellis 2007, via
-:func:`librosa.beat.beat_track` with a fixed or time-varying tempo) finds the best beat sequence;
-each hypothesis is then scored by how strongly its beats land on onsets, how periodic the
-envelope is at that period, and a log-Gaussian tempo prior. The best hypothesis wins; its beat
-times are refined to the local onset peak (sub-frame, parabolic) and corrected for the onset
-detector's latency.
+peaks and their octave relatives). For each, a second-order dynamic-programming beat tracker
+(:func:`track_beats`: the state is a beat and the interval before it; changing the interval
+from one beat to the next is penalized, so tempo may drift smoothly but beats are not inserted
+or dropped) finds the best beat sequence; each hypothesis is then scored by how strongly its
+beats land on onsets, how periodic the envelope is at that period, and a log-Gaussian tempo
+prior. The winner is re-tracked at full frame rate against a local tempo curve (windowed
+autocorrelation, ~8 s), its beat times refined to the local onset peak (sub-frame, parabolic)
+and corrected for the onset detector's latency.
 """
 
 from __future__ import annotations
@@ -30,12 +32,12 @@ PRIOR_OCTAVES = 0.9
 LATENCY = -0.010
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Beat DP weights: interval change from one beat to the next, and deviation from the reference.
-LAMBDA = 300.0
-MU = 5.0
+LAMBDA = 40.0
+MU = 0.5
 #: Beat observation: the envelope is divided by this percentile of its positive values, then
 #: log-compressed with this gain.
 OBS_PERCENTILE = 95.0
-OBS_GAIN = 3.0
+OBS_GAIN = 1.0
 #: Local tempo reference: window (s, 0 = off) and largest deviation from the global tempo.
 LOCAL_WINDOW = 8.0
 LOCAL_DEV = 0.3
