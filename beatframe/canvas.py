@@ -9,7 +9,7 @@ flash guard and encodes it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +44,23 @@ class ClipResult:
     softened_frames: int
 
 
-def loop_frames(frames: Iterator[np.ndarray], mode: LoopMode) -> Iterator[np.ndarray]:
-    """Assemble the loop: ``rebound`` plays the rendered half forward then backward.
+def loop_frames(frames: Iterator[np.ndarray], mode: LoopMode,
+                order: Sequence[int] | None = None) -> Iterator[np.ndarray]:
+    """Assemble the loop: ``rebound`` plays the rendered half forward, then backward.
 
-    The reverse half omits both end frames (the turn-around frame and frame 0) so neither is
-    shown twice in a row, and the last frame steps into the first as every other frame does.
+    ``order`` gives, for each output frame, the index of the rendered frame to show (see
+    :func:`beatframe.planning.rebound_order`); by default the backward half is an even mirror
+    that skips both end frames, so neither shows twice in a row and the last frame steps into
+    the first like any other frame.
     """
     if mode != "rebound":
         yield from frames
         return
     forward = list(frames)
-    yield from forward
-    yield from reversed(forward[1:-1])
+    if order is None:
+        order = list(range(len(forward))) + list(range(len(forward) - 2, 0, -1))
+    for index in order:
+        yield forward[index]
 
 
 def render_loop_clip(
@@ -67,20 +72,22 @@ def render_loop_clip(
     seed: int,
     loop_mode: LoopMode,
     out_path: Path,
+    order: Sequence[int] | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> ClipResult:
     """Render, loop, flash-guard and encode one Canvas clip to ``out_path`` (atomically)."""
     frames = generator.render(timeline=timeline, template=template, size=size, seed=seed,
                               cut_on_downbeats=loop_mode == "hard_cut")
     guard = FlashGuard(fps=timeline.fps)
-    total = timeline.n_frames if loop_mode != "rebound" else 2 * (timeline.n_frames - 1)
+    total = len(order) if order is not None else (
+        timeline.n_frames if loop_mode != "rebound" else 2 * (timeline.n_frames - 1))
     step = max(1, total // 20)
 
     def progress(i: int) -> None:
         if on_progress is not None and (i % step == 0 or i == total):
             on_progress(min(1.0, i / total))
 
-    count = encode_frames(guard.apply(loop_frames(frames, loop_mode)), out_path, size=size,
+    count = encode_frames(guard.apply(loop_frames(frames, loop_mode, order)), out_path, size=size,
                           fps=timeline.fps, h264=CANVAS_H264, on_frame=progress)
     return ClipResult(frames=count, softened_frames=guard.softened)
 

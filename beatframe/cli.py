@@ -72,20 +72,31 @@ def _progress_bar(title: str) -> Iterator[None]:
         yield
 
 
-def _use_prefect(verbose: bool) -> None:
+@contextmanager
+def _foreground_prefect(verbose: bool) -> Iterator[None]:
+    """Prefect for a flow run in this process: a shared server, quiet console, no heartbeats.
+
+    Heartbeats let a server notice that a worker running a flow has died; in the foreground the
+    user sees that directly, and Prefect waits up to a second for the heartbeat thread at the end
+    of every run, a third of a cached rerun.
+    """
     from beatframe.prefect_local import ensure_api
     from beatframe.settings import get_settings
 
     ensure_api(get_settings(), announce=_say)
     _quiet_prefect_console(verbose)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    _use_prefect(args.verbose)
-    from flows.analyze import analyze_track
+    with _foreground_prefect(args.verbose):
+        from flows.analyze import analyze_track
 
-    with _progress_bar(f"Analysing {args.audio}") if not args.json else nullcontext():
-        analysis = analyze_track(audio=str(args.audio))
+        with _progress_bar(f"Analysing {args.audio}") if not args.json else nullcontext():
+            analysis = analyze_track(audio=str(args.audio))
     if args.json:
         print(json.dumps(analysis, indent=2))
         return 0
@@ -117,10 +128,9 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     CanvasRequest.validate(audio=audio, template=args.template, seconds=args.seconds, seed=args.seed,
                            size=args.size, loop_mode=args.loop, start=args.start, cover=args.cover,
                            cover_license=args.cover_license)
-    _use_prefect(args.verbose)
-    from flows.canvas import render_canvas
+    with _foreground_prefect(args.verbose), _progress_bar(f"Rendering a Canvas of {audio}"):
+        from flows.canvas import render_canvas
 
-    with _progress_bar(f"Rendering a Canvas of {audio}"):
         manifest = render_canvas(audio=str(audio), out_dir=str(out), template=args.template,
                                  seconds=args.seconds, seed=args.seed, size=args.size, loop=args.loop,
                                  start=args.start, cover=str(args.cover) if args.cover else None,

@@ -159,7 +159,9 @@ def plan_canvas(
         _, s, e = min(starts, key=lambda c: abs(c[1] - start))
     else:
         s, e = _best_window(analysis, starts)
-    lead = min(LEAD_IN_SECONDS, s)
+    # A ping-pong loop turns at its middle; half a beat of lead-in puts that turn between two
+    # beats, so the mirrored half's hits land on the music's beats again.
+    lead = min(30.0 / analysis.bpm if loop_mode == "rebound" else LEAD_IN_SECONDS, s)
     s, e = s - lead, e - lead
     return CanvasPlan(start=float(s), end=float(e), bars=bars, meter=analysis.meter,
                       bpm=analysis.bpm, section=_section_at(analysis, (s + e) / 2),
@@ -255,3 +257,37 @@ def loop_timeline(
         section_energy=float(section_energy),
         periodic=periodic,
     )
+
+
+def rebound_order(analysis: Analysis, plan: CanvasPlan, *, fps: int = CANVAS_FPS) -> list[int]:
+    """Which rendered frame each output frame of a ``rebound`` loop shows.
+
+    The loop plays the rendered first half forward, then backward. Played back evenly, the
+    mirrored hits only meet the music's beats when the tempo is perfectly steady, so the backward
+    half is time-warped: each of its beats is paired with the mirrored beat of the first half and
+    the playback position is interpolated between those anchors (always backward, never still).
+    """
+    n_frames = max(2, round(plan.seconds * fps))
+    half = n_frames // 2
+    scale = (n_frames / fps) / plan.seconds
+    beats = (np.asarray(analysis.beats, dtype=float) - plan.start) * scale
+    length = 2 * half / fps
+    first = beats[(beats >= 0) & (beats <= half / fps)]
+    second = beats[(beats > half / fps) & (beats < length)]
+    beat_period = 60.0 / plan.bpm
+    anchors_t, anchors_tau = [half / fps], [half / fps]
+    for t in sorted(second):
+        mirrored = length - t
+        nearest = first[np.argmin(np.abs(first - mirrored))] if len(first) else mirrored
+        # A hit's edge is between its frame and the one before; played backward that edge comes
+        # one frame late, so the anchor looks one frame ahead.
+        tau = nearest + 1.0 / fps
+        if abs(nearest - mirrored) < beat_period / 2 and t > anchors_t[-1] and tau < anchors_tau[-1]:
+            anchors_t.append(float(t))
+            anchors_tau.append(float(tau))
+    anchors_t.append(length)
+    anchors_tau.append(0.0)
+    backward_times = np.arange(half + 1, 2 * half) / fps
+    backward = np.interp(backward_times, anchors_t, anchors_tau)
+    indices = np.clip(np.round(backward * fps).astype(int), 1, half - 1)
+    return list(range(half + 1)) + [int(i) for i in indices]

@@ -31,7 +31,7 @@ from tasks.generate import generate_clip
 from tasks.inputs import hash_inputs
 from tasks.manifest import finalize_canvas
 from tasks.plan import plan_canvas_shots
-from tasks.stitch import stitch_canvas
+from tasks.stitch import staged_outputs_exist, stitch_canvas
 from tasks.upload import upload_outputs
 
 #: Share of the run each stage takes, for the progress artifact and bar.
@@ -78,6 +78,8 @@ def render_canvas(
                            seed=request.seed, size=list(request.size)).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = stitch_canvas(clip, render_key)
+        if not staged_outputs_exist(staged):
+            staged = stitch_canvas.with_options(refresh_cache=True)(clip, render_key)
     with progress.stage("check"), costs.stage("check"):
         checks = check_output(staged["video"], request.size, request.loop_mode)
     files = {"canvas.mp4": staged["video"], "canvas.jpg": staged["poster"]}

@@ -1,8 +1,9 @@
 """Run progress as the Prefect UI shows it: a progress artifact advanced stage by stage.
 
 Stages have weights; within a stage, fractions reported by tasks through
-:func:`beatframe.progress.report` move the artifact too (throttled to whole percents), and every
-report is relayed to local listeners such as the CLI's progress bar.
+:func:`beatframe.progress.report` move the artifact too (in steps of at least 5 %, so a fast
+cached run makes few API calls), and every report is relayed to local listeners such as the
+CLI's progress bar.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ class StageProgress:
         self._weights = weights
         self._total = float(sum(weights.values()))
         self._done = 0.0
-        self._last_percent = -1
+        self._last_percent = 0.0
         self._lock = threading.Lock()
         self._artifact_id = create_progress_artifact(progress=0.0, key=key,
                                                      description="Render progress by stage")
 
     def _update(self, percent: float, stage: str) -> None:
         with self._lock:
-            if int(percent) == self._last_percent:
+            if percent < 100.0 and percent - self._last_percent < 5.0:
                 return
-            self._last_percent = int(percent)
+            self._last_percent = percent
         update_progress_artifact(artifact_id=self._artifact_id, progress=round(percent, 1),
                                  description=f"stage: {stage}")
 

@@ -11,14 +11,20 @@ from pathlib import Path
 from prefect import task
 
 import beatframe
+import models
 from beatframe import progress
 from beatframe.cachekeys import cache_key, source_revision
 from beatframe.settings import get_settings
 from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 _PACKAGE = Path(beatframe.__file__).parent
-#: The code between a generator's frames and the encoded clip.
-_RENDER_SOURCES = tuple(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py"))
+#: Every line of code between the analysis and the encoded clip: generators, templates, the loop
+#: assembly, the flash guard and the encoder. Hashing sources (not importing generators) keeps a
+#: cached rerun fast and never misses a change.
+_RENDER_SOURCES = (
+    str(Path(models.__file__).parent),
+    *(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py", "templates.py")),
+)
 
 
 def _make_generator(cover: str | None):
@@ -28,7 +34,6 @@ def _make_generator(cover: str | None):
 
 
 def _clip_key(context, parameters) -> str:
-    generator = _make_generator(parameters["cover"])
     from beatframe.templates import load_template
 
     return cache_key(
@@ -36,7 +41,7 @@ def _clip_key(context, parameters) -> str:
         audio=parameters["analysis"]["audio"]["sha256"],
         plan=parameters["plan"],
         template=load_template(parameters["template"]).fingerprint(),
-        generator=[generator.name, generator.revision],
+        generator="cover-art" if parameters["cover"] else "procedural",
         seed=parameters["seed"],
         size=list(parameters["size"]),
         cover=parameters["cover_sha256"],
@@ -50,19 +55,21 @@ def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tu
                   cover: str | None, cover_sha256: str | None) -> dict:
     """Render the planned window to an H.264 clip; returns its path, frame count and generator."""
     from beatframe.canvas import render_loop_clip
-    from beatframe.planning import CanvasPlan, loop_timeline
+    from beatframe.planning import CanvasPlan, loop_timeline, rebound_order
     from beatframe.schemas import Analysis
     from beatframe.templates import load_template
 
     canvas_plan = CanvasPlan.from_dict(plan)
-    timeline = loop_timeline(Analysis.model_validate(analysis), canvas_plan)
+    track = Analysis.model_validate(analysis)
+    timeline = loop_timeline(track, canvas_plan)
+    order = rebound_order(track, canvas_plan) if canvas_plan.loop_mode == "rebound" else None
     generator = _make_generator(cover)
     key = _clip_key(None, {"analysis": analysis, "plan": plan, "template": template, "seed": seed,
                            "size": size, "cover": cover, "cover_sha256": cover_sha256})
     out = get_settings().cache_dir / "clips" / f"{key}.mp4"
     result = render_loop_clip(
         generator=generator, timeline=timeline, template=load_template(template), size=tuple(size),
-        seed=seed, loop_mode=canvas_plan.loop_mode, out_path=out,
+        seed=seed, loop_mode=canvas_plan.loop_mode, out_path=out, order=order,
         on_progress=lambda f: progress.report("generate", f),
     )
     return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import task
 
-from beatframe.cachekeys import cache_key
+import beatframe.planning
+from beatframe.cachekeys import cache_key, source_revision
 from beatframe.planning import plan_canvas
 from beatframe.schemas import Analysis
 from tasks.analyze import analysis_revision
@@ -12,8 +13,8 @@ from tasks.analyze import analysis_revision
 
 def _plan_key(context, parameters) -> str:
     p = {k: v for k, v in parameters.items() if k != "analysis"}
-    return cache_key("plan", audio=parameters["analysis"]["audio"]["sha256"],
-                     analysis=analysis_revision(), **p)
+    return cache_key("plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
+                     code=source_revision(beatframe.planning.__file__), **p)
 
 
 @task(name="plan-shots", cache_key_fn=_plan_key)

@@ -11,12 +11,24 @@ from pathlib import Path
 
 from prefect import task
 
+import beatframe.encode
+from beatframe.cachekeys import cache_key, source_revision
 from beatframe.encode import extract_poster, remux_faststart
 from beatframe.settings import get_settings
 from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 
-@task(name="stitch", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
+def _stitch_key(context, parameters) -> str:
+    # The clip's path is its own cache key, so it names its content.
+    return cache_key("stitch", clip=Path(parameters["clip"]["path"]).name, render=parameters["render_key"],
+                     code=source_revision(beatframe.encode.__file__))
+
+
+def staged_outputs_exist(staged: dict) -> bool:
+    return all(Path(path).is_file() for path in staged.values())
+
+
+@task(name="stitch", cache_key_fn=_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
 def stitch_canvas(clip: dict, render_key: str) -> dict:
     """Paths of the staged ``canvas.mp4`` and its poster ``canvas.jpg``."""
     staging = get_settings().cache_dir / "renders" / render_key

@@ -104,3 +104,23 @@ def test_the_window_avoids_an_unsteady_stretch():
     data["energy"]["values"] = [0.8 + (0.1 if 200 <= i <= 260 else 0.0) for i in range(600)]
     plan = plan_canvas(Analysis.model_validate(data), seconds=6.0)
     assert plan.end <= 20.0 or plan.start >= 26.0
+
+
+def test_rebound_order_mirrors_a_steady_beat_and_warps_to_a_late_one():
+    from beatframe.planning import rebound_order
+
+    analysis = make_analysis()
+    plan = plan_canvas(analysis, seconds=8.0, loop_mode="rebound")
+    order = rebound_order(analysis, plan)
+    half = round(plan.seconds * 30) // 2
+    assert len(order) == 2 * half and order[:half + 1] == list(range(half + 1))
+    backward = np.array(order[half + 1:])
+    assert np.all(np.diff(backward) <= 0) and backward.min() >= 1
+    plain = np.arange(half - 1, 0, -1)
+    assert np.abs(backward - plain).max() <= 1  # a steady beat is (nearly) a plain mirror
+
+    data = analysis.model_dump(by_alias=True)
+    late = [b for b in data["beats"] if plan.start + plan.seconds * 0.6 < b < plan.end][0]
+    data["beats"] = [b + 0.08 if b == late else b for b in data["beats"]]
+    warped = np.array(rebound_order(Analysis.model_validate(data), plan)[half + 1:])
+    assert np.all(np.diff(warped) <= 0) and not np.array_equal(warped, backward)
