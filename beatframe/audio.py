@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from beatframe.cachekeys import sha256_file
 from beatframe.errors import BadInputError
 
-__all__ = ["AudioClip", "load_audio", "sha256_file", "MIN_SECONDS", "SILENCE_DBFS"]
+__all__ = ["AudioClip", "load_audio", "MIN_SECONDS", "SILENCE_DBFS"]
 
 #: Shortest audio accepted (a Canvas needs at least a bar).
 MIN_SECONDS = 2.0
@@ -56,18 +57,6 @@ class AudioClip:
     duration: float
     sha256: str
     path: str = ""
-
-
-def sha256_file(path: str | Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(chunk_size)
-            if not block:
-                break
-            h.update(block)
-    return h.hexdigest()
 
 
 def _wav_header_problem(path: Path, size: int) -> str | None:

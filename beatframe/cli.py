@@ -33,6 +33,11 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def _one_line(text: str) -> str:
+    """A message as one printable line: file names may hold newlines or control characters."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def _quiet_prefect_console(verbose: bool) -> None:
     """Keep Prefect's run logs out of the terminal (they still reach the server and its UI)."""
     if verbose:
@@ -122,6 +127,8 @@ def cmd_canvas(args: argparse.Namespace) -> int:
         if not audio.exists():
             write_wav(audio, demo_track())
     out = args.out or Path("out") / Path(audio).stem
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {out} exists and is not a folder")
     # Validate everything the user typed before starting anything heavy.
     from beatframe.canvas import CanvasRequest
 
@@ -218,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except BadInputError as exc:
-        _say(f"beatframe: error: {exc}")
+        _say(f"beatframe: error: {_one_line(str(exc))}")
         return 2
     except SpecError as exc:
-        _say(f"beatframe: failed: {exc}")
+        _say(f"beatframe: failed: {_one_line(str(exc))}")
         return 1
     except KeyboardInterrupt:
         _say("beatframe: interrupted")
@@ -229,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
         if os.environ.get("BEATFRAME_DEBUG") or args.verbose:
             raise
-        _say(f"beatframe: failed: {type(exc).__name__}: {exc} (BEATFRAME_DEBUG=1 for details)")
+        _say(f"beatframe: failed: {type(exc).__name__}: {_one_line(str(exc))} (BEATFRAME_DEBUG=1 for details)")
         return 1
 
 

@@ -46,6 +46,7 @@ from urllib.parse import urlsplit
 from minio import Minio
 from minio.error import S3Error
 
+from beatframe.cachekeys import sha256_file
 from beatframe.errors import BadInputError
 from beatframe.settings import Settings, get_settings
 
@@ -57,7 +58,6 @@ __all__ = [
     "StoredObject",
     "get_store",
     "parse_endpoint",
-    "sha256_file",
     "validate_key",
 ]
 
@@ -137,15 +137,8 @@ def validate_key(key: object) -> str:
     return key
 
 
-def sha256_file(path: Path | str) -> tuple[str, int]:
-    """The sha256 hex digest and size in bytes of a file, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+def _sha256_and_size(path: Path | str) -> tuple[str, int]:
+    return sha256_file(Path(path)), Path(path).stat().st_size
 
 
 def parse_endpoint(endpoint: str, secure: bool) -> tuple[str, bool]:
@@ -275,9 +268,9 @@ class LocalStore:
         """Store the file at ``path`` under ``key`` (``metadata`` is not kept locally)."""
         dest = self._path(key)
         source = Path(path)
-        src_sha, src_size = sha256_file(source)
+        src_sha, src_size = _sha256_and_size(source)
         if dest.is_file() and dest.stat().st_size == src_size:
-            if sha256_file(dest)[0] == src_sha:
+            if sha256_file(dest) == src_sha:
                 return StoredObject(key, dest.as_uri(), src_sha, src_size, content_type)
 
         reader: _HashingReader | None = None
@@ -300,7 +293,7 @@ class LocalStore:
     def stat(self, key: str) -> StoredObject | None:
         path = self._path(key)
         try:
-            sha, size = sha256_file(path)
+            sha, size = _sha256_and_size(path)
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         return StoredObject(key, path.as_uri(), sha, size, _guess_type(key))
@@ -390,7 +383,7 @@ class S3Store:
         """
         validate_key(key)
         source = Path(path)
-        sha, size = sha256_file(source)
+        sha, size = _sha256_and_size(source)
         self.ensure_bucket()
         existing = self.stat(key)
         if existing is not None and existing.sha256 == sha and existing.bytes == size:

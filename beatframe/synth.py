@@ -16,7 +16,7 @@ Everything is vectorized per note/hit; 3 minutes of audio renders in well under 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -430,6 +430,32 @@ def synthesize_track(
         grid=grid.astype(np.float64),
         bpm_end=None if bpm_end is None else float(bpm_end),
         vocals=vocal_spans,
+    )
+
+
+def rubato(track: SynthTrack, *, start: float, end: float, stretch: float) -> SynthTrack:
+    """Slow ``track`` down smoothly over input seconds ``[start, end)`` and back to tempo.
+
+    Beat lengths grow along a raised cosine up to ``stretch`` times (a local ritardando followed
+    by *a tempo*); the truth (beats, downbeats, sections, vocals) is warped with the audio.
+    """
+    sr = track.sample_rate
+    t_in = np.arange(len(track.y)) / sr
+    speed = np.ones(len(t_in))
+    inside = (t_in >= start) & (t_in < end)
+    speed[inside] = 1 + (stretch - 1) * 0.5 * (1 - np.cos(2 * np.pi * (t_in[inside] - start) / (end - start)))
+    t_out_of_in = np.concatenate([[0.0], np.cumsum(speed[:-1])]) / sr
+    t_out = np.arange(int(t_out_of_in[-1] * sr)) / sr
+
+    def warp(times):
+        return np.interp(np.asarray(times, dtype=np.float64), t_in, t_out_of_in)
+
+    return replace(
+        track,
+        y=np.interp(t_out, t_out_of_in, track.y).astype(np.float32),
+        beats=warp(track.beats), downbeats=warp(track.downbeats), grid=warp(track.grid),
+        sections=[(float(warp(a)), float(warp(b)), label) for a, b, label in track.sections],
+        vocals=[(float(warp(a)), float(warp(b))) for a, b in track.vocals],
     )
 
 

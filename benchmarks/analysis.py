@@ -66,21 +66,6 @@ def window_beat_f(ref, est, downbeats) -> tuple[float, float]:
     return (min(fs), float(np.mean(fs))) if fs else (float("nan"), float("nan"))
 
 
-def warp_track(track, start: float, end: float, stretch: float):
-    """Time-stretch ``track`` smoothly (raised cosine) over input seconds [start, end) by up to
-    ``stretch`` (> 1 slows down): a local rubato. Returns (y, beats, downbeats)."""
-    sr = track.sample_rate
-    t_in = np.arange(len(track.y)) / sr
-    s = np.ones(len(t_in))
-    m = (t_in >= start) & (t_in < end)
-    s[m] = 1 + (stretch - 1) * 0.5 * (1 - np.cos(2 * np.pi * (t_in[m] - start) / (end - start)))
-    t_out_of_in = np.concatenate([[0.0], np.cumsum(s[:-1])]) / sr
-    t_out = np.arange(int(t_out_of_in[-1] * sr)) / sr
-    y = np.interp(t_out, t_out_of_in, track.y).astype(np.float32)
-    return (y, np.interp(track.beats, t_in, t_out_of_in),
-            np.interp(track.downbeats, t_in, t_out_of_in))
-
-
 def acc(est: float, ref: float) -> tuple[float, float]:
     a1 = abs(est / ref - 1) <= 0.04
     a2 = any(abs(est / (ref * k) - 1) <= 0.04 for k in (1, 2, 0.5, 3, 1 / 3))
@@ -159,7 +144,7 @@ SYNTH = [
         ("outro", 4, 0.2)])),
     ("syn_swing_110", dict(bpm=110, meter=4, seed=17, swing=0.17, sections=[
         ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
-    # local rubato: slows to 1/1.3 of the tempo around 8-15 s, then back (see warp_track)
+    # local rubato: slows to 1/1.3 of the tempo around 8-15 s, then back (see beatframe.synth.rubato)
     ("syn_rubato_120", dict(bpm=120, meter=4, seed=18, warp=(8.0, 15.0, 1.3), sections=[
         ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
     ("syn_rubato_96_3-4", dict(bpm=96, meter=3, seed=19, warp=(10.0, 18.0, 1.25), sections=[
@@ -168,9 +153,7 @@ SYNTH = [
 
 
 def synth_items(tmp: Path) -> list[dict]:
-    from beatframe.synth import synthesize_track, write_wav
-
-    import dataclasses
+    from beatframe.synth import rubato, synthesize_track, write_wav
 
     items = []
     for name, kw in SYNTH:
@@ -179,8 +162,8 @@ def synth_items(tmp: Path) -> list[dict]:
         tr = synthesize_track(**kw)
         sections = [[s0, s1] for s0, s1, _ in tr.sections]
         if warp:
-            y, beats, downs = warp_track(tr, *warp)
-            tr = dataclasses.replace(tr, y=y, beats=beats, downbeats=downs)
+            start, end, stretch = warp
+            tr = rubato(tr, start=start, end=end, stretch=stretch)
             sections = None
         path = write_wav(tmp / f"{name}.wav", tr)
         bpm = 60.0 / float(np.median(np.diff(tr.beats))) if warp else tr.bpm_mean

@@ -10,7 +10,7 @@ from beatframe.analysis import analyze, analyze_array, analyze_clip
 from beatframe.audio import clip_from_array, load_audio
 from beatframe.errors import BadInputError
 from beatframe.schemas import Analysis
-from beatframe.synth import synthesize_track, write_wav
+from beatframe.synth import rubato, synthesize_track, write_wav
 
 SHORT = [("intro", 2, 0.3), ("verse", 6, 0.6), ("chorus", 6, 0.9)]
 LABELS = {"intro", "verse", "pre-chorus", "chorus", "bridge", "breakdown", "drop", "outro",
@@ -69,26 +69,13 @@ def test_tempo_change_is_followed():
     assert 95 <= a.bpm <= 130
 
 
-def _rubato(track, start, end, stretch):
-    """Slow ``track`` down smoothly (raised cosine, up to ``stretch``x longer beats) over input
-    seconds [start, end), then back to tempo: a local ritardando/a tempo. Returns y, beats."""
-    sr = track.sample_rate
-    t_in = np.arange(len(track.y)) / sr
-    s = np.ones(len(t_in))
-    m = (t_in >= start) & (t_in < end)
-    s[m] = 1 + (stretch - 1) * 0.5 * (1 - np.cos(2 * np.pi * (t_in[m] - start) / (end - start)))
-    t_out_of_in = np.concatenate([[0.0], np.cumsum(s[:-1])]) / sr
-    t_out = np.arange(int(t_out_of_in[-1] * sr)) / sr
-    y = np.interp(t_out, t_out_of_in, track.y).astype(np.float32)
-    return y, np.interp(track.beats, t_in, t_out_of_in)
-
-
 @pytest.mark.parametrize("bpm,meter,stretch", [(120, 4, 1.3), (96, 3, 1.25)])
 def test_local_slowdown_neither_inserts_nor_drops_beats(bpm, meter, stretch):
     # the beats slow down to 1/stretch of the tempo for a few bars and come back: every 2-bar
     # window (what a Canvas loops) must still have its beats, none inserted, none dropped
     t = synthesize_track(bpm=bpm, meter=meter, sections=SHORT, seed=bpm)
-    y, truth = _rubato(t, 8.0, 16.0, stretch)
+    slowed = rubato(t, start=8.0, end=16.0, stretch=stretch)
+    y, truth = slowed.y, slowed.beats
     a = analyze_array(y, t.sample_rate)
     check_invariants(a)
     est = np.array(a.beats)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from beatframe.audio import AudioClip, load_audio, sha256_file
+from beatframe.audio import AudioClip, load_audio
+from beatframe.cachekeys import sha256_file
 from beatframe.errors import BadInputError
 from beatframe.synth import DEFAULT_SECTIONS, demo_track, synthesize_track, write_wav
 

@@ -198,3 +198,24 @@ def test_unreadable_cover_and_bad_arguments_exit_2(song, tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)
     assert not (tmp_path / "o").exists()
+
+
+def test_hostile_file_name_and_out_that_is_a_file_exit_2(tmp_path):
+    weird = tmp_path / "evil\nname\x1b[31m.wav"
+    weird.write_bytes(b"RIFF....WAVEfmt ")
+    proc = run_cli("canvas", str(weird), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "\x1b" not in proc.stderr
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    proc = run_cli("canvas", "--demo", "--out", str(a_file), cwd=tmp_path)
+    assert proc.returncode == 2 and "not a folder" in proc.stderr
+
+
+def test_analyze_json_matches_the_schema(song, tmp_path):
+    from beatframe.schemas import Analysis
+
+    proc = run_cli("analyze", str(song), "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    analysis = Analysis.model_validate(json.loads(proc.stdout))
+    assert abs(analysis.bpm - 120) < 2 and analysis.meter == 4
