@@ -4,7 +4,8 @@ Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem)
 Long work shows a progress bar when stderr is a terminal and stays quiet in pipes.
 
 Environment: everything :mod:`beatframe.settings` and :mod:`beatframe.prefect_local` read;
-``BEATFRAME_DEBUG=1`` prints tracebacks of unexpected errors.
+``BEATFRAME_DEBUG=1`` prints tracebacks of unexpected errors; ``DO_NOT_TRACK`` defaults to 1, so
+Prefect's client sends no usage telemetry unless it is set otherwise.
 """
 
 from __future__ import annotations
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # OpenCV's decoders print their own warnings on bad images; we report those in one line.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
+    # No usage telemetry from a creator's machine unless they opt in (unset it to allow Prefect's).
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)

@@ -53,3 +53,20 @@ def song(song_truth, tmp_path_factory) -> Path:
     from beatframe.synth import write_wav
 
     return write_wav(tmp_path_factory.mktemp("audio") / "song.wav", song_truth)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3-compatible server (moto's server mode) on loopback, as ``host:port``."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"{host}:{port}"
+    finally:
+        server.stop()

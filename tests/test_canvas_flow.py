@@ -219,3 +219,47 @@ def test_analyze_json_matches_the_schema(song, tmp_path):
     assert proc.returncode == 0, proc.stderr
     analysis = Analysis.model_validate(json.loads(proc.stdout))
     assert abs(analysis.bpm - 120) < 2 and analysis.meter == 4
+
+
+def test_outputs_upload_to_s3_when_configured(song, tmp_path, moto_endpoint, monkeypatch):
+    from minio import Minio
+
+    from beatframe.settings import get_settings
+    from flows.canvas import render_canvas
+
+    monkeypatch.setenv("BEATFRAME_S3_ENDPOINT", f"http://{moto_endpoint}")
+    monkeypatch.setenv("BEATFRAME_S3_ACCESS_KEY", "testing")
+    monkeypatch.setenv("BEATFRAME_S3_SECRET_KEY", "testing")
+    monkeypatch.setenv("BEATFRAME_S3_BUCKET", "canvases-test")
+    monkeypatch.setenv("BEATFRAME_S3_REGION", "us-east-1")
+    get_settings.cache_clear()
+    try:
+        manifest = render_canvas(audio=str(song), out_dir=str(tmp_path), seconds=4.0, seed=7)
+    finally:
+        get_settings.cache_clear()
+    video = manifest["outputs"][0]
+    assert video["uri"].startswith("s3://canvases-test/canvases/")
+    client = Minio(moto_endpoint, access_key="testing", secret_key="testing", secure=False, region="us-east-1")
+    key = video["uri"].split("/", 3)[3]
+    data = client.get_object("canvases-test", key).read()
+    assert hashlib.sha256(data).hexdigest() == video["sha256"]
+    names = {o.object_name.rsplit("/", 1)[1] for o in client.list_objects("canvases-test", recursive=True)}
+    assert names == {"canvas.mp4", "canvas.jpg", "manifest.json"}
+
+
+def test_rendering_twice_without_cache_gives_identical_frames(song, tmp_path):
+    from beatframe.analysis import analyze
+    from beatframe.canvas import render_loop_clip
+    from beatframe.planning import loop_timeline, plan_canvas
+    from beatframe.templates import load_template
+    from models.registry import get_generator
+
+    analysis = analyze(song)
+    plan = plan_canvas(analysis, seconds=4.0)
+    hashes = []
+    for name in ("a.mp4", "b.mp4"):
+        render_loop_clip(generator=get_generator("procedural"), timeline=loop_timeline(analysis, plan),
+                         template=load_template("aurora-particles"), size=(720, 1280), seed=5,
+                         loop_mode="continuous", out_path=tmp_path / name)
+        hashes.append(frame_hashes(tmp_path / name))
+    assert hashes[0] == hashes[1]

@@ -4,7 +4,6 @@ our code; the minio client talks HTTP to moto's server mode)."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
 import urllib.request
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 from minio import Minio
 from minio.versioningconfig import ENABLED, VersioningConfig
-from moto.server import ThreadedMotoServer
 
 from beatframe import storage
 from beatframe.errors import BadInputError
@@ -49,18 +47,6 @@ HOSTILE_KEYS = [
 
 
 # ---------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"{host}:{port}"
-    finally:
-        server.stop()
 
 
 def _client(endpoint: str) -> Minio:
