@@ -1,9 +1,7 @@
-"""The Canvas request and the plain functions the Canvas flow's tasks wrap.
+"""Canvas rendering: the plain functions the Canvas flow's tasks wrap.
 
-:class:`CanvasRequest` validates what a user asks for (size, seconds, loop mode, template,
-cover) before any work starts. :func:`render_loop_clip` renders a planned window with a
-generator, assembles the loop (continuous, rebound or hard cut), passes every frame through the
-flash guard and encodes it.
+:func:`render_loop_clip` renders a planned window with a generator, assembles the loop
+(continuous, rebound or hard cut), passes every frame through the flash guard and encodes it.
 """
 
 from __future__ import annotations
@@ -90,64 +88,3 @@ def render_loop_clip(
     count = encode_frames(guard.apply(loop_frames(frames, loop_mode, order)), out_path, size=size,
                           fps=timeline.fps, h264=CANVAS_H264, on_frame=progress)
     return ClipResult(frames=count, softened_frames=guard.softened)
-
-
-@dataclass(frozen=True)
-class CanvasRequest:
-    """A validated Canvas request: every problem with the input is reported before work starts."""
-
-    audio: Path
-    template: str
-    scene: str
-    seconds: float
-    seed: int
-    size: tuple[int, int]
-    loop_mode: LoopMode
-    start: float | None
-    cover: Path | None
-    cover_license: str | None
-
-    @classmethod
-    def validate(
-        cls,
-        *,
-        audio: str | Path,
-        template: str = "neon-pulse",
-        seconds: float = 7.0,
-        seed: int = 0,
-        size: str | tuple[int, int] = "720x1280",
-        loop_mode: str | None = None,
-        start: float | None = None,
-        cover: str | Path | None = None,
-        cover_license: str | None = None,
-    ) -> "CanvasRequest":
-        from beatframe.templates import load_template
-
-        audio = Path(audio)
-        if not audio.is_file():
-            raise BadInputError(f"audio file {audio} does not exist or is not a file")
-        style = load_template(template)
-        try:
-            seconds = float(seconds)
-            seed = int(seed)
-        except (TypeError, ValueError):
-            raise BadInputError(f"seconds must be a number and seed an integer, got {seconds!r}, {seed!r}") from None
-        if not 3.0 <= seconds <= 8.0:
-            raise BadInputError(f"seconds must be within 3-8 (Spotify's Canvas limits), got {seconds:g}")
-        if not 0 <= seed < 2**32:
-            raise BadInputError(f"seed must be an integer from 0 to 2**32-1, got {seed}")
-        dims = parse_canvas_size(size) if isinstance(size, str) else parse_canvas_size(f"{size[0]}x{size[1]}")
-        mode = loop_mode or style.default_loop
-        if mode not in LOOP_MODES:
-            raise BadInputError(f"loop mode must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
-        if start is not None and (not isinstance(start, (int, float)) or start < 0):
-            raise BadInputError(f"start must be a time in seconds >= 0, got {start!r}")
-        cover_path = None
-        if cover is not None:
-            from models.cover_art import load_cover
-
-            cover_path = Path(cover)
-            load_cover(cover_path)
-        return cls(audio=audio, template=style.name, scene=style.scene, seconds=seconds, seed=seed, size=dims,
-                   loop_mode=mode, start=None if start is None else float(start), cover=cover_path,
-                   cover_license=cover_license)

@@ -169,3 +169,41 @@ def check_canvas(path: Path, *, spec: CanvasSpec, loop_mode: str) -> dict:
         "flash": {"max_flashes_per_s": flashes, "safe": flash_safe},
         "loop": {"mode": loop_mode, "seam_ratio": round(ratio, 3), "seamless_required": seam_required},
     }
+
+
+def audio_codecs(path: Path) -> list[str]:
+    with av.open(str(path)) as container:
+        return [stream.codec_context.name for stream in container.streams.audio]
+
+
+def check_video(path: Path, *, width: int, height: int, track_seconds: float, luminance: np.ndarray,
+                fps: int = 30) -> dict:
+    """Probe a music video against its spec: H.264 yuv420p at the asked size and frame rate, as long
+    as the track (±0.1 s), with one AAC audio stream, faststart; flashes counted on ``luminance``,
+    the region luminance of every frame as it went to the encoder (decoding a full-length video
+    again would cost as much as rendering it)."""
+    facts = probe(path)
+    problems = []
+    if facts.codec != "h264" or facts.pix_fmt != "yuv420p":
+        problems.append(f"video is {facts.codec}/{facts.pix_fmt}, not h264/yuv420p")
+    if (facts.width, facts.height) != (width, height):
+        problems.append(f"size is {facts.width}x{facts.height}, not {width}x{height}")
+    if abs(facts.fps - fps) > 0.01:
+        problems.append(f"frame rate is {facts.fps:.3f}, not {fps}")
+    if abs(facts.duration - track_seconds) > 0.1:
+        problems.append(f"lasts {facts.duration:.2f} s but the track lasts {track_seconds:.2f} s")
+    codecs = audio_codecs(path)
+    if codecs != ["aac"]:
+        problems.append(f"audio streams are {codecs or 'missing'}, not one AAC stream")
+    if not facts.faststart:
+        problems.append("the MP4 index is not at the front (faststart)")
+    flashes = max_flashes_per_second(luminance, fps) if len(luminance) else 0
+    if flashes > MAX_FLASHES_PER_SECOND:
+        problems.append(f"{flashes} flashes in one second (at most {MAX_FLASHES_PER_SECOND})")
+    return {
+        "spec_ok": not problems,
+        "problems": problems,
+        "probe": asdict(facts),
+        "audio": codecs,
+        "flash": {"max_flashes_per_s": flashes, "safe": flashes <= MAX_FLASHES_PER_SECOND},
+    }

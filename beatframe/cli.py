@@ -68,10 +68,11 @@ def _progress_bar(title: str) -> Iterator[None]:
     tasks: dict[str, int] = {}
 
     def on_report(stage: str, fraction: float) -> None:
-        name = stage.split(":")[0]
-        if name not in tasks:
-            tasks[name] = bar.add_task(name, total=1.0)
-        bar.update(tasks[name], completed=fraction, description=stage[:24])
+        if ":" in stage:  # a part of a stage ("generate: shot 3"); its stage reports the sum
+            return
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=1.0)
+        bar.update(tasks[stage], completed=fraction)
 
     with bar, progress.reporting(on_report):
         _say(title)
@@ -131,7 +132,7 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
     # Validate everything the user typed before starting anything heavy.
-    from beatframe.canvas import CanvasRequest
+    from beatframe.requests import CanvasRequest
 
     CanvasRequest.validate(audio=audio, template=args.template, seconds=args.seconds, seed=args.seed,
                            size=args.size, loop_mode=args.loop, start=args.start, cover=args.cover,
@@ -149,6 +150,27 @@ def cmd_canvas(args: argparse.Namespace) -> int:
           f"from {seg['start']:.2f}-{seg['end']:.2f} s at {manifest['analysis']['bpm']:.1f} BPM; "
           f"seam {manifest['checks']['loop']['seam_ratio']:.2f}, "
           f"flashes/s {manifest['checks']['flash']['max_flashes_per_s']}; "
+          f"cost {manifest['cost']['total']:.5f} {manifest['cost']['currency']}")
+    return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    out = args.out or Path("out") / f"{Path(args.audio).stem}-video"
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {out} exists and is not a folder")
+    from beatframe.requests import VideoRequest
+
+    VideoRequest.validate(audio=args.audio, template=args.template, seed=args.seed, size=args.size,
+                          transitions=not args.cuts_only, cover=args.cover, cover_license=args.cover_license)
+    with _foreground_prefect(args.verbose), _progress_bar(f"Rendering a video of {args.audio}"):
+        from flows.video import render_video
+
+        manifest = render_video(audio=str(args.audio), out_dir=str(out), template=args.template, seed=args.seed,
+                                size=args.size, transitions=not args.cuts_only,
+                                cover=str(args.cover) if args.cover else None, cover_license=args.cover_license)
+    video = manifest["outputs"][0]
+    print(f"{out}/video.mp4  {video['width']}x{video['height']}, {video['duration']:.2f} s, "
+          f"{len(manifest['plan']['shots'])} shots at {manifest['analysis']['bpm']:.1f} BPM; "
           f"cost {manifest['cost']['total']:.5f} {manifest['cost']['currency']}")
     return 0
 
@@ -207,6 +229,17 @@ def build_parser() -> argparse.ArgumentParser:
     canvas.add_argument("--size", default="720x1280", help="9:16 size, 720x1280 to 1080x1920")
     canvas.add_argument("--start", type=float, help="start the loop at the bar nearest this time (s)")
     canvas.set_defaults(run=cmd_canvas)
+
+    video = sub.add_parser("video", help="render a full-length music video with the track's audio")
+    video.add_argument("audio", type=Path)
+    video.add_argument("--out", type=Path, help="output folder (default out/<track name>-video)")
+    video.add_argument("--template", default="neon-pulse", help="style template (see `beatframe templates`)")
+    video.add_argument("--size", default="1920x1080", help="1920x1080 (16:9), 1080x1920 (9:16) or 1080x1080 (1:1)")
+    video.add_argument("--seed", type=int, default=0)
+    video.add_argument("--cover", type=Path, help="animate this artwork instead of a procedural scene")
+    video.add_argument("--cover-license", help="the licence of the cover art, recorded in the manifest")
+    video.add_argument("--cuts-only", action="store_true", help="plain cuts at section changes, no transitions")
+    video.set_defaults(run=cmd_video)
 
     templates = sub.add_parser("templates", help="list built-in templates or show one")
     templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")

@@ -8,6 +8,7 @@ interrupted encode never leaves a half-written video behind.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ import imageio_ffmpeg
 import numpy as np
 
 from beatframe.fsutil import atomic_path
+
+# imageio-ffmpeg starts ffmpeg with a preexec_fn (to shield it from Ctrl-C), and a preexec_fn can
+# deadlock fork() while other threads run native code: shots render in parallel threads. Without
+# it, Ctrl-C reaches ffmpeg too, which only ends an encode that is being abandoned anyway.
+os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
 
 
 @dataclass(frozen=True)
@@ -103,20 +109,20 @@ def _pipe_to_ffmpeg(frames, tmp: Path, *, size, fps, h264, on_frame) -> int:
 def remux_faststart(src: Path, dest: Path) -> None:
     """Copy ``src``'s streams into ``dest`` with the index (moov) first, without re-encoding."""
     with atomic_path(dest) as tmp:
-        _run_ffmpeg(["-i", str(src), "-map", "0", "-c", "copy", "-movflags", "+faststart", str(tmp)],
+        run_ffmpeg(["-i", str(src), "-map", "0", "-c", "copy", "-movflags", "+faststart", str(tmp)],
                     what=f"remux {src}")
 
 
 def extract_poster(video: Path, dest: Path, *, at_seconds: float = 0.0, quality: int = 3) -> None:
     """Write one frame of ``video`` as a JPEG poster (atomically)."""
     with atomic_path(dest) as tmp:
-        _run_ffmpeg(["-ss", f"{at_seconds:.3f}", "-i", str(video), "-frames:v", "1",
+        run_ffmpeg(["-ss", f"{at_seconds:.3f}", "-i", str(video), "-frames:v", "1",
                      "-q:v", str(quality), str(tmp)], what=f"extract a poster from {video}")
         if tmp.stat().st_size == 0:
             raise RuntimeError(f"ffmpeg wrote an empty poster for {video}")
 
 
-def _run_ffmpeg(args: list[str], *, what: str) -> None:
+def run_ffmpeg(args: list[str], *, what: str) -> None:
     proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg could not {what}: {proc.stderr.strip()[-500:]}")

@@ -92,7 +92,8 @@ class FlashGuard:
     An offending frame is blended toward the previous output frame, just enough that the
     luminance change no longer counts as a flash transition. Frames that are safe pass through
     untouched, so a well-behaved generator is never altered. ``softened`` counts the frames
-    that were changed.
+    that were changed; ``luminance`` keeps the region luminance of every frame let through, so
+    a long render can be flash-checked without decoding it again.
     """
 
     def __init__(self, *, fps: float, max_per_second: int = MAX_FLASHES_PER_SECOND - 1) -> None:
@@ -103,6 +104,7 @@ class FlashGuard:
         self._previous: np.ndarray | None = None
         self._index = 0
         self.softened = 0
+        self.luminance: list[np.ndarray] = []
 
     def _would_exceed(self, lum: np.ndarray, t: float) -> bool:
         for tracker, value in zip(self._regions, lum):
@@ -120,6 +122,7 @@ class FlashGuard:
         for tracker, value in zip(self._regions, lum):
             tracker.step(float(value), t, commit=True)
         self._previous = frame
+        self.luminance.append(lum)
         return frame
 
     def _soften(self, frame: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """Building and publishing the render manifest (schema ``beatframe.manifest/1``).
 
-:func:`canvas_manifest` assembles the record of a Canvas render: source, segment, plan, loop,
-outputs, checks, cost log, licensing and provenance. :func:`publish` copies the checked outputs
+:func:`build_manifest` assembles the record of a render: source, segment, plan, loop, outputs,
+checks, cost log, licensing and provenance. :func:`publish` copies the checked outputs
 into the user's folder atomically, the manifest last, so a folder with a manifest is complete.
 """
 
@@ -20,58 +20,60 @@ from beatframe.schemas import (
 )
 
 
-def canvas_manifest(
+def media_record(role: str, stored: dict, facts: dict, *, still: bool = False) -> OutputRecord:
+    """An output record from a stored object and the probe of the video it is (or was taken from)."""
+    if still:
+        return OutputRecord(role=role, uri=stored["uri"], sha256=stored["sha256"], bytes=stored["bytes"],
+                            width=facts["width"], height=facts["height"])
+    return OutputRecord(role=role, uri=stored["uri"], sha256=stored["sha256"], bytes=stored["bytes"],
+                        width=facts["width"], height=facts["height"], fps=round(facts["fps"], 3),
+                        duration=round(facts["duration"], 3), codec=facts["codec"],
+                        has_audio=facts["audio_streams"] > 0)
+
+
+def build_manifest(
     *,
+    kind: str,
     render_id: str,
     audio_uri: str,
     inputs: dict,
     analysis: dict,
-    plan: dict,
+    segment: tuple[float, float],
+    shots: list[ShotPlan],
+    loop: LoopInfo | None,
     template,
     generator: dict,
     seed: int,
-    outputs: dict[str, dict],
+    params: dict,
+    outputs: list[OutputRecord],
     checks: dict,
     cost: Cost,
     cover: dict | None,
     flow_run_id: str | None,
 ) -> Manifest:
-    """The manifest of one Canvas render.
+    """The manifest of one render (a Canvas or a video).
 
-    ``outputs`` maps ``canvas.mp4`` / ``canvas.jpg`` to stored-object records; ``checks`` is the
-    check stage's result; ``cover`` (when the Canvas animates artwork) holds the cover's path,
-    sha256 and the licence the user declared for it.
+    ``checks`` is the check stage's result; ``cover`` (when the render animates artwork) holds the
+    cover's URI, sha256 and the licence the user declared for it.
     """
-    facts = checks["probe"]
-    video, poster = outputs["canvas.mp4"], outputs["canvas.jpg"]
-    records = [
-        OutputRecord(role="canvas", uri=video["uri"], sha256=video["sha256"], bytes=video["bytes"],
-                     width=facts["width"], height=facts["height"], fps=round(facts["fps"], 3),
-                     duration=round(facts["duration"], 3), codec=facts["codec"],
-                     has_audio=facts["audio_streams"] > 0),
-        OutputRecord(role="poster", uri=poster["uri"], sha256=poster["sha256"], bytes=poster["bytes"],
-                     width=facts["width"], height=facts["height"]),
-    ]
     assets = []
     if cover:
         assets.append({"role": "cover", "sha256": cover["sha256"], "license": cover["license"],
                        "source": cover["uri"]})
     return Manifest(
         id=render_id,
-        kind="canvas",
+        kind=kind,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         source=Source(uri=audio_uri, sha256=inputs["audio"], duration=analysis["audio"]["duration"]),
-        segment=Span(start=round(plan["start"], 4), end=round(plan["end"], 4)),
+        segment=Span(start=round(segment[0], 4), end=round(segment[1], 4)),
         analysis={"bpm": analysis["bpm"], "meter": analysis["meter"]},
         template=TemplateRef(name=template.name, version=str(template.version)),
         generator=GeneratorInfo(name=generator["name"], model=None, revision=generator["revision"],
-                                seed=seed, params={"scene": plan["scene"]}),
-        plan=Plan(shots=[ShotPlan(start=round(plan["start"], 4), end=round(plan["end"], 4),
-                                  section=plan["section"], scene=plan["scene"], transition_in="cut")]),
-        loop=LoopInfo(mode=plan["loop_mode"], bars=plan["bars"], seconds=round(facts["duration"], 3)),
-        outputs=records,
-        checks={"spec_ok": checks["spec_ok"], "problems": checks["problems"], "flash": checks["flash"],
-                "loop": checks["loop"]},
+                                seed=seed, params=params),
+        plan=Plan(shots=shots),
+        loop=loop,
+        outputs=outputs,
+        checks={k: v for k, v in checks.items() if k != "probe"},
         cost=cost,
         licensing=Licensing(license=template.license, assets=assets, models=[]),
         provenance=Provenance(software=f"beatframe {__version__}", prefect_flow_run_id=flow_run_id,

@@ -59,7 +59,7 @@ class CanvasPlan:
         return cls(**data)
 
 
-def _bar_grid(analysis: Analysis) -> np.ndarray:
+def bar_grid(analysis: Analysis) -> np.ndarray:
     """Bar start times: the analysed downbeats, extended on the tempo grid to cover the track."""
     bar = analysis.meter * 60.0 / analysis.bpm
     downbeats = np.asarray(analysis.downbeats, dtype=float)
@@ -138,7 +138,7 @@ def plan_canvas(
     if loop_mode == "rebound" and bars % 2 and bars > 1:
         # A ping-pong loop mirrors its middle, so an even bar count keeps beats on the mirror.
         bars = bars - 1 if (bars - 1) * bar_seconds >= CANVAS_MIN_SECONDS else bars + 1
-    grid = _bar_grid(analysis)
+    grid = bar_grid(analysis)
     # Candidate windows start on a bar line and end ``bars`` bar lines later, inside the track.
     starts = [
         (i, grid[i], grid[i + bars]) for i in range(len(grid) - bars)

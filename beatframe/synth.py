@@ -215,6 +215,7 @@ def synthesize_track(
     offset: float = 0.5,
     tail: float = 1.5,
     vocals: bool = False,
+    instruments: Sequence[str] | None = None,
 ) -> SynthTrack:
     """Render a deterministic multi-section track on an exact beat grid.
 
@@ -240,6 +241,9 @@ def synthesize_track(
         Seconds after the last bar (for decays).
     vocals : bool
         Add a sung-vowel-like voice in verses and choruses (truth in ``SynthTrack.vocals``).
+    instruments : sequence of str or None
+        Parts to mix, from ``"drums"``, ``"bass"``, ``"pad"``, ``"lead"`` (and ``"voice"`` when
+        ``vocals``); None mixes them all. ``("drums",)`` gives a percussion-only track.
 
     Returns
     -------
@@ -413,7 +417,19 @@ def synthesize_track(
                 vocal_spans.append((float(t0), float(t1)))
         bar += bars
 
-    y = drums + bass + pad + lead + voice
+    parts = {"drums": drums, "bass": bass, "pad": pad, "lead": lead, "voice": voice}
+    if instruments is None:
+        y = drums + bass + pad + lead + voice
+    else:
+        unknown = set(instruments) - set(parts)
+        if unknown:
+            raise ValueError(f"unknown instruments: {sorted(unknown)}")
+        y = np.zeros(n, dtype=np.float32)
+        for name in parts:
+            if name in instruments:
+                y = y + parts[name]
+        if "voice" not in instruments:
+            vocal_spans = []
     peak = float(np.max(np.abs(y))) if n else 0.0
     if peak > 0:
         y *= 0.89 / peak

@@ -12,7 +12,10 @@ for ``librosa.load`` + ``librosa.beat.beat_track`` (defaults) measured in the sa
 * window beat F: the beat F-measure (+-70 ms, untrimmed) in every 2-bar window that starts on
   a truth downbeat (what a Canvas loop needs), reported as worst / mean over the windows;
 * downbeat F-measure (+-70 ms; beatframe only, librosa has no downbeats);
-* section boundary hit-rate F at 3 s (synthesized structure only);
+* section boundary hit-rate F at 3 s and section-label accuracy (fraction of the time with the
+  right label; synthesized structure only);
+* vocal activity F (10 frames/s) on synthesized tracks with a voice and on the speech and
+  a cappella clips of ``../shared/data`` (truth: their word / note spans);
 * seconds of compute per minute of audio (warm process, best of ``--repeat`` runs), and the
   3-minute timing ratio beatframe / librosa.
 """
@@ -161,15 +164,84 @@ def synth_items(tmp: Path) -> list[dict]:
         warp = kw.pop("warp", None)
         tr = synthesize_track(**kw)
         sections = [[s0, s1] for s0, s1, _ in tr.sections]
+        labels = list(tr.sections)
+        vocals = list(tr.vocals) if kw.get("vocals") else None
         if warp:
             start, end, stretch = warp
             tr = rubato(tr, start=start, end=end, stretch=stretch)
             sections = None
+            labels = None
+            vocals = [(float(a), float(b)) for a, b in tr.vocals] if vocals is not None else None
         path = write_wav(tmp / f"{name}.wav", tr)
         bpm = 60.0 / float(np.median(np.diff(tr.beats))) if warp else tr.bpm_mean
         items.append(dict(name=name, path=path, bpm=bpm, beats=tr.beats.tolist(),
-                          downbeats=tr.downbeats.tolist(), sections=sections))
+                          downbeats=tr.downbeats.tolist(), sections=sections, labels=labels,
+                          vocals=vocals))
     return items
+
+
+def _merge(spans, gap: float = 0.3) -> list[tuple[float, float]]:
+    out: list[list[float]] = []
+    for a, b in sorted(spans):
+        if out and a - out[-1][1] <= gap:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def vocal_items(data: Path) -> list[dict]:
+    """Speech / a cappella clips with voiced-span truth (word spans; sung note spans)."""
+    path = data / "speech_truth.json"
+    if not path.exists():
+        return []
+    truth = json.loads(path.read_text())
+    items = []
+    for name, t in truth.items():
+        p = data / "audio" / name
+        if not p.exists():
+            continue
+        spans = []
+        if t.get("words"):
+            spans = [(float(w[0]), float(w[1])) for w in t["words"]]
+        elif t.get("notes_start_end_hz"):
+            spans = [(float(n[0]), float(n[1])) for n in t["notes_start_end_hz"]]
+        if spans:
+            items.append(dict(name=name, path=p, vocals=_merge(spans)))
+    return items
+
+
+def _mask(spans, n: int, rate: float = 10.0) -> np.ndarray:
+    m = np.zeros(n, dtype=bool)
+    for a, b in spans:
+        m[int(np.floor(a * rate)): int(np.ceil(b * rate))] = True
+    return m
+
+
+def vocal_f(ref_spans, est_spans, duration: float) -> float:
+    """Frame-level (10 per second) F-measure of vocal activity."""
+    n = int(np.ceil(duration * 10))
+    r, e = _mask(ref_spans, n), _mask(est_spans, n)
+    tp = float(np.sum(r & e))
+    if r.sum() == 0 and e.sum() == 0:
+        return 1.0
+    p = tp / max(e.sum(), 1)
+    q = tp / max(r.sum(), 1)
+    return 2 * p * q / (p + q) if p + q > 0 else 0.0
+
+
+def label_accuracy(ref_sections, est_sections, duration: float) -> float:
+    """Fraction of the time (10 frames per second) where the estimated label is the truth's."""
+    n = int(np.ceil(duration * 10))
+    t = (np.arange(n) + 0.5) / 10.0
+
+    def lab(secs):
+        out = np.full(n, "", dtype=object)
+        for a, b, lbl in secs:
+            out[(t >= a) & (t < b)] = lbl
+        return out
+
+    return float(np.mean(lab(ref_sections) == lab(est_sections)))
 
 
 def evaluate(items: list[dict], repeat: int) -> list[dict]:
@@ -196,6 +268,11 @@ def evaluate(items: list[dict], repeat: int) -> list[dict]:
             ref = np.asarray(it["sections"])
             est = np.asarray([[s.start, s.end] for s in a.sections])
             row["seg_f"] = float(mir_eval.segment.detection(ref, est, window=3.0, trim=True)[2])
+        if it.get("labels"):
+            row["lbl_acc"] = label_accuracy(it["labels"],
+                                            [(x.start, x.end, x.label) for x in a.sections], dur)
+        if it.get("vocals") is not None:
+            row["voc_f"] = vocal_f(it["vocals"], [(v.start, v.end) for v in a.vocals], dur)
         rows.append(row)
     return rows
 
@@ -214,7 +291,7 @@ def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n## {title}\n")
     hdr = ("| track | dur s | truth bpm | bf bpm | lr bpm | bf beatF | lr beatF | "
            "bf winF min/mean | lr winF min/mean | bf Acc1/2 | "
-           "lr Acc1/2 | bf meter | bf dbF | bf segF@3 | bf s/min | lr s/min |")
+           "lr Acc1/2 | bf meter | bf dbF | bf segF@3 | bf lblAcc | bf vocF | bf s/min | lr s/min |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for r in rows:
@@ -224,7 +301,8 @@ def print_table(title: str, rows: list[dict]) -> None:
               f"{fmtw(r.get('ours_w'))} | {fmtw(r.get('lib_w'))} | "
               f"{r['ours_acc'][0]:.0f}/{r['ours_acc'][1]:.0f} | "
               f"{r['lib_acc'][0]:.0f}/{r['lib_acc'][1]:.0f} | {r['meter']} | "
-              f"{fmt(r.get('ours_dbf'))} | {fmt(r.get('seg_f'))} | {r['t_ours'] * spm:.3f} | "
+              f"{fmt(r.get('ours_dbf'))} | {fmt(r.get('seg_f'))} | {fmt(r.get('lbl_acc'))} | "
+              f"{fmt(r.get('voc_f'))} | {r['t_ours'] * spm:.3f} | "
               f"{r['t_lib'] * spm:.3f} |")
 
     def mean(key, sub=None):
@@ -238,7 +316,8 @@ def print_table(title: str, rows: list[dict]) -> None:
           f"{fmt(mean('lib_w', 0))}/{fmt(mean('lib_w', 1))} | "
           f"{mean('ours_acc', 0):.2f}/{mean('ours_acc', 1):.2f} | "
           f"{mean('lib_acc', 0):.2f}/{mean('lib_acc', 1):.2f} | | {fmt(mean('ours_dbf'))} | "
-          f"{fmt(mean('seg_f'))} | {sum(r['t_ours'] for r in rows) * 60 / tot_dur:.3f} | "
+          f"{fmt(mean('seg_f'))} | {fmt(mean('lbl_acc'))} | {fmt(mean('voc_f'))} | "
+          f"{sum(r['t_ours'] for r in rows) * 60 / tot_dur:.3f} | "
           f"{sum(r['t_lib'] for r in rows) * 60 / tot_dur:.3f} |")
 
 
@@ -263,6 +342,16 @@ def main(argv=None) -> int:
         else:
             print(f"\n(no real data: {data / 'truth.json'} not found; skipping the real-audio "
                   f"benchmark)")
+        if (data / "speech_truth.json").exists():
+            print("\n## Vocal activity on speech / a cappella clips\n")
+            print("| clip | dur s | truth voiced s | bf voiced s | bf vocF |")
+            print("|---|---|---|---|---|")
+            for it in vocal_items(data):
+                a, _ = run_ours(it["path"], 1)
+                dur = a.audio.duration
+                est = [(v.start, v.end) for v in a.vocals]
+                print(f"| {it['name']} | {dur:.1f} | {sum(b - a_ for a_, b in it['vocals']):.1f} | "
+                      f"{sum(b - a_ for a_, b in est):.1f} | {fmt(vocal_f(it['vocals'], est, dur))} |")
         if not args.no_synth:
             rows = evaluate(synth_items(Path(td)), args.repeat)
             print_table("Synthesized tracks (exact truth)", rows)

@@ -21,7 +21,7 @@ from prefect import flow, runtime
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
-from beatframe.canvas import CanvasRequest
+from beatframe.requests import CanvasRequest
 from beatframe.cost import CostLog, PriceTable
 from beatframe.settings import get_settings
 from flows.progress import StageProgress

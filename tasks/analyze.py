@@ -30,7 +30,7 @@ def analyze_audio(audio: str, audio_sha256: str) -> dict:
     # Imported here: librosa takes seconds to import and a cached run never needs it.
     from beatframe.analysis import analyze
 
-    result = analyze(Path(audio), progress=lambda stage, f: progress.report(f"analyze: {stage}", f))
+    result = analyze(Path(audio), progress=lambda _step, f: progress.report("analyze", f))
     if result.audio.sha256 != audio_sha256:
         raise RuntimeError(f"{audio} changed while it was analysed")
     return result.to_json_dict()

@@ -28,3 +28,17 @@ def check_output(video: str, size: tuple[int, int], loop_mode: str) -> dict:
     if not checks["spec_ok"]:
         raise SpecError("the Canvas fails its spec: " + "; ".join(checks["problems"]))
     return checks
+
+
+@task(name="check")
+def check_video_output(video: str, size: tuple[int, int], track_seconds: float, luminance: list) -> dict:
+    """Probe the video against its spec; raises SpecError naming every problem if it fails."""
+    import numpy as np
+
+    from beatframe.check import check_video
+
+    checks = check_video(video, width=size[0], height=size[1], track_seconds=track_seconds,
+                         luminance=np.asarray(luminance, dtype=float).reshape(-1, 5))
+    if not checks["spec_ok"]:
+        raise SpecError("the video fails its spec: " + "; ".join(checks["problems"]))
+    return checks

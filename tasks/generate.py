@@ -1,7 +1,9 @@
-"""Stage 3: generate the Canvas clip: frames from the generator, looped, flash-guarded, encoded.
+"""Stage 3: generate clips: frames from the generator, flash-guarded, encoded.
 
-Cached by the audio hash, the plan, the template's fingerprint, the generator's revision, the
-seed, the size and the cover's hash; the clip lives in ``$BEATFRAME_DATA_DIR/cache/clips``.
+``generate_clip`` renders a Canvas loop (looped per its mode); ``generate_shot`` renders one shot
+of a music video (with its transition in), one task per shot so shots render in parallel.
+Cached by the audio hash, the plan, the template's fingerprint, the render code's revision, the
+seed, the size and the cover's hash; clips live in ``$BEATFRAME_DATA_DIR/cache/clips``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ _PACKAGE = Path(beatframe.__file__).parent
 #: cached rerun fast and never misses a change.
 _RENDER_SOURCES = (
     str(Path(models.__file__).parent),
-    *(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py", "templates.py")),
+    *(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py", "templates.py",
+                                          "video.py", "video_planning.py")),
 )
 
 
@@ -73,4 +76,47 @@ def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tu
         on_progress=lambda f: progress.report("generate", f),
     )
     return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
+            "generator": {"name": generator.name, "revision": generator.revision}}
+
+
+def _shot_key(context, parameters) -> str:
+    from beatframe.templates import load_template
+
+    shots, index = parameters["shots"], parameters["index"]
+    return cache_key(
+        "shot",
+        audio=parameters["analysis"]["audio"]["sha256"],
+        shot=shots[index],
+        previous=shots[index - 1] if index else None,
+        template=load_template(parameters["template"]).fingerprint(),
+        generator="cover-art" if parameters["cover"] else "procedural",
+        seed=parameters["seed"],
+        size=list(parameters["size"]),
+        cover=parameters["cover_sha256"],
+        code=source_revision(*_RENDER_SOURCES),
+    )
+
+
+@task(name="generate-shot", cache_key_fn=_shot_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient, task_run_name="generate-shot-{index}")
+def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, seed: int,
+                  size: tuple[int, int], cover: str | None, cover_sha256: str | None) -> dict:
+    """Render shot ``index`` of a video plan to an H.264 clip; returns its path, frames and luminance."""
+    from beatframe.schemas import Analysis
+    from beatframe.templates import load_template
+    from beatframe.video import render_shot
+    from beatframe.video_planning import VideoShot
+
+    plan = [VideoShot(**shot) for shot in shots]
+    key = _shot_key(None, {"analysis": analysis, "shots": shots, "index": index, "template": template,
+                           "seed": seed, "size": size, "cover": cover, "cover_sha256": cover_sha256})
+    out = get_settings().cache_dir / "clips" / f"{key}.mp4"
+    generator = _make_generator(cover)
+    result = render_shot(
+        generator=generator, analysis=Analysis.model_validate(analysis), shot=plan[index],
+        previous=plan[index - 1] if index else None, template=load_template(template), size=tuple(size),
+        seed=seed, out_path=out, on_progress=lambda f: progress.report(f"generate: shot {index}", f),
+    )
+    return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
+            "luminance": result.luminance.round(5).tolist(),
             "generator": {"name": generator.name, "revision": generator.revision}}

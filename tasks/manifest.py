@@ -7,33 +7,74 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from beatframe.canvas import CanvasRequest
 from beatframe.cost import CostLog
-from beatframe.manifest import canvas_manifest, publish
+from beatframe.fsutil import write_json_atomic
+from beatframe.manifest import build_manifest, media_record, publish
+from beatframe.schemas import LoopInfo, ShotPlan
 from beatframe.templates import load_template
 from tasks.upload import upload_outputs
 
 
-@task(name="manifest")
-def finalize_canvas(*, render_id: str, request: CanvasRequest, audio_path: str, inputs: dict, analysis: dict,
-                    plan: dict, clip: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str],
-                    out_dir: str, flow_run_id: str | None) -> dict:
-    """Write ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
-    cover = None
-    if request.cover is not None:
-        cover = {"uri": Path(request.cover).resolve().as_uri(), "sha256": inputs["cover"],
-                 "license": request.cover_license or "unspecified (declared by the user: none)"}
-    create_table_artifact(table=costs.table(), key="canvas-cost",
-                          description=f"Cost log of {render_id} ({costs.prices.currency})")
-    manifest = canvas_manifest(
-        render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs, analysis=analysis,
-        plan=plan, template=load_template(request.template), generator=clip["generator"], seed=request.seed,
-        outputs=stored, checks=checks, cost=costs.summary(), cover=cover, flow_run_id=flow_run_id,
-    )
-    staging = Path(files["canvas.mp4"]).parent / "manifest.json"
-    from beatframe.fsutil import write_json_atomic
+def _cover_record(cover: str | None, cover_sha256: str | None, cover_license: str | None) -> dict | None:
+    if cover is None:
+        return None
+    return {"uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256,
+            "license": cover_license or "unspecified (the user declared none)"}
 
+
+def _finish(manifest, *, costs: CostLog, stored: dict, files: dict[str, str], out_dir: str) -> dict:
+    create_table_artifact(table=costs.table(), key=f"{manifest.kind}-cost",
+                          description=f"Cost log of {manifest.id} ({costs.prices.currency})")
+    main = next(iter(files))
+    staging = Path(files[main]).parent / "manifest.json"
     write_json_atomic(staging, manifest.to_json_dict())
-    upload_outputs.fn({"manifest.json": str(staging)}, stored["canvas.mp4"]["key"].rsplit("/", 1)[0])
+    upload_outputs.fn({"manifest.json": str(staging)}, stored[main]["key"].rsplit("/", 1)[0])
     publish(Path(out_dir), files, manifest)
     return manifest.to_json_dict()
+
+
+@task(name="manifest")
+def finalize_canvas(*, render_id: str, request, audio_path: str, inputs: dict, analysis: dict,
+                    plan: dict, clip: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str],
+                    out_dir: str, flow_run_id: str | None) -> dict:
+    """Write the Canvas's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
+    facts = checks["probe"]
+    manifest = build_manifest(
+        kind="canvas", render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs,
+        analysis=analysis, segment=(plan["start"], plan["end"]),
+        shots=[ShotPlan(start=round(plan["start"], 4), end=round(plan["end"], 4), section=plan["section"],
+                        scene=plan["scene"], transition_in="cut")],
+        loop=LoopInfo(mode=plan["loop_mode"], bars=plan["bars"], seconds=round(facts["duration"], 3)),
+        template=load_template(request.template), generator=clip["generator"], seed=request.seed,
+        params={"scene": plan["scene"]},
+        outputs=[media_record("canvas", stored["canvas.mp4"], facts),
+                 media_record("poster", stored["canvas.jpg"], facts, still=True)],
+        checks=checks, cost=costs.summary(),
+        cover=_cover_record(request.cover and str(request.cover), inputs["cover"], request.cover_license),
+        flow_run_id=flow_run_id,
+    )
+    return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)
+
+
+@task(name="manifest")
+def finalize_video(*, render_id: str, request, audio_path: str, inputs: dict, analysis: dict,
+                   shots: list[dict], generator: dict, stored: dict, checks: dict, costs: CostLog,
+                   files: dict[str, str], out_dir: str, flow_run_id: str | None) -> dict:
+    """Write the video's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
+    facts = checks["probe"]
+    fps = 30
+    manifest = build_manifest(
+        kind="video", render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs,
+        analysis=analysis, segment=(0.0, analysis["audio"]["duration"]),
+        shots=[ShotPlan(start=round(s["first_frame"] / fps, 4), end=round(s["last_frame"] / fps, 4),
+                        section=s["section"], scene=request.scene, transition_in=s["transition_in"])
+               for s in shots],
+        loop=None, template=load_template(request.template), generator=generator, seed=request.seed,
+        params={"scene": request.scene, "size": f"{request.size[0]}x{request.size[1]}"},
+        outputs=[media_record("video", stored["video.mp4"], facts),
+                 media_record("poster", stored["video.jpg"], facts, still=True)],
+        checks=checks, cost=costs.summary(),
+        cover=_cover_record(request.cover and str(request.cover), inputs["cover"], request.cover_license),
+        flow_run_id=flow_run_id,
+    )
+    return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)

@@ -24,3 +24,19 @@ def plan_canvas_shots(analysis: dict, seconds: float, start: float | None, loop_
     plan = plan_canvas(Analysis.model_validate(analysis), seconds=seconds, start=start,
                        loop_mode=loop_mode, scene=scene)
     return plan.to_dict()
+
+
+def _video_plan_key(context, parameters) -> str:
+    import beatframe.video_planning
+
+    return cache_key("video-plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
+                     code=source_revision(beatframe.video_planning.__file__, beatframe.planning.__file__),
+                     transitions=parameters["transitions"])
+
+
+@task(name="plan-shots", cache_key_fn=_video_plan_key)
+def plan_video_shots(analysis: dict, transitions: bool = True) -> list[dict]:
+    """The video's shots, covering every frame, as dicts (see :class:`beatframe.video_planning.VideoShot`)."""
+    from beatframe.video_planning import plan_video
+
+    return [shot.to_dict() for shot in plan_video(Analysis.model_validate(analysis), transitions=transitions)]

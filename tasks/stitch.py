@@ -36,3 +36,24 @@ def stitch_canvas(clip: dict, render_key: str) -> dict:
     remux_faststart(Path(clip["path"]), video)
     extract_poster(video, poster, at_seconds=0.0)
     return {"video": str(video), "poster": str(poster)}
+
+
+def _video_stitch_key(context, parameters) -> str:
+    import beatframe.video
+
+    return cache_key("stitch-video", clips=[Path(c).name for c in parameters["clips"]],
+                     audio=parameters["audio_sha256"], render=parameters["render_key"],
+                     code=source_revision(beatframe.video.__file__))
+
+
+@task(name="stitch", cache_key_fn=_video_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def stitch_video(clips: list[str], audio: str, audio_sha256: str, render_key: str) -> dict:
+    """Join the shot clips without re-encoding, mux the audio as AAC, extract a poster."""
+    from beatframe.video import join_with_audio
+
+    staging = get_settings().cache_dir / "renders" / render_key
+    video, poster = staging / "video.mp4", staging / "video.jpg"
+    join_with_audio([Path(c) for c in clips], Path(audio), video)
+    extract_poster(video, poster, at_seconds=0.0)
+    return {"video": str(video), "poster": str(poster)}

@@ -168,3 +168,36 @@ def test_full_song_structure_energy_and_vocals():
     if est_v.any():
         precision = (est_v & truth_v).sum() / est_v.sum()
         assert precision > truth_v.mean()
+
+
+@pytest.mark.parametrize("bpm", [100, 130])
+def test_percussion_only_two_four_gets_meter_two_and_the_downbeats(bpm):
+    # no harmony, a low drum on beat 1 and a backbeat on beat 2: nothing tells the halves of a
+    # 4-beat bar apart, so the bar is 2 beats (samba / march style)
+    t = synthesize_track(bpm=bpm, meter=2, sections=SHORT, seed=bpm, instruments=("drums",))
+    a = run(t)
+    assert a.meter == 2
+    assert mir_eval.beat.f_measure(t.downbeats, np.array(a.downbeats), 0.07) >= 0.9
+
+
+def test_synth_instruments_default_is_unchanged():
+    a = synthesize_track(sections=SHORT, seed=4)
+    b = synthesize_track(sections=SHORT, seed=4, instruments=("drums", "bass", "pad", "lead"))
+    assert np.array_equal(a.y, b.y)
+
+
+def test_verses_and_choruses_get_their_labels():
+    secs = [("intro", 4, 0.2), ("verse", 8, 0.5), ("chorus", 8, 0.9), ("verse", 8, 0.5),
+            ("chorus", 8, 0.9), ("outro", 4, 0.2)]
+    t = synthesize_track(bpm=100, sections=secs, seed=21)
+    a = run(t)
+    times = np.arange(0.05, t.duration, 0.1)
+
+    def label_at(spans, x):
+        return next(lab for s0, s1, lab in spans if s0 <= x < s1 or s1 >= t.duration)
+
+    est = [(s.start, s.end, s.label) for s in a.sections]
+    for want in ("verse", "chorus"):
+        sel = [x for x in times if label_at(t.sections, x) == want]
+        hit = np.mean([label_at(est, x) == want for x in sel])
+        assert hit >= 0.8, (want, hit, est)

@@ -5,10 +5,11 @@ matrix; a Gaussian-tapered checkerboard kernel slid along its diagonal gives a n
 to which the bar-to-bar loudness change is added. Novelty peaks become boundaries on the
 downbeats; silent stretches become their own sections.
 
-Labels come from repetition and energy: sections are clustered by their mean features; the most
-repeated loud cluster is the chorus; a quiet start is the intro and a quiet end the outro;
-near-silent spans are silence; a quiet dip between louder sections is a breakdown, and a loudest
-section right after a breakdown a drop; a short section leading into a chorus is a pre-chorus;
+Labels come from repetition and energy: sections are clustered by their mean features, and a
+cluster whose members differ clearly in loudness is split (a verse and a chorus over the same
+chords); the most repeated loud cluster is the chorus; a quiet start is the intro and a quiet end the outro;
+near-silent spans are silence; a one-off quiet dip between louder sections is a breakdown, and a loudest
+section right after a breakdown a drop; a short section leading from a verse into a chorus is a pre-chorus;
 a one-off section late in the song is the bridge; the rest are verses.
 """
 
@@ -28,6 +29,7 @@ from beatframe.analysis.onsets import Features
 __all__ = ["SectionSpan", "segment", "label_sections", "silent_spans"]
 
 SILENCE_LEVEL = 0.02  # normalized energy below which a stretch counts as silent
+ENERGY_SPLIT = 1.3  # energy ratio that splits a cluster of similar sections (verse vs chorus)
 
 
 @dataclass
@@ -190,6 +192,16 @@ def label_sections(features: Features, bounds: list[float], curve: np.ndarray) -
     else:
         clusters = np.ones(1, dtype=int)
     cl = {int(live[k]): int(clusters[k]) for k in range(len(live))}
+    # Verses and choruses often share chords and timbre and differ mostly in level: split every
+    # cluster where its members' energies (sorted) jump by more than ENERGY_SPLIT.
+    next_id = max(cl.values()) + 1
+    for c in sorted(set(cl.values())):
+        members = sorted((i for i in cl if cl[i] == c), key=lambda i: energies[i])
+        for a, b in zip(members[:-1], members[1:]):
+            if energies[b] > ENERGY_SPLIT * max(energies[a], 1e-6):
+                for j in members[members.index(b):]:
+                    cl[j] = next_id
+                next_id += 1
     e_live = energies[live]
     e_med = float(np.median(e_live))
     e_max = float(np.max(e_live))
@@ -210,9 +222,13 @@ def label_sections(features: Features, bounds: list[float], curve: np.ndarray) -
         spans[i].label = "chorus"
 
     first, last = int(live[0]), int(live[-1])
-    if first not in chorus and energies[first] < 0.75 * e_med:
+    # intro / outro: a quiet first / last section that is not most of the song
+    total = float(bounds[-1] - bounds[0])
+    edge_max = max(0.25 * total, 4.0)
+    if first not in chorus and energies[first] < 0.75 * e_med and durs[first] <= edge_max:
         spans[first].label = "intro"
-    if last not in chorus and last != first and energies[last] < 0.75 * e_med:
+    if last not in chorus and last != first and energies[last] < 0.75 * e_med \
+            and durs[last] <= edge_max:
         spans[last].label = "outro"
 
     for k, i in enumerate(live):
@@ -221,12 +237,14 @@ def label_sections(features: Features, bounds: list[float], curve: np.ndarray) -
         prev_i = live[k - 1] if k > 0 else None
         next_i = live[k + 1] if k + 1 < len(live) else None
         neigh = [energies[j] for j in (prev_i, next_i) if j is not None]
-        # breakdown: a quiet dip between louder sections
-        if prev_i is not None and next_i is not None and energies[i] < 0.6 * min(neigh):
+        # breakdown: a one-off quiet dip between louder sections (a repeated one is a verse)
+        repeated = sum(1 for j in cl if cl[j] == cl[i]) > 1
+        if prev_i is not None and next_i is not None and energies[i] < 0.6 * min(neigh) \
+                and not repeated:
             spans[i].label = "breakdown"
-        # pre-chorus: short, leads into a chorus
+        # pre-chorus: short, leads from a verse into a chorus
         elif next_i is not None and next_i in chorus and durs[i] <= 0.6 * durs[next_i] \
-                and i not in chorus:
+                and i not in chorus and prev_i is not None and spans[prev_i].label == "verse":
             spans[i].label = "pre-chorus"
     # drop: the loudest section right after a breakdown
     for k, i in enumerate(live[:-1]):

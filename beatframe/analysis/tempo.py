@@ -41,6 +41,13 @@ OBS_GAIN = 1.0
 #: Local tempo reference: window (s, 0 = off) and largest deviation from the global tempo.
 LOCAL_WINDOW = 8.0
 LOCAL_DEV = 0.3
+#: Largest interval deviation while scoring a tempo hypothesis (each must keep its own tempo:
+#: wider, a hypothesis drifts to its neighbour and is scored on the neighbour's beats).
+HYP_RANGE = 0.15
+#: A hypothesis with a hypothesis at 3/2 its tempo scoring at least ``TERNARY_SUPPORT`` of its
+#: own score is multiplied by ``TERNARY_PENALTY``.
+TERNARY_SUPPORT = 0.5
+TERNARY_PENALTY = 0.5
 
 
 @dataclass
@@ -350,7 +357,7 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     obs2 = beat_observation(env2, fr2)
     scored = []
     for bpm, sal in cands:
-        frames = track_beats(env2, fr2, bpm, obs=obs2, trim=False)
+        frames = track_beats(env2, fr2, bpm, obs=obs2, trim=False, rel_range=HYP_RANGE)
         if len(frames) < 2:
             continue
         on = _peak_values(envn2, frames)
@@ -369,6 +376,16 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
                            alternation=alt, prior=prior, score=score, frames=frames))
     if not scored:
         return BeatResult(bpm=0.0, beats=np.zeros(0))
+    # 3:2 confusions. A level at 2/3 of a strong faster level is not a metrical level of its
+    # own (two of three subdivisions: a triplet or 6/8 grouping, or a syncopated figure); the
+    # faster level and its binary relatives are.
+    raw = [d["score"] for d in scored]
+    for d in scored:
+        for e, re_ in zip(scored, raw):
+            if abs(e["bpm"] / (1.5 * d["bpm"]) - 1) < 0.03 and re_ >= TERNARY_SUPPORT * d["score"]:
+                d["score"] *= TERNARY_PENALTY
+                d["ternary_of"] = e["bpm"]
+                break
     best = max(scored, key=lambda d: d["score"])
     bpm = best["bpm"]
     obs = beat_observation(env, fr)

@@ -1,0 +1,96 @@
+"""The music-video flow: a song in, a full-length video cut to its sections and beats out.
+
+    hash inputs -> analyze -> plan shots -> generate shots (one task each, in parallel)
+                -> stitch (join without re-encoding, mux the audio) -> check -> upload -> manifest
+
+Shots are cached one by one, so a rerun, or a run that died half-way, renders only the shots that
+are missing. Memory stays bounded: frames stream from the generator to the encoder, shot by shot.
+
+    from flows.video import render_video
+    manifest = render_video(audio="song.wav", out_dir="out/song-video")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, runtime
+from prefect.futures import wait
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from beatframe.cachekeys import cache_key
+from beatframe.cost import CostLog, PriceTable
+from beatframe.requests import VideoRequest
+from beatframe.settings import get_settings
+from flows.progress import StageProgress
+from tasks.analyze import analyze_audio
+from tasks.check import check_video_output
+from tasks.generate import generate_shot
+from tasks.inputs import hash_inputs
+from tasks.manifest import finalize_video
+from tasks.plan import plan_video_shots
+from tasks.stitch import staged_outputs_exist, stitch_video
+from tasks.upload import upload_outputs
+
+STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 84, "stitch": 4, "check": 2,
+                 "upload": 3, "manifest": 1}
+#: Shots rendered at once: each runs a generator and an ffmpeg encoder, so two fill two cores.
+SHOT_WORKERS = 2
+
+
+@flow(name="render_video", task_runner=ThreadPoolTaskRunner(max_workers=SHOT_WORKERS), log_prints=True)
+def render_video(
+    audio: str,
+    out_dir: str | None = None,
+    template: str = "neon-pulse",
+    seed: int = 0,
+    size: str = "1920x1080",
+    transitions: bool = True,
+    cover: str | None = None,
+    cover_license: str | None = None,
+) -> dict:
+    """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``)."""
+    request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
+                                    transitions=transitions, cover=cover, cover_license=cover_license)
+    out = Path(out_dir) if out_dir else Path("out") / f"{request.audio.stem}-video"
+    costs = CostLog(PriceTable.load(get_settings().prices))
+    progress = StageProgress(STAGE_WEIGHTS, key="video-progress")
+    audio_path = str(request.audio.resolve())
+    cover_path = str(request.cover.resolve()) if request.cover else None
+
+    with progress.stage("hash"), costs.stage("hash"):
+        inputs = hash_inputs(audio_path, cover_path)
+    with progress.stage("analyze"), costs.stage("analyze"):
+        analysis = analyze_audio(audio_path, inputs["audio"])
+    with progress.stage("plan"), costs.stage("plan"):
+        shots = plan_video_shots(analysis, request.transitions)
+    shot_args = dict(analysis=analysis, shots=shots, template=request.template, seed=request.seed,
+                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
+    with progress.stage("generate", parts=len(shots)), costs.stage("generate", device="cpu"):
+        futures = [generate_shot.submit(index=i, **shot_args) for i in range(len(shots))]
+        while wait(futures, timeout=1.0).not_done:
+            progress.flush()
+        clips = [future.result() for future in futures]
+        missing = [i for i, clip in enumerate(clips) if not Path(clip["path"]).exists()]
+        for i in missing:  # cached results whose files were cleaned away
+            clips[i] = generate_shot.with_options(refresh_cache=True)(index=i, **shot_args)
+    render_key = cache_key("video", inputs=inputs, template=request.template, seed=request.seed,
+                           size=list(request.size), transitions=request.transitions).split("-", 1)[1][:24]
+    with progress.stage("stitch"), costs.stage("stitch"):
+        staged = stitch_video([c["path"] for c in clips], audio_path, inputs["audio"], render_key)
+        if not staged_outputs_exist(staged):
+            staged = stitch_video.with_options(refresh_cache=True)([c["path"] for c in clips], audio_path,
+                                                                   inputs["audio"], render_key)
+    with progress.stage("check"), costs.stage("check"):
+        luminance = [row for clip in clips for row in clip["luminance"]]
+        checks = check_video_output(staged["video"], request.size, analysis["audio"]["duration"], luminance)
+    files = {"video.mp4": staged["video"], "video.jpg": staged["poster"]}
+    with progress.stage("upload"), costs.stage("upload"):
+        stored = upload_outputs(files, f"videos/{render_key}")
+    with progress.stage("manifest"):
+        manifest = finalize_video(
+            render_id=f"vid_{render_key}", request=request, audio_path=audio_path, inputs=inputs,
+            analysis=analysis, shots=shots, generator=clips[0]["generator"], stored=stored, checks=checks,
+            costs=costs, files=files, out_dir=str(out), flow_run_id=str(runtime.flow_run.id or "") or None,
+        )
+    return manifest
