@@ -36,20 +36,25 @@ def _make_generator(cover: str | None):
     return get_generator("cover-art", image_path=cover) if cover else get_generator("procedural")
 
 
-def _clip_key(context, parameters) -> str:
+def _render_key(kind: str, parameters: dict, **what: object) -> str:
+    """A clip's cache key: what it shows (``what``) plus everything that styles its frames."""
     from beatframe.templates import load_template
 
     return cache_key(
-        "clip",
+        kind,
         audio=parameters["analysis"]["audio"]["sha256"],
-        plan=parameters["plan"],
         template=load_template(parameters["template"]).fingerprint(),
         generator="cover-art" if parameters["cover"] else "procedural",
         seed=parameters["seed"],
         size=list(parameters["size"]),
         cover=parameters["cover_sha256"],
         code=source_revision(*_RENDER_SOURCES),
+        **what,
     )
+
+
+def _clip_key(context, parameters) -> str:
+    return _render_key("clip", parameters, plan=parameters["plan"])
 
 
 @task(name="generate-clip", cache_key_fn=_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
@@ -80,21 +85,8 @@ def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tu
 
 
 def _shot_key(context, parameters) -> str:
-    from beatframe.templates import load_template
-
     shots, index = parameters["shots"], parameters["index"]
-    return cache_key(
-        "shot",
-        audio=parameters["analysis"]["audio"]["sha256"],
-        shot=shots[index],
-        previous=shots[index - 1] if index else None,
-        template=load_template(parameters["template"]).fingerprint(),
-        generator="cover-art" if parameters["cover"] else "procedural",
-        seed=parameters["seed"],
-        size=list(parameters["size"]),
-        cover=parameters["cover_sha256"],
-        code=source_revision(*_RENDER_SOURCES),
-    )
+    return _render_key("shot", parameters, shot=shots[index], previous=shots[index - 1] if index else None)
 
 
 @task(name="generate-shot", cache_key_fn=_shot_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,

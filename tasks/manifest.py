@@ -33,22 +33,18 @@ def _finish(manifest, *, costs: CostLog, stored: dict, files: dict[str, str], ou
     return manifest.to_json_dict()
 
 
-@task(name="manifest")
-def finalize_canvas(*, render_id: str, request, audio_path: str, inputs: dict, analysis: dict,
-                    plan: dict, clip: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str],
-                    out_dir: str, flow_run_id: str | None) -> dict:
-    """Write the Canvas's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
+def _manifest(*, kind: str, role: str, render_id: str, request, audio_path: str, inputs: dict, analysis: dict,
+              segment: tuple[float, float], shots: list[ShotPlan], loop: LoopInfo | None, generator: dict,
+              params: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str], out_dir: str,
+              flow_run_id: str | None) -> dict:
     facts = checks["probe"]
+    video_name, poster_name = list(files)
     manifest = build_manifest(
-        kind="canvas", render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs,
-        analysis=analysis, segment=(plan["start"], plan["end"]),
-        shots=[ShotPlan(start=round(plan["start"], 4), end=round(plan["end"], 4), section=plan["section"],
-                        scene=plan["scene"], transition_in="cut")],
-        loop=LoopInfo(mode=plan["loop_mode"], bars=plan["bars"], seconds=round(facts["duration"], 3)),
-        template=load_template(request.template), generator=clip["generator"], seed=request.seed,
-        params={"scene": plan["scene"]},
-        outputs=[media_record("canvas", stored["canvas.mp4"], facts),
-                 media_record("poster", stored["canvas.jpg"], facts, still=True)],
+        kind=kind, render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs, analysis=analysis,
+        segment=segment, shots=shots, loop=loop, template=load_template(request.template), generator=generator,
+        seed=request.seed, params=params,
+        outputs=[media_record(role, stored[video_name], facts),
+                 media_record("poster", stored[poster_name], facts, still=True)],
         checks=checks, cost=costs.summary(),
         cover=_cover_record(request.cover and str(request.cover), inputs["cover"], request.cover_license),
         flow_run_id=flow_run_id,
@@ -57,24 +53,24 @@ def finalize_canvas(*, render_id: str, request, audio_path: str, inputs: dict, a
 
 
 @task(name="manifest")
-def finalize_video(*, render_id: str, request, audio_path: str, inputs: dict, analysis: dict,
-                   shots: list[dict], generator: dict, stored: dict, checks: dict, costs: CostLog,
-                   files: dict[str, str], out_dir: str, flow_run_id: str | None) -> dict:
+def finalize_canvas(*, plan: dict, clip: dict, **common) -> dict:
+    """Write the Canvas's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
+    return _manifest(
+        kind="canvas", role="canvas", segment=(plan["start"], plan["end"]),
+        shots=[ShotPlan(start=round(plan["start"], 4), end=round(plan["end"], 4), section=plan["section"],
+                        scene=plan["scene"], transition_in="cut")],
+        loop=LoopInfo(mode=plan["loop_mode"], bars=plan["bars"], seconds=round(common["checks"]["probe"]["duration"], 3)),
+        generator=clip["generator"], params={"scene": plan["scene"]}, **common)
+
+
+@task(name="manifest")
+def finalize_video(*, shots: list[dict], generator: dict, **common) -> dict:
     """Write the video's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
-    facts = checks["probe"]
-    fps = 30
-    manifest = build_manifest(
-        kind="video", render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs,
-        analysis=analysis, segment=(0.0, analysis["audio"]["duration"]),
+    request, fps = common["request"], 30
+    return _manifest(
+        kind="video", role="video", segment=(0.0, common["analysis"]["audio"]["duration"]),
         shots=[ShotPlan(start=round(s["first_frame"] / fps, 4), end=round(s["last_frame"] / fps, 4),
                         section=s["section"], scene=request.scene, transition_in=s["transition_in"])
                for s in shots],
-        loop=None, template=load_template(request.template), generator=generator, seed=request.seed,
-        params={"scene": request.scene, "size": f"{request.size[0]}x{request.size[1]}"},
-        outputs=[media_record("video", stored["video.mp4"], facts),
-                 media_record("poster", stored["video.jpg"], facts, still=True)],
-        checks=checks, cost=costs.summary(),
-        cover=_cover_record(request.cover and str(request.cover), inputs["cover"], request.cover_license),
-        flow_run_id=flow_run_id,
-    )
-    return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)
+        loop=None, generator=generator,
+        params={"scene": request.scene, "size": f"{request.size[0]}x{request.size[1]}"}, **common)
