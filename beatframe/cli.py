@@ -175,6 +175,30 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from beatframe.catalog import read_catalog
+
+    entries = read_catalog(args.source)  # a malformed listing fails here, before anything renders
+    out = args.out or Path("out") / Path(args.source).stem
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {out} exists and is not a folder")
+    with _foreground_prefect(args.verbose), _progress_bar(f"Rendering {len(entries)} tracks from {args.source}"):
+        from flows.catalog import render_catalog
+
+        summary = render_catalog(source=str(args.source), out_dir=str(out), kind=args.kind, template=args.template)
+    for track in summary["tracks"]:
+        if track["status"] == "succeeded":
+            print(f"ok      {track['folder']:<32} cost {track['cost']:.5f}")
+        else:
+            print(f"FAILED  {track['folder']:<32} {_one_line(track['reason'])}")
+    print(f"{summary['succeeded']} of {len(summary['tracks'])} tracks rendered into {out} "
+          f"(summary: {out / 'catalog.json'}); total cost {summary['cost_total']:.5f}")
+    if summary["failed"]:
+        _say(f"beatframe: {summary['failed']} of {len(summary['tracks'])} tracks failed; see {out / 'catalog.json'}")
+        return 1
+    return 0
+
+
 def cmd_templates(args: argparse.Namespace) -> int:
     from beatframe.templates import list_templates, load_template
 
@@ -240,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--cover-license", help="the licence of the cover art, recorded in the manifest")
     video.add_argument("--cuts-only", action="store_true", help="plain cuts at section changes, no transitions")
     video.set_defaults(run=cmd_video)
+
+    catalog = sub.add_parser("catalog", help="render every track of a folder or CSV (a failing track fails alone)")
+    catalog.add_argument("source", type=Path, help="a folder of audio files, or a CSV with a path column")
+    catalog.add_argument("--out", type=Path, help="output folder (default out/<source name>)")
+    catalog.add_argument("--kind", choices=["canvas", "video", "both"], default="canvas")
+    catalog.add_argument("--template", default="neon-pulse", help="template for rows that name none")
+    catalog.set_defaults(run=cmd_catalog)
 
     templates = sub.add_parser("templates", help="list built-in templates or show one")
     templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")
