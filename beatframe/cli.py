@@ -154,7 +154,28 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _style_of(manifest_path: Path) -> dict:
+    """Template, seed and cover of an earlier render, so a video belongs with its Canvas."""
+    from urllib.parse import unquote, urlparse
+
+    try:
+        manifest = json.loads(Path(manifest_path).read_text())
+        style = {"template": manifest["template"]["name"], "seed": int(manifest["generator"]["seed"])}
+        covers = [a for a in manifest["licensing"]["assets"] if a.get("role") == "cover"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BadInputError(f"--like {manifest_path} is not a readable beatframe manifest ({exc})") from None
+    if covers:
+        style["cover"] = Path(unquote(urlparse(covers[0]["source"]).path))
+        style["cover_license"] = covers[0].get("license")
+    return style
+
+
 def cmd_video(args: argparse.Namespace) -> int:
+    if args.like:
+        style = _style_of(args.like)
+        args.template, args.seed = style["template"], style["seed"]
+        args.cover = args.cover or style.get("cover")
+        args.cover_license = args.cover_license or style.get("cover_license")
     out = args.out or Path("out") / f"{Path(args.audio).stem}-video"
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
@@ -196,6 +217,48 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     if summary["failed"]:
         _say(f"beatframe: {summary['failed']} of {len(summary['tracks'])} tracks failed; see {out / 'catalog.json'}")
         return 1
+    return 0
+
+
+def cmd_variants(args: argparse.Namespace) -> int:
+    from beatframe.requests import CanvasRequest, VideoRequest
+
+    templates = [t.strip() for t in args.templates.split(",") if t.strip()]
+    for template in templates:  # every template and the audio are checked before anything renders
+        (CanvasRequest if args.kind == "canvas" else VideoRequest).validate(audio=args.audio, template=template,
+                                                                            seed=args.seed)
+    with _foreground_prefect(args.verbose), _progress_bar(f"Rendering {args.count} variants of {args.audio}"):
+        from flows.variants import render_variants
+
+        summary = render_variants(audio=str(args.audio), out_dir=str(args.out) if args.out else None,
+                                  kind=args.kind, count=args.count, templates=templates, seed=args.seed)
+    for variant in summary["variants"]:
+        if variant["status"] == "succeeded":
+            print(f"ok      {variant['folder']}")
+        else:
+            print(f"FAILED  {variant['label']}: {_one_line(variant['reason'])}")
+    return 1 if summary["failed"] else 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from beatframe.requests import CanvasRequest
+
+    CanvasRequest.validate(audio=args.audio, template=args.template, seed=args.seed, cover=args.cover,
+                           cover_license=args.cover_license)
+    out = args.out or Path("out") / f"{Path(args.audio).stem}-pack"
+    with _foreground_prefect(args.verbose), _progress_bar(f"Rendering the export pack of {args.audio}"):
+        from flows.pack import render_pack
+
+        pack = render_pack(audio=str(args.audio), out_dir=str(out), template=args.template, seed=args.seed,
+                           cover=str(args.cover) if args.cover else None, cover_license=args.cover_license)
+    for target in pack["targets"]:
+        status = "ok    " if target["spec_ok"] else "FAILED"
+        detail = target.get("file") or "; ".join(target["problems"])
+        print(f"{status}  {target['target']:<8} {_one_line(detail)}")
+    if not pack["complete"]:
+        _say(f"beatframe: the export pack is incomplete; see {out / 'pack.json'}")
+        return 1
+    print(f"{out.parent / pack['zip']}")
     return 0
 
 
@@ -263,7 +326,27 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--cover", type=Path, help="animate this artwork instead of a procedural scene")
     video.add_argument("--cover-license", help="the licence of the cover art, recorded in the manifest")
     video.add_argument("--cuts-only", action="store_true", help="plain cuts at section changes, no transitions")
+    video.add_argument("--like", type=Path, metavar="MANIFEST",
+                       help="take template, seed and cover from a Canvas's manifest.json (expand it to a video)")
     video.set_defaults(run=cmd_video)
+
+    variants = sub.add_parser("variants", help="several Canvases or videos of one track (seeds, templates)")
+    variants.add_argument("audio", type=Path)
+    variants.add_argument("--kind", choices=["canvas", "video"], default="canvas")
+    variants.add_argument("--count", type=int, default=4)
+    variants.add_argument("--templates", default="neon-pulse", help="comma-separated, used in turn")
+    variants.add_argument("--seed", type=int, default=0, help="first seed; each variant takes the next")
+    variants.add_argument("--out", type=Path, help="output folder (default out/<track name>-variants)")
+    variants.set_defaults(run=cmd_variants)
+
+    pack = sub.add_parser("pack", help="export pack: Canvas, 9:16, 1:1 and 16:9 videos and a poster, zipped")
+    pack.add_argument("audio", type=Path)
+    pack.add_argument("--template", default="neon-pulse")
+    pack.add_argument("--seed", type=int, default=0)
+    pack.add_argument("--cover", type=Path)
+    pack.add_argument("--cover-license")
+    pack.add_argument("--out", type=Path, help="output folder (default out/<track name>-pack); the zip goes beside it")
+    pack.set_defaults(run=cmd_pack)
 
     catalog = sub.add_parser("catalog", help="render every track of a folder or CSV (a failing track fails alone)")
     catalog.add_argument("source", type=Path, help="a folder of audio files, or a CSV with a path column")

@@ -1,0 +1,32 @@
+"""Rendering several outputs in one flow: each render is a subflow run by a task, so they fan out
+on the flow's bounded thread pool and each one's failure stays its own."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture, wait
+
+from beatframe.errors import BadInputError
+
+
+@task(name="render", cache_policy=NO_CACHE, task_run_name="render-{kind}-{label}")
+def render_one(kind: str, label: str, params: dict) -> dict:
+    """Run the ``render_canvas`` or ``render_video`` flow with ``params``; returns its manifest."""
+    if kind == "canvas":
+        from flows.canvas import render_canvas
+
+        return render_canvas(**params)
+    from flows.video import render_video
+
+    return render_video(**params)
+
+
+def outcomes(futures: list[PrefectFuture]) -> list[dict | BaseException]:
+    """Each future's result, or the exception it failed with."""
+    wait(futures)
+    return [future.result(raise_on_failure=False) for future in futures]
+
+
+def failure_reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, BadInputError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,52 @@
+"""Variants: N Canvases or videos of one track from one analysis, in parallel, each with its own
+output folder and manifest (different seeds, and optionally different templates).
+
+    from flows.variants import render_variants
+    summary = render_variants(audio="song.wav", kind="canvas", count=4, templates=["neon-pulse", "mono-grid"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from beatframe.errors import BadInputError
+from beatframe.fsutil import write_json_atomic
+from flows.fanout import failure_reason, outcomes, render_one
+
+MAX_VARIANTS = 32
+
+
+@flow(name="render_variants", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def render_variants(audio: str, out_dir: str | None = None, kind: str = "canvas", count: int = 4,
+                    templates: list[str] | None = None, seed: int = 0, size: str | None = None) -> dict:
+    """Render ``count`` variants: seeds ``seed, seed+1, …``, templates taken in turn from ``templates``."""
+    if kind not in ("canvas", "video"):
+        raise BadInputError(f"variants are of a canvas or a video, not {kind!r}")
+    if not 1 <= int(count) <= MAX_VARIANTS:
+        raise BadInputError(f"count must be 1-{MAX_VARIANTS}, got {count}")
+    templates = templates or ["neon-pulse"]
+    out = Path(out_dir) if out_dir else Path("out") / f"{Path(audio).stem}-variants"
+    plans = []
+    for i in range(int(count)):
+        template, variant_seed = templates[i % len(templates)], seed + i
+        label = f"v{i + 1}-{template}-s{variant_seed}"
+        params = {"audio": audio, "out_dir": str(out / label), "template": template, "seed": variant_seed}
+        if size:
+            params["size"] = size
+        plans.append((label, params))
+    futures = [render_one.submit(kind, label, params) for label, params in plans]
+    variants = []
+    for (label, params), outcome in zip(plans, outcomes(futures)):
+        if isinstance(outcome, BaseException):
+            variants.append({"label": label, "status": "failed", "reason": failure_reason(outcome)})
+        else:
+            variants.append({"label": label, "status": "succeeded", "id": outcome["id"], "folder": params["out_dir"],
+                             "template": params["template"], "seed": params["seed"],
+                             "cost": outcome["cost"]["total"]})
+    summary = {"audio": audio, "kind": kind, "variants": variants,
+               "failed": sum(v["status"] == "failed" for v in variants)}
+    write_json_atomic(out / "variants.json", summary)
+    return summary

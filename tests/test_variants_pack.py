@@ -1,0 +1,60 @@
+"""Variants, export packs and expanding a Canvas to a video, under the session's Prefect server."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+@pytest.fixture(scope="module")
+def short_song(tmp_path_factory):
+    from beatframe.synth import synthesize_track, write_wav
+
+    track = synthesize_track(bpm=120.0, seed=5, sections=[("verse", 2, 0.5), ("chorus", 2, 0.9)], tail=0.5)
+    return write_wav(tmp_path_factory.mktemp("short") / "short.wav", track)
+
+
+def test_variants_render_in_parallel_each_with_its_manifest(song, tmp_path):
+    from flows.variants import render_variants
+
+    summary = render_variants(audio=str(song), out_dir=str(tmp_path), kind="canvas", count=2,
+                              templates=["aurora-particles", "mono-grid"], seed=4)
+    assert summary["failed"] == 0
+    manifests = [json.loads((tmp_path / v["label"] / "manifest.json").read_text()) for v in summary["variants"]]
+    assert [m["template"]["name"] for m in manifests] == ["aurora-particles", "mono-grid"]
+    assert [m["generator"]["seed"] for m in manifests] == [4, 5]
+    assert manifests[0]["outputs"][0]["sha256"] != manifests[1]["outputs"][0]["sha256"]
+    assert (tmp_path / "variants.json").exists()
+
+
+def test_export_pack_targets_all_pass_their_spec_and_are_zipped(short_song, tmp_path):
+    from flows.pack import render_pack
+
+    pack = render_pack(audio=str(short_song), out_dir=str(tmp_path / "pack"), template="sunset-waves")
+    assert pack["complete"]
+    sizes = {t["target"]: (t["width"], t["height"]) for t in pack["targets"]}
+    assert sizes == {"canvas": (720, 1280), "shorts": (1080, 1920), "square": (1080, 1080),
+                     "video": (1920, 1080), "poster": (1920, 1080)}
+    assert all(t["spec_ok"] for t in pack["targets"])
+    assert [t["has_audio"] for t in pack["targets"] if t["target"] != "poster"] == [False, True, True, True]
+    with zipfile.ZipFile(tmp_path / "pack.zip") as zf:
+        names = set(zf.namelist())
+    assert {"pack/pack.json", "pack/poster.jpg", "pack/canvas/canvas.mp4", "pack/shorts/video.mp4",
+            "pack/square/video.mp4", "pack/video/video.mp4"} <= names
+
+
+def test_a_canvas_expands_to_a_video_in_the_same_style(short_song, tmp_path):
+    from beatframe.cli import main
+    from flows.canvas import render_canvas
+
+    render_canvas(audio=str(short_song), out_dir=str(tmp_path / "canvas"), template="mono-grid", seed=11, seconds=4)
+    code = main(["video", str(short_song), "--like", str(tmp_path / "canvas" / "manifest.json"),
+                 "--size", "640x360", "--out", str(tmp_path / "video")])
+    assert code == 0
+    video = json.loads((tmp_path / "video" / "manifest.json").read_text())
+    assert video["template"]["name"] == "mono-grid" and video["generator"]["seed"] == 11
+    assert main(["video", str(short_song), "--like", str(tmp_path / "nope.json")]) == 2
