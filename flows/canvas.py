@@ -22,13 +22,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
 from beatframe.requests import CanvasRequest
-from beatframe.cost import CostLog, PriceTable
-from beatframe.settings import get_settings
-from flows.progress import StageProgress
-from tasks.analyze import analyze_audio
+from flows.stages import start_render
 from tasks.check import check_output
 from tasks.generate import generate_clip
-from tasks.inputs import hash_inputs
 from tasks.manifest import finalize_canvas
 from tasks.plan import plan_canvas_shots
 from tasks.stitch import staged_outputs_exist, stitch_canvas
@@ -56,15 +52,9 @@ def render_canvas(
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
                                      loop_mode=loop, start=start, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / request.audio.stem
-    costs = CostLog(PriceTable.load(get_settings().prices))
-    progress = StageProgress(STAGE_WEIGHTS, key="canvas-progress")
-    audio_path = str(request.audio.resolve())
-    cover_path = str(request.cover.resolve()) if request.cover else None
-
-    with progress.stage("hash"), costs.stage("hash"):
-        inputs = hash_inputs(audio_path, cover_path)
-    with progress.stage("analyze"), costs.stage("analyze"):
-        analysis = analyze_audio(audio_path, inputs["audio"])
+    run = start_render(request, weights=STAGE_WEIGHTS, progress_key="canvas-progress")
+    costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
+    audio_path, cover_path = run.audio_path, run.cover_path
     with progress.stage("plan"), costs.stage("plan"):
         plan = plan_canvas_shots(analysis, request.seconds, request.start, request.loop_mode,
                                  "cover-art" if cover_path else request.scene)

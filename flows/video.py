@@ -19,14 +19,10 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
-from beatframe.cost import CostLog, PriceTable
 from beatframe.requests import VideoRequest
-from beatframe.settings import get_settings
-from flows.progress import StageProgress
-from tasks.analyze import analyze_audio
+from flows.stages import start_render
 from tasks.check import check_video_output
 from tasks.generate import generate_shot
-from tasks.inputs import hash_inputs
 from tasks.manifest import finalize_video
 from tasks.plan import plan_video_shots
 from tasks.stitch import staged_outputs_exist, stitch_video
@@ -53,15 +49,9 @@ def render_video(
     request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
                                     transitions=transitions, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / f"{request.audio.stem}-video"
-    costs = CostLog(PriceTable.load(get_settings().prices))
-    progress = StageProgress(STAGE_WEIGHTS, key="video-progress")
-    audio_path = str(request.audio.resolve())
-    cover_path = str(request.cover.resolve()) if request.cover else None
-
-    with progress.stage("hash"), costs.stage("hash"):
-        inputs = hash_inputs(audio_path, cover_path)
-    with progress.stage("analyze"), costs.stage("analyze"):
-        analysis = analyze_audio(audio_path, inputs["audio"])
+    run = start_render(request, weights=STAGE_WEIGHTS, progress_key="video-progress")
+    costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
+    audio_path, cover_path = run.audio_path, run.cover_path
     with progress.stage("plan"), costs.stage("plan"):
         shots = plan_video_shots(analysis, request.transitions)
     shot_args = dict(analysis=analysis, shots=shots, template=request.template, seed=request.seed,
