@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,27 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from beatframe.encode import CANVAS_H264, encode_frames
-from beatframe.errors import BadInputError
 from beatframe.flash import FlashGuard
 from beatframe.schemas import LoopMode
 from models.base import LoopTimeline
-
-CANVAS_MIN_WIDTH, CANVAS_MAX_WIDTH = 720, 1080
-LOOP_MODES: tuple[LoopMode, ...] = ("continuous", "rebound", "hard_cut")
-
-
-def parse_canvas_size(text: str) -> tuple[int, int]:
-    """``"720x1280"`` -> ``(720, 1280)``; a Canvas is 9:16 between 720x1280 and 1080x1920."""
-    match = re.fullmatch(r"\s*(\d{2,5})\s*[xX]\s*(\d{2,5})\s*", str(text))
-    if not match:
-        raise BadInputError(f"size must look like 720x1280, got {text!r}")
-    width, height = int(match.group(1)), int(match.group(2))
-    if width * 16 != height * 9:
-        raise BadInputError(f"a Canvas is 9:16; {width}x{height} is not (try 720x1280 or 1080x1920)")
-    if not CANVAS_MIN_WIDTH <= width <= CANVAS_MAX_WIDTH or width % 2:
-        raise BadInputError(f"a Canvas is 720x1280 to 1080x1920 with even sides, got {width}x{height}")
-    return width, height
-
 
 @dataclass(frozen=True)
 class ClipResult:

@@ -52,7 +52,8 @@ def main() -> int:
     os.environ.pop("BEATFRAME_S3_ENDPOINT", None)
 
     from beatframe.analysis import analyze
-    from beatframe.canvas import loop_frames, parse_canvas_size
+    from beatframe.canvas import loop_frames
+    from beatframe.requests import parse_canvas_size
     from beatframe.check import CanvasSpec, check_canvas
     from beatframe.encode import CANVAS_H264, encode_frames
     from beatframe.flash import FlashGuard
