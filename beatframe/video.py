@@ -47,16 +47,26 @@ def parse_video_size(text: str) -> tuple[int, int]:
 
 def section_look(template, *, section: str, energy: float, seed: int):
     """The template and seed for a section: the same label looks the same every time it returns,
-    and louder sections move faster and hit harder (the chorus gets the most intense)."""
+    louder sections move faster, hit harder and are denser (the chorus gets the most intense), and
+    sections other than the chorus or drop swap the palette's two accent colours, so a section
+    change reads as a change of scene."""
     import zlib
 
     motion = template.motion
-    scale = 0.6 + 0.8 * float(np.clip(energy, 0.0, 1.0))
-    varied = template.model_copy(update={"motion": motion.model_copy(update={
-        "speed": min(4.0, motion.speed * scale),
-        "zoom_kick": min(1.0, motion.zoom_kick * scale),
-        "phase_kick": min(1.0, motion.phase_kick * scale),
-    })})
+    level = float(np.clip(energy, 0.0, 1.0))
+    scale = 0.6 + 0.8 * level
+    palette = list(template.palette)
+    if section not in ("chorus", "drop") and len(palette) >= 4:
+        palette[-3], palette[-2] = palette[-2], palette[-3]
+    varied = template.model_copy(update={
+        "palette": tuple(palette),
+        "motion": motion.model_copy(update={
+            "speed": min(4.0, motion.speed * scale),
+            "zoom_kick": min(1.0, motion.zoom_kick * scale),
+            "phase_kick": min(1.0, motion.phase_kick * scale),
+            "detail": float(np.clip(motion.detail * (0.7 + 0.6 * level), 0.0, 1.0)),
+        }),
+    })
     return varied, (seed + zlib.crc32(section.encode())) % (2**31)
 
 
@@ -70,7 +80,9 @@ class ShotResult:
 def shot_frames(*, generator, analysis: Analysis, shot: VideoShot, previous: VideoShot | None, template,
                 size: tuple[int, int], seed: int, fps: int = VIDEO_FPS) -> Iterator[np.ndarray]:
     """The shot's frames; its first ``transition_frames`` blend in from the previous shot's look."""
-    look, look_seed = section_look(template, section=shot.section, energy=shot.energy, seed=seed)
+    # Each shot gets its own seed within its section's look, so a cut inside a section shows a
+    # new camera on the same scene rather than the same frames again.
+    look, look_seed = section_look(template, section=shot.section, energy=shot.energy, seed=seed + shot.index)
     timeline = shot_timeline(analysis, first_frame=shot.first_frame, frames=shot.frames, section=shot.section,
                              energy=shot.energy, fps=fps)
     frames = generator.render(timeline=timeline, template=look, size=size, seed=look_seed)
@@ -80,7 +92,8 @@ def shot_frames(*, generator, analysis: Analysis, shot: VideoShot, previous: Vid
         return
     from models.transitions import transition_frame
 
-    prev_look, prev_seed = section_look(template, section=previous.section, energy=previous.energy, seed=seed)
+    prev_look, prev_seed = section_look(template, section=previous.section, energy=previous.energy,
+                                        seed=seed + previous.index)
     # The previous shot's scene carries on through the transition, at the same track times.
     outgoing = generator.render(
         timeline=shot_timeline(analysis, first_frame=shot.first_frame, frames=max(2, blend),
