@@ -100,8 +100,8 @@ def plan_video(analysis: Analysis, *, fps: int = VIDEO_FPS, transitions: bool = 
     previous_energy = 0.0
     for index, section in enumerate(analysis.sections):
         start, end = edges[index], edges[index + 1]
-        if end - start < bar_seconds and index > 0:
-            continue  # shorter than a bar (a tail of silence, say): it joins a neighbouring shot
+        if index > 0 and (end - start < bar_seconds or (section.label == "silence" and end >= duration - 1e-6)):
+            continue  # shorter than a bar, or the silent tail: it joins a neighbouring shot
         phrase = _phrase_bars(section.energy, bar_seconds)
         inner = bars[(bars > start + 1e-6) & (bars < end - 1e-6)]
         cuts = [start, *[b for i, b in enumerate(inner) if (i + 1) % phrase == 0], end]

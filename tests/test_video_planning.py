@@ -58,3 +58,10 @@ def test_a_section_shorter_than_a_bar_gets_no_shot_of_its_own():
                                                       (48.25, 50.0, "silence", 0.0)])
     shots = plan_video(analysis)
     assert shots[-1].section == "chorus" and shots[-1].last_frame == 1500
+
+
+def test_a_silent_tail_holds_the_last_shot():
+    analysis = make_analysis(duration=60.0, sections=[(0.0, 16.25, "verse", 0.4), (16.25, 52.25, "chorus", 0.9),
+                                                      (52.25, 60.0, "silence", 0.0)])
+    shots = plan_video(analysis)
+    assert shots[-1].section == "chorus" and shots[-1].last_frame == 1800

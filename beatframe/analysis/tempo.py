@@ -23,7 +23,7 @@ import scipy.signal
 from beatframe.analysis.onsets import Features
 
 __all__ = ["BeatResult", "autocorrelation", "tempo_candidates", "track_beats", "estimate_beats",
-           "local_tempo_curve"]
+           "local_tempo_curve", "remove_inserted_beats"]
 
 #: Centre of the log-Gaussian tempo prior (BPM) and its width in octaves.
 PRIOR_BPM = 110.0
@@ -48,6 +48,13 @@ HYP_RANGE = 0.15
 #: own score is multiplied by ``TERNARY_PENALTY``.
 TERNARY_SUPPORT = 0.5
 TERNARY_PENALTY = 0.5
+#: Clip durations (s) over which the metrical-level checks and the periodicity salience go from
+#: untrusted (shorter: the tempo prior and onset alignment decide) to fully trusted.
+SHORT_CLIP = (3.0, 8.0)
+#: Inserted-beat repair (:func:`remove_inserted_beats`): an interval shorter than this share of
+#: its neighbours' median triggers it; weight of the tempo-jump cost against onset strength.
+INSERT_RATIO = 0.8
+INSERT_LAMBDA = 40.0
 
 
 @dataclass
@@ -317,6 +324,82 @@ def _refine(env: np.ndarray, frames: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
+def _jump_cost(times: np.ndarray) -> float:
+    """Sum of squared log-ratios of consecutive inter-beat intervals (tempo jumps)."""
+    if len(times) < 3:
+        return 0.0
+    iv = np.diff(times)
+    if np.any(iv <= 0):
+        return float("inf")
+    return float(np.sum(np.diff(np.log(iv)) ** 2))
+
+
+def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float, *,
+                          latency: float = LATENCY, ratio: float = INSERT_RATIO,
+                          lam: float = INSERT_LAMBDA, max_span: int = 8,
+                          max_passes: int = 8) -> np.ndarray:
+    """Second pass against inserted beats.
+
+    Where tempo wavers (rubato, a fill, a held chord), the tracker may squeeze one beat too
+    many into a stretch, which shows as an inter-beat interval much shorter (< ``ratio``)
+    than the median of its neighbours (+-8 beats). For every window of beats around such an
+    interval (anchors up to ``max_span`` beats apart, within ~6 beats of it), the alternative
+    with one beat fewer, evenly re-spaced between the anchors (each beat then refined to the
+    nearest onset peak), is scored against the original by the onset strength at the inner
+    beats (above the envelope's median level, so a beat on nothing earns nothing) minus
+    ``lam`` times the tempo jumps (squared log-ratios of consecutive intervals, over the
+    window and 3 beats either side). The best improving alternative is kept; repeated until
+    nothing improves.
+    """
+    times = np.asarray(times, dtype=float)
+    if len(times) < 6:
+        return times
+    obs = beat_observation(env, frame_rate)
+    radius = max(1, int(round(0.035 * frame_rate)))
+    pv = scipy.ndimage.maximum_filter1d(obs, size=2 * radius + 1, mode="constant")
+    base = float(np.median(pv))
+
+    def val(ts: np.ndarray) -> float:
+        if len(ts) == 0:
+            return 0.0
+        f = np.clip(np.round((ts + latency) * frame_rate).astype(int), 0, len(pv) - 1)
+        return float(np.sum(pv[f] - base))
+
+    for _ in range(max_passes):
+        ibi = np.diff(times)
+        n = len(ibi)
+        flagged = []
+        for i in range(n):
+            nb = np.r_[ibi[max(0, i - 8):i], ibi[i + 1:i + 9]]
+            if len(nb) >= 4 and ibi[i] < ratio * float(np.median(nb)):
+                flagged.append((ibi[i] / float(np.median(nb)), i))
+        if not flagged:
+            break
+        best_gain, best_alt = 0.0, None
+        for _, i in sorted(flagged):
+            for a in range(max(0, i - 6), i + 1):
+                for b in range(i + 1, min(len(times), i + 8)):
+                    m = b - a
+                    if m < 2 or m > max_span:
+                        continue
+                    lo, hi = max(0, a - 3), min(len(times), b + 4)
+                    inner = np.linspace(times[a], times[b], m)[1:-1]
+                    if len(inner):
+                        fr_in = np.round((inner + latency) * frame_rate).astype(int)
+                        inner = _refine(env, np.clip(fr_in, 0, len(env) - 1), radius) / frame_rate - latency
+                    ctx_o = times[lo:hi]
+                    ctx_a = np.r_[times[lo:a + 1], inner, times[b:hi]]
+                    s_o = val(times[a + 1:b]) - lam * _jump_cost(ctx_o)
+                    s_a = val(inner) - lam * _jump_cost(ctx_a)
+                    if s_a - s_o > best_gain:
+                        best_gain = s_a - s_o
+                        best_alt = np.r_[times[:a + 1], inner, times[b:]]
+        if best_alt is None:
+            break
+        times = best_alt
+    return times
+
+
 def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
                    prior_bpm: float = PRIOR_BPM, prior_octaves: float = PRIOR_OCTAVES,
                    start_bpm: float | None = None, latency: float = LATENCY) -> BeatResult:
@@ -355,6 +438,8 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     fr2 = fr / 2.0 if n2 >= 4 else fr
     envn2 = env2 / (float(np.std(env2)) + 1e-9)
     obs2 = beat_observation(env2, fr2)
+    rel = float(np.clip((features.duration - SHORT_CLIP[0]) / (SHORT_CLIP[1] - SHORT_CLIP[0]),
+                        0.0, 1.0))
     scored = []
     for bpm, sal in cands:
         frames = track_beats(env2, fr2, bpm, obs=obs2, trim=False, rel_range=HYP_RANGE)
@@ -368,10 +453,13 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
         mid_ratio = float(np.mean(_peak_values(envn2, mids))) / max(align, 1e-9)
         ev, od = float(np.mean(on[0::2])), float(np.mean(on[1::2])) if len(on) > 1 else align
         alt = min(ev, od) / max(ev, od, 1e-9)
-        slow = 1.0 - 0.8 * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
-        fast = float(np.clip(alt / 0.55, 0.3, 1.0))
+        # On a short clip these statistics rest on a handful of beats (and the autocorrelation
+        # at long lags on little overlap): they are trusted only as far as ``rel``, and the
+        # metrical prior decides between levels that explain the onsets comparably.
+        slow = 1.0 - 0.8 * rel * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
+        fast = 1.0 - rel * (1.0 - float(np.clip(alt / 0.55, 0.3, 1.0)))
         prior = float(_prior(bpm, center=prior_bpm, octaves=prior_octaves))
-        score = align * max(sal, 1e-3) ** 0.5 * prior * slow * fast
+        score = align * max(sal, 1e-3) ** (0.5 * rel) * prior * slow * fast
         scored.append(dict(bpm=float(bpm), salience=sal, align=align, mid_ratio=mid_ratio,
                            alternation=alt, prior=prior, score=score, frames=frames))
     if not scored:
@@ -415,6 +503,7 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
             if times[i] - times[keep[-1]] >= min_gap:
                 keep.append(i)
         times = times[keep]
+    times = remove_inserted_beats(times, env, fr, latency=latency)
     if len(times) >= 2:
         bpm = float(60.0 / np.median(np.diff(times)))
     for d in scored:
