@@ -169,10 +169,11 @@ def plan_canvas(
 
 
 def _steadiness(analysis: Analysis, start: float, end: float) -> float:
-    """1 for an even beat inside the window, falling towards 0 as the beat intervals vary.
+    """1 for an even beat at the track's tempo inside the window, falling towards 0 as the beat
+    intervals vary or drift from the track's tempo.
 
-    A loop repeats its stretch forever, so a steady stretch loops better, and it is where a beat
-    tracker is most trustworthy.
+    A loop repeats its stretch forever, so a steady stretch at the song's own tempo loops better
+    and represents the song; it is also where a beat tracker is most trustworthy.
     """
     beats = np.asarray(analysis.beats, dtype=float)
     inside = beats[(beats >= start - 1e-6) & (beats <= end + 1e-6)]
@@ -180,7 +181,8 @@ def _steadiness(analysis: Analysis, start: float, end: float) -> float:
         return 0.5
     intervals = np.diff(inside)
     variation = float(np.std(intervals) / np.mean(intervals))
-    return float(np.exp(-((variation / 0.06) ** 2)))
+    drift = float(np.median(intervals) * analysis.bpm / 60.0 - 1.0)
+    return float(np.exp(-((variation / 0.06) ** 2) - (drift / 0.04) ** 2))
 
 
 def _best_window(analysis: Analysis, candidates: list[tuple[int, float, float]]) -> tuple[float, float]:

@@ -124,3 +124,15 @@ def test_rebound_order_mirrors_a_steady_beat_and_warps_to_a_late_one():
     data["beats"] = [b + 0.08 if b == late else b for b in data["beats"]]
     warped = np.array(rebound_order(Analysis.model_validate(data), plan)[half + 1:])
     assert np.all(np.diff(warped) <= 0) and not np.array_equal(warped, backward)
+
+
+def test_the_window_prefers_the_songs_own_tempo():
+    analysis = make_analysis(sections=[(0.0, 60.0, "chorus", 0.8)])
+    data = analysis.model_dump(by_alias=True)
+    # An evenly slower stretch (a ritardando held for a while) between 30 and 45 s.
+    data["beats"] = [b if b < 30 else 30 + (b - 30) * 1.1 for b in data["beats"] if b < 45]
+    data["beats"] += [b for b in np.arange(data["beats"][-1] + 0.5, 59.5, 0.5)]
+    data["downbeats"] = data["beats"][::4]
+    data["energy"]["values"] = [0.8 + (0.1 if 300 <= i <= 450 else 0.0) for i in range(600)]
+    plan = plan_canvas(Analysis.model_validate(data), seconds=6.0)
+    assert plan.end <= 30.5 or plan.start >= 45.0

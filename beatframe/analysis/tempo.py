@@ -94,15 +94,22 @@ def _prior(bpm: np.ndarray | float, *, center: float = PRIOR_BPM, octaves: float
 
 
 def tempo_candidates(env: np.ndarray, frame_rate: float, *, n_peaks: int = 4,
-                     min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM) -> list[tuple[float, float]]:
+                     min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
+                     unbias: float = 0.0) -> list[tuple[float, float]]:
     """Tempo hypotheses (bpm, periodicity salience) from the onset autocorrelation.
 
     The ``n_peaks`` strongest autocorrelation peaks between 30 and 300 BPM are taken, together
     with their halves, doubles, and 2/3 and 3/2 multiples that fall within
-    ``[min_bpm, max_bpm]``; near-duplicates (within 3 %) are merged.
+    ``[min_bpm, max_bpm]``; near-duplicates (within 3 %) are merged. ``unbias`` (0-1) blends
+    in the unbiased autocorrelation (each lag divided by its overlap), for short clips.
     """
     max_lag = int(frame_rate * 60.0 / 30.0)
     ac = autocorrelation(env, min(max_lag, len(env) - 1))
+    if unbias > 0:
+        # each lag's sum has only n - lag terms: on a short clip, where a beat period is a
+        # sizable share of the clip, slow periods would otherwise look weakly periodic
+        n_env = len(env)
+        ac = ac * (n_env / np.maximum(n_env - np.arange(len(ac)), 0.25 * n_env)) ** unbias
     if len(ac) < 4:
         return [(120.0, 0.0)]
     lag_min = max(2, int(frame_rate * 60.0 / 300.0))
@@ -428,7 +435,9 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     if env.size < 4 or float(env.max()) <= 0:
         return BeatResult(bpm=0.0, beats=np.zeros(0))
 
-    cands = tempo_candidates(env, fr)
+    rel = float(np.clip((features.duration - SHORT_CLIP[0]) / (SHORT_CLIP[1] - SHORT_CLIP[0]),
+                        0.0, 1.0))
+    cands = tempo_candidates(env, fr, unbias=1.0 - rel)
     if start_bpm:
         near = [c for c in cands if abs(c[0] / start_bpm - 1) < 0.1]
         cands = near or [(float(start_bpm), 0.0)]
@@ -438,8 +447,6 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     fr2 = fr / 2.0 if n2 >= 4 else fr
     envn2 = env2 / (float(np.std(env2)) + 1e-9)
     obs2 = beat_observation(env2, fr2)
-    rel = float(np.clip((features.duration - SHORT_CLIP[0]) / (SHORT_CLIP[1] - SHORT_CLIP[0]),
-                        0.0, 1.0))
     scored = []
     for bpm, sal in cands:
         frames = track_beats(env2, fr2, bpm, obs=obs2, trim=False, rel_range=HYP_RANGE)
@@ -459,7 +466,7 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
         slow = 1.0 - 0.8 * rel * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
         fast = 1.0 - rel * (1.0 - float(np.clip(alt / 0.55, 0.3, 1.0)))
         prior = float(_prior(bpm, center=prior_bpm, octaves=prior_octaves))
-        score = align * max(sal, 1e-3) ** (0.5 * rel) * prior * slow * fast
+        score = align * max(sal, 1e-3) ** 0.5 * prior * slow * fast
         scored.append(dict(bpm=float(bpm), salience=sal, align=align, mid_ratio=mid_ratio,
                            alternation=alt, prior=prior, score=score, frames=frames))
     if not scored:
