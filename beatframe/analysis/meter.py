@@ -182,6 +182,11 @@ def estimate_downbeats(features: Features, beats: np.ndarray, *, meters=(2, 3, 4
             continue
         scores[m] = _phase_stats(cue, m)
     c = {m: v["contrast"] for m, v in scores.items()}
+    if 4 in meters and 4 not in c:
+        # fewer than two 4-beat bars: nothing to compare, keep the 4/4 default (the bar phase
+        # from the 2-beat fold, whose downbeats are every other beat of a 4-beat bar too)
+        p = scores[2]["phase"] if 2 in scores else 0
+        return DownbeatResult(meter=4, downbeats=beats[p::4].copy(), phase=p, scores=scores)
     best = 4 if 4 in c else (max(c, key=c.get) if c else None)
     if 3 in c and c[3] > max(0.8, 1.5 * c.get(4, 0.0), 1.5 * c.get(2, 0.0)):
         best = 3
