@@ -262,6 +262,38 @@ def cmd_pack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from beatframe import db
+
+    name = (args.project or "").strip()
+    if args.action == "create" and not name:
+        raise BadInputError("keys create needs --project NAME")
+    pool = db.get_pool()
+    if args.action == "create":
+        project = db.create_project(pool, name)
+        record, secret = db.create_api_key(pool, project=project, env=args.env)
+        print(secret)
+        _say(f"API key {record['id']} for project {project['name']} ({project['id']}, {args.env}); "
+             "it is shown only now, store it safely")
+        return 0
+    project = db.get_project(pool, name) if name else None
+    if name and project is None:
+        raise BadInputError(f"no project named {name!r}")
+    if args.action == "revoke":
+        if not args.key_id:
+            raise BadInputError("keys revoke needs a KEY_ID (see `beatframe keys list --project NAME`)")
+        if not db.revoke_api_key(pool, args.key_id):
+            raise BadInputError(f"no active key {args.key_id!r}")
+        print(f"revoked {args.key_id}")
+        return 0
+    if project is None:
+        raise BadInputError("keys list needs --project NAME")
+    for key in db.list_api_keys(pool, project["id"]):
+        state = "revoked" if key.get("revoked_at") else "active"
+        print(f"{key['id']}  {key['env']:<4}  {key['prefix']}…  {state}  created {key['created_at']:%Y-%m-%d %H:%M}")
+    return 0
+
+
 def cmd_templates(args: argparse.Namespace) -> int:
     from beatframe.templates import list_templates, load_template
 
@@ -354,6 +386,13 @@ def build_parser() -> argparse.ArgumentParser:
     catalog.add_argument("--kind", choices=["canvas", "video", "both"], default="canvas")
     catalog.add_argument("--template", default="neon-pulse", help="template for rows that name none")
     catalog.set_defaults(run=cmd_catalog)
+
+    keys = sub.add_parser("keys", help="API keys for the HTTP API (stored hashed; a new key is shown once)")
+    keys.add_argument("action", choices=["create", "list", "revoke"])
+    keys.add_argument("key_id", nargs="?", help="the key to revoke")
+    keys.add_argument("--project", help="project name (created if new)")
+    keys.add_argument("--env", choices=["test", "live"], default="test")
+    keys.set_defaults(run=cmd_keys)
 
     templates = sub.add_parser("templates", help="list built-in templates or show one")
     templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")

@@ -42,6 +42,7 @@ import re
 import secrets
 import string
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from beatframe.settings import Settings, get_settings
+
+# pgserver asks platformdirs for a runtime dir it never uses; on machines without XDG_RUNTIME_DIR
+# (containers, CI, services) that prints a warning on every command.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 log = logging.getLogger(__name__)
 
