@@ -294,6 +294,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from beatframe.api.app import create_app
+
+    _say(f"beatframe API on http://{args.host}:{args.port}/v1 (docs: /v1/docs)")
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_templates(args: argparse.Namespace) -> int:
     from beatframe.templates import list_templates, load_template
 
@@ -393,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--project", help="project name (created if new)")
     keys.add_argument("--env", choices=["test", "live"], default="test")
     keys.set_defaults(run=cmd_keys)
+
+    api = sub.add_parser("api", help="serve the HTTP API (/v1, OpenAPI docs at /v1/docs)")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    api.set_defaults(run=cmd_api)
 
     templates = sub.add_parser("templates", help="list built-in templates or show one")
     templates.add_argument("action", nargs="?", choices=["list", "show"], default="list")

@@ -1,0 +1,53 @@
+"""The FastAPI application: ``create_app()`` wires settings, the database pool (migrations
+applied at start), object storage, the error shape, request ids and API versions under ``/v1``."""
+
+from __future__ import annotations
+
+import secrets
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+
+from beatframe import __version__, db
+from beatframe.api import errors
+from beatframe.api.routes import templates, tracks
+from beatframe.settings import Settings, get_settings
+from beatframe.storage import get_store
+
+#: The API version a request gets without a ``Beatframe-Version`` header.
+API_VERSION = "2026-11-21"
+SUPPORTED_VERSIONS = (API_VERSION,)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings
+        app.state.pool = db.get_pool()
+        app.state.store = get_store(settings)
+        yield
+
+    app = FastAPI(title="beatframe Music Visuals API", version=__version__, lifespan=lifespan,
+                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_id_and_version(request: Request, call_next):
+        request.state.request_id = f"req_{secrets.token_hex(12)}"
+        version = request.headers.get("beatframe-version", API_VERSION)
+        if version not in SUPPORTED_VERSIONS:
+            response = errors.error_response(request, 400, "version_invalid",
+                                             f"unknown Beatframe-Version {version!r}; use {API_VERSION}")
+        else:
+            response = await call_next(request)
+        response.headers["Request-Id"] = request.state.request_id
+        response.headers["Beatframe-Version"] = API_VERSION
+        return response
+
+    v1 = APIRouter(prefix="/v1")
+    v1.include_router(templates.router)
+    v1.include_router(tracks.router)
+    app.include_router(v1)
+    return app

@@ -1,0 +1,51 @@
+"""One error shape for every failure: ``{"error": {"type", "code", "message", "param", "request_id"}}``."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from beatframe.errors import BadInputError
+
+_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+          404: "invalid_request_error", 409: "idempotency_error", 413: "invalid_request_error",
+          415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.param = status, code, message, param
+
+
+def error_response(request: Request, status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
+    body = {"error": {"type": _TYPES.get(status, "api_error"), "code": code, "message": message, "param": param,
+                      "request_id": getattr(request.state, "request_id", None)}}
+    return JSONResponse(body, status_code=status)
+
+
+def install(app) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError):
+        return error_response(request, exc.status, exc.code, exc.message, exc.param)
+
+    @app.exception_handler(BadInputError)
+    async def _bad_input(request: Request, exc: BadInputError):
+        return error_response(request, 400, "bad_input", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", [])[1:]) or None
+        return error_response(request, 400, "parameter_invalid", first.get("msg", "invalid request"), param)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        code = {404: "resource_missing", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        return error_response(request, 500, "internal_error", "an internal error occurred; quote the request id")
