@@ -5,7 +5,9 @@ Each test that needs a clean schema gets its own fresh database on that server.
 
 from __future__ import annotations
 
+import shutil
 import threading
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,9 +26,14 @@ TABLES = {"schema_migrations", "projects", "api_keys", "tracks", "renders", "can
 
 
 @pytest.fixture(scope="session")
-def embedded(tmp_path_factory):
-    """The embedded server started through beatframe's own code path, stopped at the end."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("pgdata"), DATABASE_URL=None)
+def embedded():
+    """The embedded server started through beatframe's own code path, stopped at the end.
+
+    Its data lives outside pytest's temp root: as root, PostgreSQL runs as pgserver's own user,
+    which needs to reach the folder, and any pytest run re-closes ``/tmp/pytest-of-<user>``.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="beatframe-pg-tests-"))
+    settings = Settings(data_dir=data_dir, DATABASE_URL=None)
     t0 = time.perf_counter()
     try:
         url = db.database_url(settings)
@@ -35,6 +42,7 @@ def embedded(tmp_path_factory):
     print(f"embedded PostgreSQL started in {time.perf_counter() - t0:.2f} s: {url}")
     yield settings, url
     db.stop_embedded_server(settings)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -8,7 +8,11 @@ or dropped) finds the best beat sequence; each hypothesis is then scored by how 
 beats land on onsets, how periodic the envelope is at that period, and a log-Gaussian tempo
 prior. The winner is re-tracked at full frame rate against a local tempo curve (windowed
 autocorrelation, ~8 s), its beat times refined to the local onset peak (sub-frame, parabolic)
-and corrected for the onset detector's latency.
+and corrected for the onset detector's latency. A second pass (:func:`remove_inserted_beats`)
+takes out a beat squeezed into a stretch where the tempo wavers, when one fewer, re-spaced
+beat explains the onsets at least as well with smoother tempo. On clips shorter than ~8 s the
+metrical-level checks rest on a handful of beats and are trusted less (the tempo prior then
+picks between octave levels that explain the onsets comparably).
 """
 
 from __future__ import annotations

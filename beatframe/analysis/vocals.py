@@ -5,6 +5,13 @@ A singing voice is harmonic, sits between ~200 Hz and 4 kHz, carries formant ene
 Per 100 ms we measure, in that band, the share of the track's energy, the tonality (one minus
 spectral flatness) and the fine-frequency spectral flux of tonal peaks (pitch movement), and
 threshold their combination adaptively. Solid on clear vocals, not a source separator.
+
+Those measures are relative (each moment against the track's median), which fails on a voice
+on its own: speech or a cappella singing is voiced most of the time, so the median moment is
+voiced too. Where the clip has no steady beat (low pulse clarity: no band playing along), an
+absolute measure takes over: a moment is voiced when the signal is periodic at a voice pitch
+(normalized autocorrelation peak at 80-1000 Hz lags, from the power spectrum) and not far
+below the clip's loud end.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ __all__ = ["vocal_activity", "vocal_spans", "voicing", "pulse_clarity"]
 #: cappella singing sit near 0.1, music with a band at 0.25 and above.
 PULSE_SOLO = (0.14, 0.2)
 #: Normalized autocorrelation peak (80-1000 Hz lags) above which a frame counts as voiced.
-VOICING_THRESHOLD = 0.6
+VOICING_THRESHOLD = 0.55
 
 
 def pulse_clarity(features: Features) -> float:
