@@ -6,8 +6,8 @@ Each test that needs a clean schema gets its own fresh database on that server.
 from __future__ import annotations
 
 import shutil
-import threading
 import tempfile
+import threading
 import time
 from pathlib import Path
 
