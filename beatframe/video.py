@@ -24,8 +24,6 @@ from beatframe.video_planning import VIDEO_FPS, VideoShot, shot_timeline
 
 #: Faster than the Canvas preset: a video has 20-60x more frames and must render in real time.
 VIDEO_H264 = H264Settings(preset="superfast", crf=20)
-VIDEO_SIZES = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
-MAX_VIDEO_SECONDS = 20 * 60
 
 
 def parse_video_size(text: str) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from beatframe.errors import BadInputError
 from beatframe.planning import bar_grid
 from beatframe.schemas import Analysis
 from models.base import LoopTimeline
+from models.transitions import transition_seconds
 
 VIDEO_FPS = 30
 #: Shot lengths aimed for, in seconds: loud sections cut faster.
@@ -112,8 +113,8 @@ def plan_video(analysis: Analysis, *, fps: int = VIDEO_FPS, transitions: bool = 
             is_section_start = a == start and shots
             kind = _transition_into(section.label, section.energy, previous_energy) \
                 if (is_section_start and transitions) else "cut"
-            beat_frames = 60.0 / analysis.bpm * fps if analysis.bpm > 0 else fps
-            length = 0 if kind == "cut" else int(min(last - first - 1, round(beat_frames * (0.5 if kind == "zoom" else 1.0))))
+            beat_seconds = 60.0 / analysis.bpm if analysis.bpm > 0 else 1.0
+            length = int(min(last - first - 1, round(transition_seconds(kind, beat_seconds=beat_seconds) * fps)))
             shots.append(VideoShot(index=len(shots), first_frame=first, last_frame=last, section=section.label,
                                    section_index=index, energy=float(section.energy), transition_in=kind,
                                    transition_frames=max(0, length)))

@@ -84,10 +84,6 @@ def palette_lut(colors, cyclic: bool = False, n: int = 256) -> np.ndarray:
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8).reshape(n, 1, 3)
 
 
-def _to_u8(x: np.ndarray) -> np.ndarray:
-    return cv2.convertScaleAbs(x, alpha=255.0)
-
-
 class _Scene:
     """A scene renders frame ``i`` at work resolution as RGB uint8."""
 

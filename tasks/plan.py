@@ -28,9 +28,11 @@ def plan_canvas_shots(analysis: dict, seconds: float, start: float | None, loop_
 
 def _video_plan_key(context, parameters) -> str:
     import beatframe.video_planning
+    import models.transitions
 
     return cache_key("video-plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
-                     code=source_revision(beatframe.video_planning.__file__, beatframe.planning.__file__),
+                     code=source_revision(beatframe.video_planning.__file__, beatframe.planning.__file__,
+                                          models.transitions.__file__),
                      transitions=parameters["transitions"])
 
 
