@@ -10,7 +10,8 @@ from fastapi import APIRouter, FastAPI, Request
 
 from beatframe import __version__, db
 from beatframe.api import errors
-from beatframe.api.routes import templates, tracks
+from beatframe.api.routes import canvases, templates, tracks
+from beatframe.api.runner import RenderRunner
 from beatframe.settings import Settings, get_settings
 from beatframe.storage import get_store
 
@@ -24,10 +25,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        from beatframe.prefect_local import ensure_api
+
         app.state.settings = settings
         app.state.pool = db.get_pool()
         app.state.store = get_store(settings)
+        ensure_api(settings)  # renders are Prefect flow runs: the configured server or the local one
+        app.state.runner = RenderRunner(pool=app.state.pool, store=app.state.store, settings=settings)
+        app.state.runner.fail_orphans()
         yield
+        app.state.runner.shutdown()
 
     app = FastAPI(title="beatframe Music Visuals API", version=__version__, lifespan=lifespan,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
@@ -49,5 +56,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     v1.include_router(templates.router)
     v1.include_router(tracks.router)
+    v1.include_router(canvases.router)
     app.include_router(v1)
     return app

@@ -1,0 +1,86 @@
+"""Canvases over HTTP: upload -> canvas -> poll the render -> the finished Canvas passes its spec.
+
+Real servers: embedded PostgreSQL, the local object store and the session's Prefect server.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from beatframe import db
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+@pytest.fixture(scope="module")
+def client():
+    from beatframe.api.app import create_app
+
+    with TestClient(create_app()) as c:
+        yield c
+    db.close_pool()
+    db.stop_embedded_server()
+
+
+@pytest.fixture(scope="module")
+def auth(client):
+    pool = db.get_pool()
+    _, key = db.create_api_key(pool, project=db.create_project(pool, "Canvas API Label"), env="test")
+    _, other = db.create_api_key(pool, project=db.create_project(pool, "Someone Else"), env="test")
+    return {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {other}"}
+
+
+@pytest.fixture(scope="module")
+def track(client, auth, song):
+    with open(song, "rb") as f:
+        return client.post("/v1/tracks", headers=auth[0], files={"file": ("song.wav", f)}).json()
+
+
+def wait_for(client, headers, render_id, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        render = client.get(f"/v1/renders/{render_id}", headers=headers).json()
+        if render["status"] in ("succeeded", "failed", "canceled"):
+            return render
+        time.sleep(0.5)
+    raise AssertionError(f"render {render_id} still {render['status']} after {timeout} s")
+
+
+def test_canvas_lifecycle(client, auth, track):
+    created = client.post("/v1/canvases", headers=auth[0], json={"track": track["id"], "seconds": 4, "seed": 2})
+    assert created.status_code == 202, created.text
+    canvas = created.json()
+    assert canvas["id"].startswith("cnv_") and canvas["render"]["status"] == "queued"
+    render = wait_for(client, auth[0], canvas["render"]["id"])
+    assert render["status"] == "succeeded", render["error"]
+    assert render["flow_run_id"] and render["cost"]["total"] > 0 and "generate" in render["stages"]
+    done = client.get(f"/v1/canvases/{canvas['id']}", headers=auth[0]).json()
+    video = done["outputs"][0]
+    assert done["manifest"]["checks"]["spec_ok"] and (video["width"], video["height"]) == (720, 1280)
+    assert client.get(f"/v1/canvases/{canvas['id']}", headers=auth[1]).status_code == 404
+    assert client.get(f"/v1/renders/{canvas['render']['id']}", headers=auth[1]).status_code == 404
+    assert [c["id"] for c in client.get("/v1/canvases", headers=auth[0]).json()["data"]] == [canvas["id"]]
+    again = client.post(f"/v1/renders/{canvas['render']['id']}/cancel", headers=auth[0])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "render_not_cancelable"
+
+
+@pytest.mark.parametrize("body, status, param", [
+    ({"track": "trk_missing"}, 404, "track"),
+    ({"track": None, "seconds": 12}, 400, "seconds"),
+    ({"track": None, "template": "no-such"}, 400, "template"),
+    ({"track": None, "loop": "sideways"}, 400, "loop"),
+    ({"track": None, "surprise": 1}, 400, "surprise"),
+])
+def test_bad_canvas_requests(client, auth, track, body, status, param):
+    body = {**body, "track": body["track"] or track["id"]}
+    response = client.post("/v1/canvases", headers=auth[0], json=body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["param"] == param
+
+
+def test_another_projects_track_cannot_be_rendered(client, auth, track):
+    response = client.post("/v1/canvases", headers=auth[1], json={"track": track["id"]})
+    assert response.status_code == 404
