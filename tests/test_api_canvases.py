@@ -84,3 +84,18 @@ def test_bad_canvas_requests(client, auth, track, body, status, param):
 def test_another_projects_track_cannot_be_rendered(client, auth, track):
     response = client.post("/v1/canvases", headers=auth[1], json={"track": track["id"]})
     assert response.status_code == 404
+
+
+def test_outputs_download_through_signed_expiring_links(client, auth, track):
+    import hashlib
+
+    canvas = client.post("/v1/canvases", headers=auth[0], json={"track": track["id"], "seconds": 4, "seed": 2}).json()
+    assert wait_for(client, auth[0], canvas["render"]["id"])["status"] == "succeeded"
+    video = client.get(f"/v1/canvases/{canvas['id']}", headers=auth[0]).json()["outputs"][0]
+    downloaded = client.get(video["url"])  # no API key needed: the link itself is the credential
+    assert downloaded.status_code == 200 and hashlib.sha256(downloaded.content).hexdigest() == video["sha256"]
+    tampered = video["url"].replace("signature=", "signature=0")
+    assert client.get(tampered).status_code == 403
+    expired = video["url"].split("?")[0] + "?expires=1&signature=" + video["url"].rsplit("=", 1)[1]
+    assert client.get(expired).status_code == 403
+    assert client.get("/v1/files/../../etc/passwd?expires=9999999999&signature=x").status_code in (403, 404)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 
 from beatframe import __version__, db
 from beatframe.api import errors
-from beatframe.api.routes import canvases, templates, tracks
+from beatframe.api.routes import canvases, files, templates, tracks
 from beatframe.api.runner import RenderRunner
 from beatframe.settings import Settings, get_settings
 from beatframe.storage import get_store
@@ -57,5 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(templates.router)
     v1.include_router(tracks.router)
     v1.include_router(canvases.router)
+    v1.include_router(files.router)
     app.include_router(v1)
     return app

@@ -18,6 +18,7 @@ from beatframe import db
 from beatframe.api.deps import Principal, pool, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.pagination import page
+from beatframe.api.signing import download_url
 from beatframe.errors import BadInputError
 from beatframe.templates import load_template
 
@@ -48,13 +49,18 @@ def render_object(row: dict) -> dict:
             "created": _ts(row["created_at"]), "started": _ts(row["started_at"]), "finished": _ts(row["finished_at"])}
 
 
-def canvas_object(row: dict) -> dict:
+def canvas_object(row: dict, request: Request) -> dict:
     manifest = row["manifest"]
+    outputs = []
+    for output in (manifest["outputs"] if manifest else []):
+        url = download_url(request.app.state.store, request.app.state.settings, output["uri"],
+                           base_url=str(request.base_url))
+        outputs.append({**output, "url": url})
     return {"id": row["id"], "object": "canvas", "track": row["track_id"], "render": row["render_id"],
             "template": row["params"].get("template"), "seconds": row["params"].get("seconds"),
             "seed": row["params"].get("seed"), "loop": row["params"].get("loop"),
             "segment": manifest["segment"] if manifest else None,
-            "outputs": manifest["outputs"] if manifest else [], "manifest": manifest,
+            "outputs": outputs, "manifest": manifest,
             "livemode": row["env"] == "live", "created": _ts(row["created_at"])}
 
 
@@ -83,7 +89,7 @@ def create_canvas(body: CanvasCreate, request: Request, who: Principal = Depends
     request.app.state.runner.submit_canvas(render_id=render_id, canvas_id=canvas_id, object_key=track["object_key"],
                                            suffix=Path(track["object_key"]).suffix,
                                            params={**params, "sha256": track["sha256"]})
-    return {**canvas_object(canvas), "render": render_object(render)}
+    return {**canvas_object(canvas, request), "render": render_object(render)}
 
 
 @router.get("/canvases")
@@ -91,7 +97,7 @@ def list_canvases(request: Request, who: Principal = Depends(principal), limit: 
                   starting_after: str | None = None, ending_before: str | None = None) -> dict:
     rows, has_more = page(pool(request), table="canvases", columns=_CANVAS_COLUMNS, project_id=who.project_id,
                           env=who.env, limit=limit, starting_after=starting_after, ending_before=ending_before)
-    return {"object": "list", "data": [canvas_object(r) for r in rows], "has_more": has_more}
+    return {"object": "list", "data": [canvas_object(r, request) for r in rows], "has_more": has_more}
 
 
 def _one(request: Request, who: Principal, table: str, columns: str, object_id: str) -> dict:
@@ -105,7 +111,7 @@ def _one(request: Request, who: Principal, table: str, columns: str, object_id: 
 
 @router.get("/canvases/{canvas_id}")
 def retrieve_canvas(canvas_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
-    return canvas_object(_one(request, who, "canvases", _CANVAS_COLUMNS, canvas_id))
+    return canvas_object(_one(request, who, "canvases", _CANVAS_COLUMNS, canvas_id), request)
 
 
 @router.get("/renders/{render_id}")
