@@ -99,3 +99,21 @@ def test_outputs_download_through_signed_expiring_links(client, auth, track):
     expired = video["url"].split("?")[0] + "?expires=1&signature=" + video["url"].rsplit("=", 1)[1]
     assert client.get(expired).status_code == 403
     assert client.get("/v1/files/../../etc/passwd?expires=9999999999&signature=x").status_code in (403, 404)
+
+
+def test_idempotency_key_makes_concurrent_duplicates_one_canvas(client, auth, track):
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {**auth[0], "Idempotency-Key": "order-4711"}
+    body = {"track": track["id"], "seconds": 4, "seed": 9}
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(lambda _: client.post("/v1/canvases", headers=headers, json=body), range(40)))
+    assert {r.status_code for r in responses} == {202}
+    ids = {(r.json()["id"], r.json()["render"]["id"]) for r in responses}
+    assert len(ids) == 1
+    with db.get_pool().connection() as conn:
+        count = conn.execute("SELECT count(*) AS n FROM renders WHERE params->>'seed' = '9'").fetchone()["n"]
+    assert count == 1
+    other = client.post("/v1/canvases", headers=headers, json={**body, "seed": 10})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    wait_for(client, auth[0], next(iter(ids))[1])

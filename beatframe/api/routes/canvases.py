@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe import db
+from beatframe.api import idempotency
 from beatframe.api.deps import Principal, pool, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.pagination import page
@@ -65,7 +67,25 @@ def canvas_object(row: dict, request: Request) -> dict:
 
 
 @router.post("/canvases", status_code=202)
-def create_canvas(body: CanvasCreate, request: Request, who: Principal = Depends(principal)) -> dict:
+def create_canvas(body: CanvasCreate, request: Request, who: Principal = Depends(principal)):
+    """Create a Canvas of a track; its render is queued at once (202). Honours ``Idempotency-Key``."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return _create_canvas(body, request, who)
+    digest = idempotency.request_hash("POST", "/v1/canvases", body.model_dump(mode="json"))
+    stored = idempotency.begin(pool(request), who.project_id, key, digest)
+    if stored is not None:
+        return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
+    try:
+        result = _create_canvas(body, request, who)
+    except BaseException:
+        idempotency.abandon(pool(request), who.project_id, key)
+        raise
+    idempotency.finish(pool(request), who.project_id, key, 202, result)
+    return result
+
+
+def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict:
     try:
         template = load_template(body.template)
     except BadInputError as exc:

@@ -1,0 +1,66 @@
+"""``Idempotency-Key`` on POSTs: the same key and body give the same response, another body a 409,
+and concurrent duplicates never do the work twice.
+
+The first request with a key inserts its row (the database's primary key decides the race), does
+the work and stores the response; duplicates wait for that response and replay it. A row left
+in progress by a request that died is taken over after ``ABANDONED_AFTER``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+from psycopg.types.json import Jsonb
+
+from beatframe.api.errors import ApiError
+
+WAIT_SECONDS = 30.0
+ABANDONED_AFTER = "2 minutes"
+
+
+def request_hash(method: str, path: str, body: dict) -> str:
+    blob = json.dumps({"method": method, "path": path, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def begin(pool, project_id: str, key: str, digest: str) -> tuple[int, dict] | None:
+    """None when this request owns the key (do the work, then :func:`finish`); else the stored response."""
+    if not 1 <= len(key) <= 255:
+        raise ApiError(400, "parameter_invalid", "Idempotency-Key must be 1-255 characters", param="Idempotency-Key")
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        with pool.connection() as conn:
+            conn.execute("DELETE FROM idempotency_keys WHERE project_id = %s AND key = %s AND response_status IS NULL"
+                         f" AND created_at < now() - interval '{ABANDONED_AFTER}'", (project_id, key))
+            owned = conn.execute(
+                "INSERT INTO idempotency_keys (project_id, key, request_hash) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING RETURNING key", (project_id, key, digest)).fetchone()
+            if owned:
+                return None
+            row = conn.execute("SELECT request_hash, response_status, response_body FROM idempotency_keys"
+                               " WHERE project_id = %s AND key = %s", (project_id, key)).fetchone()
+        if row is not None:
+            if row["request_hash"] != digest:
+                raise ApiError(409, "idempotency_key_reused",
+                               "this Idempotency-Key was used with a different request", param="Idempotency-Key")
+            if row["response_status"] is not None:
+                return row["response_status"], row["response_body"]
+        if time.monotonic() > deadline:
+            raise ApiError(409, "idempotency_key_in_use", "a request with this Idempotency-Key is still in progress",
+                           param="Idempotency-Key")
+        time.sleep(0.05)
+
+
+def finish(pool, project_id: str, key: str, status: int, body: dict) -> None:
+    with pool.connection() as conn:
+        conn.execute("UPDATE idempotency_keys SET response_status = %s, response_body = %s"
+                     " WHERE project_id = %s AND key = %s", (status, Jsonb(body), project_id, key))
+
+
+def abandon(pool, project_id: str, key: str) -> None:
+    """Forget a key whose request failed, so a retry with it can run."""
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM idempotency_keys WHERE project_id = %s AND key = %s AND response_status IS NULL",
+                     (project_id, key))
