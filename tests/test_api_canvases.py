@@ -117,3 +117,20 @@ def test_idempotency_key_makes_concurrent_duplicates_one_canvas(client, auth, tr
     other = client.post("/v1/canvases", headers=headers, json={**body, "seed": 10})
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
     wait_for(client, auth[0], next(iter(ids))[1])
+
+
+def test_track_analysis_is_202_until_computed(client, auth, track):
+    from beatframe.schemas import Analysis
+
+    deadline = time.monotonic() + 120
+    while True:
+        response = client.get(f"/v1/tracks/{track['id']}/analysis", headers=auth[0])
+        if response.status_code != 202 or time.monotonic() > deadline:
+            break
+        assert response.json()["status"] == "pending"
+        time.sleep(0.3)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    analysis = Analysis.model_validate({k: v for k, v in body.items() if k not in ("object", "track", "status")})
+    assert abs(analysis.bpm - 120) < 2
+    assert client.get(f"/v1/tracks/{track['id']}/analysis", headers=auth[1]).status_code == 404

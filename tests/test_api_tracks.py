@@ -7,6 +7,9 @@ from fastapi.testclient import TestClient
 
 from beatframe import db
 
+# Uploads start the track's analysis as a Prefect flow run.
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
 
 @pytest.fixture(scope="module")
 def client():

@@ -65,6 +65,24 @@ class RenderRunner:
             self._held.add(render_id)
         self._executor.submit(self._run_canvas, render_id, canvas_id, object_key, suffix, params)
 
+    def submit_analysis(self, *, track_id: str, object_key: str, suffix: str, sha256: str) -> None:
+        self._executor.submit(self._run_analysis, track_id, object_key, suffix, sha256)
+
+    def _run_analysis(self, track_id: str, object_key: str, suffix: str, sha256: str) -> None:
+        from flows.analyze import analyze_track
+
+        try:
+            analysis = analyze_track(audio=str(self._audio(object_key, suffix, sha256)))
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE tracks SET analysis = %s, analysis_status = 'succeeded' WHERE id = %s",
+                             (Jsonb(analysis), track_id))
+        except Exception as exc:  # noqa: BLE001 - the analysis fails, the runner goes on
+            log.warning("analysis of %s failed", track_id, exc_info=not isinstance(exc, BadInputError))
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE tracks SET analysis_status = 'failed', analysis_error = %s WHERE id = %s",
+                             (Jsonb({"type": "api_error", "code": "analysis_failed", "message": str(exc)}),
+                              track_id))
+
     def shutdown(self) -> None:
         self._stop.set()
         self._executor.shutdown(wait=False, cancel_futures=True)

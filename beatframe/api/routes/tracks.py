@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
 
 from beatframe import db
 from beatframe.api.deps import Principal, pool, principal, store
@@ -71,6 +72,8 @@ def upload(request: Request, file: UploadFile = File(...), who: Principal = Depe
                 f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'ready') RETURNING {_COLUMNS}",
                 (track_id, who.project_id, who.env, filename, digest.hexdigest(), size, clip.duration, key),
             ).fetchone()
+        request.app.state.runner.submit_analysis(track_id=track_id, object_key=key, suffix=suffix,
+                                                 sha256=digest.hexdigest())
         return track_object(row)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
@@ -98,6 +101,20 @@ def _find(request: Request, who: Principal, track_id: str) -> dict:
 @router.get("/{track_id}")
 def retrieve(track_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
     return track_object(_find(request, who, track_id))
+
+
+@router.get("/{track_id}/analysis")
+def analysis(track_id: str, request: Request, who: Principal = Depends(principal)):
+    """The track's analysis (``beatframe.analysis/1``); 202 while it is being computed."""
+    _find(request, who, track_id)
+    with pool(request).connection() as conn:
+        row = conn.execute("SELECT analysis, analysis_status, analysis_error FROM tracks WHERE id = %s",
+                           (track_id,)).fetchone()
+    if row["analysis_status"] == "pending":
+        return JSONResponse({"object": "analysis", "track": track_id, "status": "pending"}, status_code=202)
+    if row["analysis_status"] == "failed":
+        raise ApiError(422, "analysis_failed", row["analysis_error"]["message"], param="id")
+    return {"object": "analysis", "track": track_id, "status": "succeeded", **row["analysis"]}
 
 
 @router.delete("/{track_id}")
