@@ -70,3 +70,31 @@ def moto_endpoint():
         yield f"{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_client(prefect_server):
+    """The HTTP API on the embedded PostgreSQL and the local store (uploads start Prefect flows)."""
+    from fastapi.testclient import TestClient
+
+    from beatframe import db
+    from beatframe.api.app import create_app
+
+    with TestClient(create_app()) as client:
+        yield client
+    db.close_pool()
+    db.stop_embedded_server()
+
+
+@pytest.fixture(scope="module")
+def project_keys(api_client):
+    """Bearer headers for two fresh projects of this test module: (mine, another project's)."""
+    from beatframe import db
+
+    pool = db.get_pool()
+    headers = []
+    for _ in range(2):
+        project = db.create_project(pool, f"project {db.new_id('t')}")
+        _, secret = db.create_api_key(pool, project=project, env="test")
+        headers.append({"Authorization": f"Bearer {secret}"})
+    return tuple(headers)

@@ -8,29 +8,16 @@ from __future__ import annotations
 import time
 
 import pytest
-from fastapi.testclient import TestClient
-
 from beatframe import db
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+@pytest.fixture(scope="module")
+def client(api_client):
+    return api_client
 
 
 @pytest.fixture(scope="module")
-def client():
-    from beatframe.api.app import create_app
-
-    with TestClient(create_app()) as c:
-        yield c
-    db.close_pool()
-    db.stop_embedded_server()
-
-
-@pytest.fixture(scope="module")
-def auth(client):
-    pool = db.get_pool()
-    _, key = db.create_api_key(pool, project=db.create_project(pool, "Canvas API Label"), env="test")
-    _, other = db.create_api_key(pool, project=db.create_project(pool, "Someone Else"), env="test")
-    return {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {other}"}
+def auth(project_keys):
+    return project_keys
 
 
 @pytest.fixture(scope="module")

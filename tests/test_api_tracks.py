@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
-
 from beatframe import db
 
-# Uploads start the track's analysis as a Prefect flow run.
-pytestmark = pytest.mark.usefixtures("prefect_server")
+@pytest.fixture(scope="module")
+def client(api_client):
+    return api_client
 
 
 @pytest.fixture(scope="module")
-def client():
-    from beatframe.api.app import create_app
-
-    with TestClient(create_app()) as c:
-        yield c
-    db.close_pool()
-    db.stop_embedded_server()
-
-
-@pytest.fixture(scope="module")
-def keys(client):
-    pool = db.get_pool()
-    _, mine = db.create_api_key(pool, project=db.create_project(pool, "API Test Label"), env="test")
-    _, theirs = db.create_api_key(pool, project=db.create_project(pool, "Another Label"), env="test")
-    return {"mine": {"Authorization": f"Bearer {mine}"}, "theirs": {"Authorization": f"Bearer {theirs}"}}
+def keys(project_keys):
+    return {"mine": project_keys[0], "theirs": project_keys[1]}
 
 
 def test_requests_need_a_valid_key_and_errors_have_one_shape(client):

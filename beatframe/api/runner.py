@@ -84,8 +84,10 @@ class RenderRunner:
                               track_id))
 
     def shutdown(self) -> None:
+        """Stop taking work and let what is running finish (queued renders stay queued; another
+        process's watchdog fails them if nobody picks them up)."""
         self._stop.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
     def _audio(self, object_key: str, suffix: str, sha256: str) -> Path:
         """The track's audio as a local file (fetched once from object storage)."""
