@@ -12,10 +12,10 @@ are missing. Memory stays bounded: frames stream from the generator to the encod
 
 from __future__ import annotations
 
+import concurrent.futures
 from pathlib import Path
 
 from prefect import flow, runtime
-from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
@@ -58,7 +58,9 @@ def render_video(
                      size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
     with progress.stage("generate", parts=len(shots)), costs.stage("generate", device="cpu"):
         futures = [generate_shot.submit(index=i, **shot_args) for i in range(len(shots))]
-        while wait(futures, timeout=1.0).not_done:
+        # Poll the plain futures: prefect.futures.wait(timeout=...) arms a cancel scope that can
+        # deadlock when this flow runs as a subflow in a worker thread (packs, catalogs, the API).
+        while concurrent.futures.wait([f.wrapped_future for f in futures], timeout=1.0).not_done:
             progress.flush()
         clips = [future.result() for future in futures]
         missing = [i for i, clip in enumerate(clips) if not Path(clip["path"]).exists()]
