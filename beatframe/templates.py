@@ -17,14 +17,16 @@ import re
 import tomllib
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from beatframe.errors import BadInputError
+from beatframe.schemas import LoopMode
 
-SCENES = ("tunnel", "plasma", "grid", "particles")
-LOOP_MODES = ("continuous", "rebound", "hard_cut")
+Scene = Literal["tunnel", "plasma", "grid", "particles"]
+SCENES = get_args(Scene)
+LOOP_MODES = get_args(LoopMode)
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -74,10 +76,10 @@ class Template(_Strict):
     description: str = ""
     license: str = "CC0-1.0"
     palette: tuple[str, ...] = Field(..., min_length=2, max_length=8)
-    scene: Literal["tunnel", "plasma", "grid", "particles"]
+    scene: Scene
     motion: Motion = Motion()
     intensity: Intensity = Intensity()
-    default_loop: Literal["continuous", "rebound", "hard_cut"] = "continuous"
+    default_loop: LoopMode = "continuous"
     cover: CoverSettings = CoverSettings()
 
     @field_validator("name")

@@ -22,12 +22,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
 from beatframe.requests import CanvasRequest
-from flows.stages import start_render
+from flows.stages import run_with_files, start_render
 from tasks.check import check_output
 from tasks.generate import generate_clip
 from tasks.manifest import finalize_canvas
 from tasks.plan import plan_canvas_shots
-from tasks.stitch import staged_outputs_exist, stitch_canvas
+from tasks.stitch import stitch_canvas
 from tasks.upload import upload_outputs
 
 #: Share of the run each stage takes, for the progress artifact and bar.
@@ -61,15 +61,11 @@ def render_canvas(
     clip_args = dict(analysis=analysis, plan=plan, template=request.template, seed=request.seed,
                      size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
     with progress.stage("generate"), costs.stage("generate", device="cpu"):
-        clip = generate_clip(**clip_args)
-        if not Path(clip["path"]).exists():  # cached result whose file was cleaned away
-            clip = generate_clip.with_options(refresh_cache=True)(**clip_args)
+        clip = run_with_files(generate_clip, **clip_args)
     render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template,
                            seed=request.seed, size=list(request.size)).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
-        staged = stitch_canvas(clip, render_key)
-        if not staged_outputs_exist(staged):
-            staged = stitch_canvas.with_options(refresh_cache=True)(clip, render_key)
+        staged = run_with_files(stitch_canvas, clip, render_key)
     with progress.stage("check"), costs.stage("check"):
         checks = check_output(staged["video"], request.size, request.loop_mode)
     files = {"canvas.mp4": staged["video"], "canvas.jpg": staged["poster"]}

@@ -4,6 +4,7 @@ artifact, then the inputs' hashes and the track's analysis."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from beatframe.cost import CostLog, PriceTable
 from beatframe.settings import get_settings
@@ -33,3 +34,18 @@ def start_render(request, *, weights: dict[str, float], progress_key: str) -> Re
     with progress.stage("analyze"), costs.stage("analyze"):
         analysis = analyze_audio(audio_path, inputs["audio"])
     return RenderStart(costs, progress, audio_path, cover_path, inputs, analysis)
+
+
+def files_exist(result: dict) -> bool:
+    """Whether every file a task's result names (``path``, ``video``, ``poster``) is still there."""
+    paths = [v for k, v in result.items() if k in ("path", "video", "poster")]
+    return all(Path(p).is_file() for p in paths)
+
+
+def run_with_files(task, *args, **kwargs) -> dict:
+    """Run a cached task whose result names files; if a cached result's files were cleaned away,
+    run it again past the cache so its files are made anew."""
+    result = task(*args, **kwargs)
+    if files_exist(result):
+        return result
+    return task.with_options(refresh_cache=True)(*args, **kwargs)

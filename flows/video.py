@@ -20,12 +20,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
 from beatframe.requests import VideoRequest
-from flows.stages import start_render
+from flows.stages import files_exist, run_with_files, start_render
 from tasks.check import check_video_output
 from tasks.generate import generate_shot
 from tasks.manifest import finalize_video
 from tasks.plan import plan_video_shots
-from tasks.stitch import staged_outputs_exist, stitch_video
+from tasks.stitch import stitch_video
 from tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 84, "stitch": 4, "check": 2,
@@ -62,17 +62,12 @@ def render_video(
         # deadlock when this flow runs as a subflow in a worker thread (packs, catalogs, the API).
         while concurrent.futures.wait([f.wrapped_future for f in futures], timeout=1.0).not_done:
             progress.flush()
-        clips = [future.result() for future in futures]
-        missing = [i for i, clip in enumerate(clips) if not Path(clip["path"]).exists()]
-        for i in missing:  # cached results whose files were cleaned away
-            clips[i] = generate_shot.with_options(refresh_cache=True)(index=i, **shot_args)
+        clips = [clip if files_exist(clip) else run_with_files(generate_shot, index=i, **shot_args)
+                 for i, clip in enumerate(future.result() for future in futures)]
     render_key = cache_key("video", inputs=inputs, template=request.template, seed=request.seed,
                            size=list(request.size), transitions=request.transitions).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
-        staged = stitch_video([c["path"] for c in clips], audio_path, inputs["audio"], render_key)
-        if not staged_outputs_exist(staged):
-            staged = stitch_video.with_options(refresh_cache=True)([c["path"] for c in clips], audio_path,
-                                                                   inputs["audio"], render_key)
+        staged = run_with_files(stitch_video, [c["path"] for c in clips], audio_path, inputs["audio"], render_key)
     with progress.stage("check"), costs.stage("check"):
         luminance = [row for clip in clips for row in clip["luminance"]]
         checks = check_video_output(staged["video"], request.size, analysis["audio"]["duration"], luminance)

@@ -24,10 +24,6 @@ def _stitch_key(context, parameters) -> str:
                      code=source_revision(beatframe.encode.__file__))
 
 
-def staged_outputs_exist(staged: dict) -> bool:
-    return all(Path(path).is_file() for path in staged.values())
-
-
 @task(name="stitch", cache_key_fn=_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
 def stitch_canvas(clip: dict, render_key: str) -> dict:
     """Paths of the staged ``canvas.mp4`` and its poster ``canvas.jpg``."""

@@ -263,3 +263,15 @@ def test_rendering_twice_without_cache_gives_identical_frames(song, tmp_path):
                          loop_mode="continuous", out_path=tmp_path / name)
         hashes.append(frame_hashes(tmp_path / name))
     assert hashes[0] == hashes[1]
+
+
+def test_a_cached_clip_whose_file_was_cleaned_away_is_rendered_again(first_render, song, tmp_path):
+    from beatframe.settings import get_settings
+    from flows.canvas import render_canvas
+
+    out, _ = first_render
+    for clip in (get_settings().cache_dir / "clips").glob("*.mp4"):
+        clip.unlink()
+    manifest = render_canvas(audio=str(song), out_dir=str(tmp_path), template="neon-pulse", seconds=4.0, seed=7)
+    assert manifest["checks"]["spec_ok"]
+    assert (tmp_path / "canvas.mp4").read_bytes() == (out / "canvas.mp4").read_bytes()
