@@ -13,12 +13,22 @@ Environment variables (see DESIGN.md):
 - ``DATABASE_URL``: an external PostgreSQL.
 - ``PREFECT_API_URL``: a real Prefect server (read by Prefect itself; beatframe only checks it
   to decide whether to start its local one).
+- ``BEATFRAME_RENDER_BACKEND`` (``inprocess`` | ``deployment``, default ``inprocess``): where the
+  HTTP API runs renders: its own bounded runner (``BEATFRAME_RENDER_WORKERS`` at once, default 2),
+  or Prefect work pools through the deployments of ``prefect.yaml`` (needs ``PREFECT_API_URL``).
+- ``BEATFRAME_FETCH_ALLOWED_NETWORKS``: comma-separated CIDRs that track URLs may reach although
+  they are private (e.g. a label's on-premises file server); empty by default, so loopback,
+  private and link-local addresses are refused. ``BEATFRAME_FETCH_MAX_BYTES`` (default 200 MB)
+  and ``BEATFRAME_FETCH_TIMEOUT`` (seconds for the whole download, default 60) bound a fetch.
+- ``BEATFRAME_API_URL`` and ``BEATFRAME_API_KEY``: a remote beatframe API for the CLI's remote
+  mode and the Python SDK (:mod:`beatframe.client`).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +50,16 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+
+    render_backend: Literal["inprocess", "deployment"] = "inprocess"
+    render_workers: int = Field(default=2, ge=1, le=64)
+
+    fetch_allowed_networks: str = ""
+    fetch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    fetch_timeout: float = Field(default=60.0, gt=0)
+
+    api_url: str | None = None
+    api_key: str | None = None
 
     @property
     def objects_dir(self) -> Path:
