@@ -54,12 +54,13 @@ def build_manifest(
     """The manifest of one render (a Canvas or a video).
 
     ``checks`` is the check stage's result; ``cover`` (when the render animates artwork) holds the
-    cover's URI, sha256 and the licence the user declared for it.
+    cover's URI, sha256 and the licence the user declared for it (with attribution, rights
+    holder and asset id when it came from an API asset).
     """
     assets = []
     if cover:
-        assets.append({"role": "cover", "sha256": cover["sha256"], "license": cover["license"],
-                       "source": cover["uri"]})
+        declared = {k: v for k, v in cover.items() if k not in ("uri", "sha256")}
+        assets.append({"role": "cover", "sha256": cover["sha256"], **declared, "source": cover["uri"]})
     return Manifest(
         id=render_id,
         kind=kind,

@@ -60,7 +60,7 @@ def _common(audio, template: str, seed, cover) -> tuple[Path, object, int, Path 
 @dataclass(frozen=True)
 class CanvasRequest:
     audio: Path
-    template: str
+    template: str  # a built-in's name, or a template's JSON (see load_template)
     scene: str
     seconds: float
     seed: int
@@ -88,7 +88,7 @@ class CanvasRequest:
             raise BadInputError(f"loop mode must be one of {', '.join(LOOP_MODES)}, got {mode!r}")
         if start is not None and (not isinstance(start, (int, float)) or not start >= 0):
             raise BadInputError(f"start must be a time in seconds >= 0, got {start!r}")
-        return cls(audio=audio, template=style.name, scene=style.scene, seconds=seconds, seed=seed, size=dims,
+        return cls(audio=audio, template=template, scene=style.scene, seconds=seconds, seed=seed, size=dims,
                    loop_mode=mode, start=None if start is None else float(start), cover=cover_path,
                    cover_license=cover_license)
 
@@ -112,5 +112,5 @@ class VideoRequest:
 
         audio, style, seed, cover_path = _common(audio, template, seed, cover)
         dims = parse_video_size(size) if isinstance(size, str) else parse_video_size(f"{size[0]}x{size[1]}")
-        return cls(audio=audio, template=style.name, scene="cover-art" if cover_path else style.scene, seed=seed,
+        return cls(audio=audio, template=template, scene="cover-art" if cover_path else style.scene, seed=seed,
                    size=dims, transitions=bool(transitions), cover=cover_path, cover_license=cover_license)

@@ -106,6 +106,16 @@ class ObjectStore(Protocol):
 
 # --------------------------------------------------------------------------------------- helpers
 
+#: Flows take an input either as a local path or as ``store:<key>``, an object in the store (what
+#: the HTTP API passes, so a worker on any machine reads the same upload).
+STORE_REF = "store:"
+
+
+def store_ref(key: str) -> str:
+    """The flow input that names object ``key``."""
+    return STORE_REF + validate_key(key)
+
+
 
 def validate_key(key: object) -> str:
     """Return ``key`` unchanged if it is a safe object key, else raise :class:`BadInputError`.

@@ -108,18 +108,32 @@ class Template(_Strict):
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
 
-def parse_template(text: str, source: str = "<template>") -> Template:
-    """Parse TOML text into a validated :class:`Template` (BadInputError on any problem)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise BadInputError(f"template {source}: invalid TOML: {e}") from None
+def validate_template(data: object, source: str = "<template>") -> Template:
+    """A validated :class:`Template` from its parsed data (BadInputError naming the first problem)."""
     try:
         return Template.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         loc = ".".join(str(p) for p in first["loc"]) or "template"
         raise BadInputError(f"template {source}: {loc}: {first['msg']}") from None
+
+
+def parse_template(text: str, source: str = "<template>") -> Template:
+    """Parse TOML text into a validated :class:`Template` (BadInputError on any problem)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise BadInputError(f"template {source}: invalid TOML: {e}") from None
+    return validate_template(data, source)
+
+
+@lru_cache(maxsize=64)
+def _template_from_json(text: str) -> Template:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInputError(f"template JSON is invalid: {e}") from None
+    return validate_template(data, "(JSON)")
 
 
 @lru_cache(maxsize=1)
@@ -142,7 +156,14 @@ def list_templates() -> list[Template]:
 
 
 def load_template(name: str) -> Template:
-    """The built-in template called ``name``; BadInputError listing the known names otherwise."""
+    """The built-in template called ``name``, or the template a JSON object spells out.
+
+    Flows take templates as strings so that Prefect parameters and cache keys stay small: a
+    built-in's name, or the canonical JSON of a project's own template (as the HTTP API passes
+    it). BadInputError lists the known names for an unknown one.
+    """
+    if name.lstrip().startswith("{"):
+        return _template_from_json(name)
     known = _builtins()
     if name not in known:
         raise BadInputError(f"unknown template {name!r}; known templates: {', '.join(sorted(known))}")

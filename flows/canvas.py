@@ -25,6 +25,7 @@ from beatframe.requests import CanvasRequest
 from flows.stages import run_with_files, start_render
 from tasks.check import check_output
 from tasks.generate import generate_clip
+from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_canvas
 from tasks.plan import plan_canvas_shots
 from tasks.stitch import stitch_canvas
@@ -35,7 +36,8 @@ STAGE_WEIGHTS = {"hash": 2, "analyze": 20, "plan": 2, "generate": 58, "stitch": 
                  "upload": 4, "manifest": 2}
 
 
-@flow(name="render_canvas", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+@flow(name="render_canvas", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True,
+      persist_result=True)  # the API reads a deployment run's manifest from its result
 def render_canvas(
     audio: str,
     out_dir: str | None = None,
@@ -48,7 +50,12 @@ def render_canvas(
     cover: str | None = None,
     cover_license: str | None = None,
 ) -> dict:
-    """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest."""
+    """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest.
+
+    ``audio`` and ``cover`` are local paths or ``store:<key>`` objects; ``template`` is a built-in's
+    name or a template's JSON; ``cover_license`` a licence name or a JSON licence record.
+    """
+    audio, cover = fetch_inputs(audio, cover)
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
                                      loop_mode=loop, start=start, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / request.audio.stem

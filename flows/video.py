@@ -23,6 +23,7 @@ from beatframe.requests import VideoRequest
 from flows.stages import files_exist, run_with_files, start_render
 from tasks.check import check_video_output
 from tasks.generate import generate_shot
+from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_video
 from tasks.plan import plan_video_shots
 from tasks.stitch import stitch_video
@@ -34,7 +35,8 @@ STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 84, "stitch": 4
 SHOT_WORKERS = 2
 
 
-@flow(name="render_video", task_runner=ThreadPoolTaskRunner(max_workers=SHOT_WORKERS), log_prints=True)
+@flow(name="render_video", task_runner=ThreadPoolTaskRunner(max_workers=SHOT_WORKERS), log_prints=True,
+      persist_result=True)  # the API reads a deployment run's manifest from its result
 def render_video(
     audio: str,
     out_dir: str | None = None,
@@ -45,7 +47,11 @@ def render_video(
     cover: str | None = None,
     cover_license: str | None = None,
 ) -> dict:
-    """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``)."""
+    """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``).
+
+    Inputs take the same forms as :func:`flows.canvas.render_canvas`'s.
+    """
+    audio, cover = fetch_inputs(audio, cover)
     request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
                                     transitions=transitions, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / f"{request.audio.stem}-video"

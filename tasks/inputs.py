@@ -1,4 +1,8 @@
-"""Stage 0: content hashes of the inputs, which key every cache downstream."""
+"""Stage 0: the inputs as local files, and their content hashes, which key every cache downstream.
+
+Flows take inputs as local paths or as ``store:<key>`` references to the object store (what the
+HTTP API passes, so that a worker on another machine reads the same track or asset).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from prefect import task
 
 from beatframe.cachekeys import sha256_file
 from beatframe.errors import BadInputError
+from beatframe.settings import get_settings
+from beatframe.storage import STORE_REF, get_store, validate_key
+from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 
 def _hash(path: str, what: str) -> str:
@@ -21,3 +28,25 @@ def _hash(path: str, what: str) -> str:
 def hash_inputs(audio: str, cover: str | None = None) -> dict:
     """sha256 of the audio (and cover) file; always recomputed, it is what caches trust."""
     return {"audio": _hash(audio, "audio file"), "cover": _hash(cover, "cover image") if cover else None}
+
+
+def local_input(ref: str | None) -> str | None:
+    """A local path for ``ref``: a path as given, or a ``store:<key>`` object fetched once into
+    ``$BEATFRAME_DATA_DIR/cache/inputs/<key>`` (keys name immutable uploads, so a copy stays valid)."""
+    if ref is None or not ref.startswith(STORE_REF):
+        return ref
+    key = validate_key(ref[len(STORE_REF):])
+    settings = get_settings()
+    local = settings.cache_dir / "inputs" / key
+    if not local.is_file():
+        try:
+            get_store(settings).get_file(key, local)
+        except FileNotFoundError:
+            raise BadInputError(f"input {key!r} is not in the object store (was it deleted?)") from None
+    return str(local)
+
+
+@task(name="fetch-inputs", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
+def fetch_inputs(audio: str, cover: str | None = None) -> tuple[str, str | None]:
+    """The audio (and cover) as local files, fetched from the object store when given as ``store:<key>``."""
+    return local_input(audio), local_input(cover)

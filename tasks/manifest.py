@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from prefect import task
@@ -16,10 +17,14 @@ from tasks.upload import upload_outputs
 
 
 def _cover_record(cover: str | None, cover_sha256: str | None, cover_license: str | None) -> dict | None:
+    """The cover's licensing entry; ``cover_license`` is a licence name or a JSON record (an API
+    asset's licence, attribution, rights holder and id), copied in whole."""
     if cover is None:
         return None
-    return {"uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256,
-            "license": cover_license or "unspecified (the user declared none)"}
+    declared = {"license": cover_license or "unspecified (the user declared none)"}
+    if cover_license and cover_license.lstrip().startswith("{"):
+        declared = json.loads(cover_license)
+    return {"uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256, **declared}
 
 
 def _finish(manifest, *, costs: CostLog, stored: dict, files: dict[str, str], out_dir: str) -> dict:

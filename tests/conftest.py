@@ -98,3 +98,40 @@ def project_keys(api_client):
         _, secret = db.create_api_key(pool, project=project, env="test")
         headers.append({"Authorization": f"Bearer {secret}"})
     return tuple(headers)
+
+
+@pytest.fixture(scope="module")
+def client(api_client):
+    return api_client
+
+
+@pytest.fixture(scope="module")
+def auth(project_keys):
+    return project_keys
+
+
+@pytest.fixture(scope="module")
+def track(client, auth, song):
+    """The ``song`` uploaded as a track of this module's first project."""
+    with open(song, "rb") as f:
+        return client.post("/v1/tracks", headers=auth[0], files={"file": ("song.wav", f)}).json()
+
+
+@pytest.fixture(scope="session")
+def wait_render():
+    """``wait_render(client, headers, render_id)``: poll a render until it finishes; returns it and
+    keeps every snapshot seen in ``.snapshots`` of the returned function."""
+    import time
+
+    def wait(client, headers, render_id, timeout=240):
+        deadline = time.monotonic() + timeout
+        wait.snapshots = []
+        while time.monotonic() < deadline:
+            render = client.get(f"/v1/renders/{render_id}", headers=headers).json()
+            wait.snapshots.append(render)
+            if render["status"] in ("succeeded", "failed", "canceled"):
+                return render
+            time.sleep(0.1)
+        raise AssertionError(f"render {render_id} still {render['status']} after {timeout} s")
+
+    return wait

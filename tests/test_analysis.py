@@ -8,7 +8,7 @@ import pytest
 import scipy.ndimage
 
 from beatframe.analysis import analyze, analyze_array, analyze_clip
-from beatframe.audio import clip_from_array, load_audio
+from beatframe.audio import load_audio
 from beatframe.errors import BadInputError
 from beatframe.schemas import Analysis
 from beatframe.synth import rubato, synthesize_track, write_wav

@@ -8,42 +8,25 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from beatframe import db
 
-@pytest.fixture(scope="module")
-def client(api_client):
-    return api_client
-
 
 @pytest.fixture(scope="module")
-def auth(project_keys):
-    return project_keys
+def wait_for(wait_render):
+    return wait_render
 
 
-@pytest.fixture(scope="module")
-def track(client, auth, song):
-    with open(song, "rb") as f:
-        return client.post("/v1/tracks", headers=auth[0], files={"file": ("song.wav", f)}).json()
-
-
-def wait_for(client, headers, render_id, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        render = client.get(f"/v1/renders/{render_id}", headers=headers).json()
-        if render["status"] in ("succeeded", "failed", "canceled"):
-            return render
-        time.sleep(0.5)
-    raise AssertionError(f"render {render_id} still {render['status']} after {timeout} s")
-
-
-def test_canvas_lifecycle(client, auth, track):
+def test_canvas_lifecycle(client, auth, track, wait_for):
     created = client.post("/v1/canvases", headers=auth[0], json={"track": track["id"], "seconds": 4, "seed": 2})
     assert created.status_code == 202, created.text
     canvas = created.json()
     assert canvas["id"].startswith("cnv_") and canvas["render"]["status"] == "queued"
     render = wait_for(client, auth[0], canvas["render"]["id"])
     assert render["status"] == "succeeded", render["error"]
-    assert render["flow_run_id"] and render["cost"]["total"] > 0 and "generate" in render["stages"]
+    assert render["flow_run_id"] and render["cost"]["total"] > 0 and render["progress"] == 1
+    assert [s["name"] for s in render["stages"]][:4] == ["hash", "analyze", "plan", "generate"]
+    assert {s["status"] for s in render["stages"]} == {"succeeded"} and render["canvas"] == canvas["id"]
     done = client.get(f"/v1/canvases/{canvas['id']}", headers=auth[0]).json()
     video = done["outputs"][0]
     assert done["manifest"]["checks"]["spec_ok"] and (video["width"], video["height"]) == (720, 1280)
@@ -73,7 +56,7 @@ def test_another_projects_track_cannot_be_rendered(client, auth, track):
     assert response.status_code == 404
 
 
-def test_outputs_download_through_signed_expiring_links(client, auth, track):
+def test_outputs_download_through_signed_expiring_links(client, auth, track, wait_for):
     import hashlib
 
     canvas = client.post("/v1/canvases", headers=auth[0], json={"track": track["id"], "seconds": 4, "seed": 2}).json()
@@ -88,13 +71,13 @@ def test_outputs_download_through_signed_expiring_links(client, auth, track):
     assert client.get("/v1/files/../../etc/passwd?expires=9999999999&signature=x").status_code in (403, 404)
 
 
-def test_idempotency_key_makes_concurrent_duplicates_one_canvas(client, auth, track):
+def test_idempotency_key_makes_concurrent_duplicates_one_canvas(client, auth, track, wait_for):
     from concurrent.futures import ThreadPoolExecutor
 
     headers = {**auth[0], "Idempotency-Key": "order-4711"}
     body = {"track": track["id"], "seconds": 4, "seed": 9}
     with ThreadPoolExecutor(max_workers=20) as pool:
-        responses = list(pool.map(lambda _: client.post("/v1/canvases", headers=headers, json=body), range(40)))
+        responses = list(pool.map(lambda _: client.post("/v1/canvases", headers=headers, json=body), range(50)))
     assert {r.status_code for r in responses} == {202}
     ids = {(r.json()["id"], r.json()["render"]["id"]) for r in responses}
     assert len(ids) == 1

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from beatframe import db
-
-@pytest.fixture(scope="module")
-def client(api_client):
-    return api_client
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def test_pagination(client, keys, song):
 
 @pytest.mark.parametrize("name, body, status, code", [
     ("notes.wav", b"this is not audio" * 100, 400, "bad_input"),
-    ("empty.wav", b"", 400, "bad_input"),
+    ("empty.wav", b"", 400, "file_empty"),
     ("virus.exe", b"MZ" * 100, 415, "unsupported_media"),
     ("../../etc/passwd.wav", b"nope", 400, "bad_input"),
 ])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import urllib.request
 import uuid
 from datetime import timedelta

@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI, Request
 
 from beatframe import __version__, db
 from beatframe.api import errors
-from beatframe.api.routes import canvases, files, templates, tracks
-from beatframe.api.runner import RenderRunner
+from beatframe.api.routes import assets, canvases, files, renders, templates, tracks, usage, videos
+from beatframe.api.runner import make_runner
 from beatframe.settings import Settings, get_settings
 from beatframe.storage import get_store
 
@@ -31,8 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.pool = db.get_pool()
         app.state.store = get_store(settings)
         ensure_api(settings)  # renders are Prefect flow runs: the configured server or the local one
-        app.state.runner = RenderRunner(pool=app.state.pool, store=app.state.store, settings=settings)
-        app.state.runner.fail_orphans()
+        app.state.runner = make_runner(pool=app.state.pool, settings=settings)
         yield
         app.state.runner.shutdown()
 
@@ -54,9 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     v1 = APIRouter(prefix="/v1")
-    v1.include_router(templates.router)
-    v1.include_router(tracks.router)
-    v1.include_router(canvases.router)
-    v1.include_router(files.router)
+    for routes in (tracks, canvases, videos, renders, templates, assets, usage, files):
+        v1.include_router(routes.router)
     app.include_router(v1)
     return app

@@ -8,9 +8,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from beatframe.errors import BadInputError
+from beatframe.resources import ApiErrorBody
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-          404: "invalid_request_error", 409: "idempotency_error", 413: "invalid_request_error",
+          404: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error",
           415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
 
 
@@ -21,12 +22,20 @@ class ApiError(Exception):
 
 
 def error_response(request: Request, status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
-    body = {"error": {"type": _TYPES.get(status, "api_error"), "code": code, "message": message, "param": param,
+    kind = "idempotency_error" if code.startswith("idempotency") else _TYPES.get(status, "api_error")
+    body = {"error": {"type": kind, "code": code, "message": message, "param": param,
                       "request_id": getattr(request.state, "request_id", None)}}
     return JSONResponse(body, status_code=status)
 
 
 def install(app) -> None:
+    # The OpenAPI document says what these handlers answer: any 4xx or 5xx is the one error shape.
+    # Declared on the app's router, so it must run before the routes are included; a route's own
+    # declaration of a code wins. Declaring 4XX also drops FastAPI's 422 HTTPValidationError, which
+    # `_validation` answers as a 400 of this shape.
+    for status, description in (("4XX", "Client error"), ("5XX", "Server error")):
+        app.router.responses.setdefault(status, {"model": ApiErrorBody, "description": description})
+
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return error_response(request, exc.status, exc.code, exc.message, exc.param)

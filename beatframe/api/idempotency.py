@@ -11,7 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 
 from beatframe.api.errors import ApiError
@@ -64,3 +68,27 @@ def abandon(pool, project_id: str, key: str) -> None:
     with pool.connection() as conn:
         conn.execute("DELETE FROM idempotency_keys WHERE project_id = %s AND key = %s AND response_status IS NULL",
                      (project_id, key))
+
+
+def respond(request: Request, project_id: str, *, status: int, fingerprint: dict,
+            work: Callable[[], dict]) -> JSONResponse:
+    """Do a POST's ``work`` once per ``Idempotency-Key`` and answer with its object.
+
+    ``fingerprint`` is what makes two requests the same (the validated body; for uploads, the
+    file's sha256 and the form fields). Without a key the work simply runs. A request that fails
+    leaves no stored response, so its retry runs again.
+    """
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return JSONResponse(jsonable_encoder(work()), status_code=status)
+    pool = request.app.state.pool
+    stored = begin(pool, project_id, key, request_hash(request.method, request.url.path, fingerprint))
+    if stored is not None:
+        return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
+    try:
+        body = jsonable_encoder(work())
+    except BaseException:
+        abandon(pool, project_id, key)
+        raise
+    finish(pool, project_id, key, status, body)
+    return JSONResponse(body, status_code=status)

@@ -1,42 +1,199 @@
-"""Runs renders requested over HTTP: a bounded in-process runner around the Prefect flows.
+"""Runs the renders and analyses requested over HTTP as Prefect flow runs, and keeps their rows in
+PostgreSQL in step with them.
 
-Each render row goes queued -> running -> succeeded | failed; the flow run id, cost lines, the
-manifest and any error are written back to PostgreSQL. Every runner beats a heartbeat on the renders
-it holds; a watchdog in every API process fails renders whose heartbeat went stale (their process
-died), so none is left queued or running forever, also when several API processes share a database. Scaling out to Prefect work pools
-(``run_deployment``) comes with the operations work.
+Environment (through :class:`beatframe.settings.Settings`): ``BEATFRAME_RENDER_BACKEND`` picks
+where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
+
+- ``inprocess`` (the default, nothing else to run): a bounded thread pool in the API process calls
+  the flows. Their stage reports (:mod:`beatframe.progress`) become the render's ``progress``,
+  ``stage`` and ``stages``. Each held render beats a heartbeat; a watchdog in every API process
+  fails queued or running renders whose heartbeat went stale (their process died), so none stays
+  queued or running forever, also when several API processes share a database.
+- ``deployment``: renders are submitted with ``run_deployment`` to the deployments of
+  ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``), which Prefect workers on
+  the work pools pick up, on this machine or others. The flow run id is stored at once; a sync
+  loop mirrors each flow run's state and its progress artifact, and reads the manifest from the
+  flow's persisted result when it completes. Prefect decides liveness: a crashed run fails the
+  render; one that no worker picks up stays queued.
+
+Analyses are short (about 0.2 s for three minutes of audio), so both backends run them in-process.
+
+Cancelling: a queued render never starts; a running in-process render stops at its next stage
+report; a deployment run is set to Cancelling in Prefect, which stops it on its worker.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from psycopg.types.json import Jsonb
 
+from beatframe.db import new_id
 from beatframe.errors import BadInputError
 
 log = logging.getLogger(__name__)
-#: Renders at once in one API process; each render already keeps both cores busy.
-MAX_PARALLEL_RENDERS = 2
 HEARTBEAT_SECONDS = 30
 #: A render whose heartbeat is older than this belongs to a process that died.
 STALE_AFTER = "5 minutes"
+#: Progress is written at most this often (and on every stage change).
+PROGRESS_EVERY_SECONDS = 0.5
+SYNC_SECONDS = 2.0
+DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video"}
+
+
+class RenderCanceled(Exception):
+    """Raised from a stage report of a render that was canceled while it ran."""
+
+
+def stage_weights(kind: str) -> dict[str, float]:
+    if kind == "canvas":
+        from flows.canvas import STAGE_WEIGHTS
+    else:
+        from flows.video import STAGE_WEIGHTS
+    return STAGE_WEIGHTS
+
+
+def initial_stages(kind: str) -> list[dict]:
+    return [{"name": name, "status": "pending"} for name in stage_weights(kind)]
+
+
+def _stages_at(kind: str, current: str | None, *, finished: bool = False) -> list[dict]:
+    """Every stage before ``current`` succeeded, ``current`` running, the rest pending."""
+    names = list(stage_weights(kind))
+    done_until = len(names) if finished else names.index(current) if current in names else 0
+    return [{"name": n, "status": "succeeded" if i < done_until else "running" if n == current and not finished
+             else "pending"} for i, n in enumerate(names)]
+
+
+class StageTracker:
+    """Turns a flow's (stage, fraction) reports into the render's overall progress, throttled."""
+
+    def __init__(self, kind: str, write) -> None:
+        self.kind, self._write = kind, write
+        self._weights = stage_weights(kind)
+        self._total = float(sum(self._weights.values()))
+        self._stage: str | None = None
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if stage not in self._weights:
+            return
+        names = list(self._weights)
+        done = sum(self._weights[n] for n in names[: names.index(stage)])
+        overall = min(0.99, (done + self._weights[stage] * max(0.0, min(1.0, fraction))) / self._total)
+        with self._lock:
+            changed = stage != self._stage
+            if not changed and time.monotonic() - self._last < PROGRESS_EVERY_SECONDS:
+                return
+            self._stage, self._last = stage, time.monotonic()
+        self._write(stage, round(overall, 4), _stages_at(self.kind, stage))
+
+
+class RenderBook:
+    """The render rows: every state change a backend makes goes through here."""
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+
+    def start(self, render_id: str, flow_run_id: str | None = None) -> bool:
+        """queued -> running; False when the render is no longer queued (canceled)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE renders SET status = 'running', started_at = coalesce(started_at, now()),"
+                " heartbeat_at = now(), flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status = 'queued'"
+                " RETURNING id", (flow_run_id, render_id)).fetchone()
+        return row is not None
+
+    def progress(self, render_id: str, stage: str | None, progress: float, stages: list[dict],
+                 flow_run_id: str | None = None) -> bool:
+        """Record progress; False when the render stopped running (it was canceled)."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "UPDATE renders SET stage = %s, progress = greatest(progress, %s), stages = %s, heartbeat_at = now(),"
+                " flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status = 'running' RETURNING id",
+                (stage, progress, Jsonb(stages), flow_run_id, render_id)).fetchone()
+        return row is not None
+
+    def succeed(self, render_id: str, manifest: dict, flow_run_id: str | None) -> None:
+        """Store the manifest on the canvas or video, finish the render and log its usage."""
+        with self.pool.connection() as conn:
+            render = conn.execute(
+                "UPDATE renders SET status = 'succeeded', progress = 1, stage = NULL, stages = %s, finished_at = now(),"
+                " heartbeat_at = now(), flow_run_id = coalesce(%s, flow_run_id), cost = %s"
+                " WHERE id = %s AND status IN ('queued', 'running') RETURNING project_id, env, kind",
+                (Jsonb(_stages_at(manifest["kind"], None, finished=True)), flow_run_id, Jsonb(manifest["cost"]),
+                 render_id)).fetchone()
+            if render is None:
+                return  # canceled meanwhile: the outputs exist, but the render stays canceled
+            table = "canvases" if render["kind"] == "canvas" else "videos"
+            target = conn.execute(f"UPDATE {table} SET manifest = %s WHERE render_id = %s RETURNING id",
+                                  (Jsonb(manifest), render_id)).fetchone()
+            billed = render["env"] == "live"  # test-mode renders are priced, never billed
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO usage_lines (id, project_id, env, object_id, stage, seconds, device, amount, currency,"
+                    " billed_amount) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(new_id("usg"), render["project_id"], render["env"], target["id"], line["stage"],
+                      line["seconds"], line["device"], line["amount"], manifest["cost"]["currency"],
+                      line["amount"] if billed else 0) for line in manifest["cost"]["lines"]])
+
+    def fail(self, render_id: str, exc: BaseException | str, flow_run_id: str | None = None) -> None:
+        bad_input = isinstance(exc, BadInputError)
+        error = {"type": "invalid_request_error" if bad_input else "api_error",
+                 "code": "bad_input" if bad_input else "render_failed", "message": str(exc)}
+        with self.pool.connection() as conn:
+            conn.execute("UPDATE renders SET status = 'failed', error = %s, finished_at = now(), heartbeat_at = now(),"
+                         " flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status IN ('queued', 'running')",
+                         (Jsonb(error), flow_run_id, render_id))
+
+    def mark_canceled(self, render_id: str) -> dict | None:
+        """queued|running -> canceled; the render's row, or None when it had already finished."""
+        with self.pool.connection() as conn:
+            return conn.execute(
+                "UPDATE renders SET status = 'canceled', stage = NULL, finished_at = now() WHERE id = %s"
+                " AND status IN ('queued', 'running') RETURNING id, backend, flow_run_id", (render_id,)).fetchone()
+
+    def fail_orphans(self) -> int:
+        """Fail renders whose process died: in-process ones with a stale heartbeat, and deployment
+        ones that never reached Prefect."""
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "UPDATE renders SET status = 'failed', finished_at = now(), error = %s"
+                " WHERE status IN ('queued', 'running')"
+                " AND (backend = 'inprocess' OR flow_run_id IS NULL)"
+                f" AND coalesce(heartbeat_at, created_at) < now() - interval '{STALE_AFTER}' RETURNING id",
+                (Jsonb({"type": "api_error", "code": "runner_lost",
+                        "message": "the process running this render stopped; create it again"}),),
+            ).fetchall()
+        return len(rows)
 
 
 class RenderRunner:
-    def __init__(self, *, pool, store, settings, workers: int = MAX_PARALLEL_RENDERS) -> None:
-        self.pool, self.store, self.settings = pool, store, settings
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render")
+    """What the API calls: submit renders and analyses, cancel renders, shut down."""
+
+    backend = "inprocess"
+
+    def __init__(self, *, pool, settings) -> None:
+        self.pool, self.settings = pool, settings
+        self.book = RenderBook(pool)
+        self._executor = ThreadPoolExecutor(max_workers=settings.render_workers, thread_name_prefix="render")
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
         self._stop = threading.Event()
-        self._watchdog = threading.Thread(target=self._beat, name="render-heartbeat", daemon=True)
-        self._watchdog.start()
+        self._threads = [threading.Thread(target=self._watch, name="render-watchdog", daemon=True)]
 
-    def _beat(self) -> None:
+    def start(self) -> "RenderRunner":
+        self.book.fail_orphans()
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _watch(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             try:
                 with self._held_lock:
@@ -44,35 +201,65 @@ class RenderRunner:
                 if held:
                     with self.pool.connection() as conn:
                         conn.execute("UPDATE renders SET heartbeat_at = now() WHERE id = ANY(%s)", (held,))
-                self.fail_orphans()
+                self.book.fail_orphans()
             except Exception:  # noqa: BLE001 - a missed beat is retried on the next one
                 log.warning("render heartbeat failed", exc_info=True)
 
-    def fail_orphans(self) -> int:
-        """Fail queued or running renders whose heartbeat went stale: their process died."""
-        with self.pool.connection() as conn:
-            rows = conn.execute(
-                "UPDATE renders SET status = 'failed', finished_at = now(), error = %s"
-                " WHERE status IN ('queued', 'running')"
-                f" AND coalesce(heartbeat_at, created_at) < now() - interval '{STALE_AFTER}' RETURNING id",
-                (Jsonb({"type": "api_error", "code": "runner_lost",
-                        "message": "the process running this render stopped; create it again"}),),
-            ).fetchall()
-        return len(rows)
+    def shutdown(self) -> None:
+        """Stop taking work and let what is running finish (queued renders stay queued; another
+        process's watchdog fails them if nobody picks them up)."""
+        self._stop.set()
+        self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def submit_canvas(self, *, render_id: str, canvas_id: str, object_key: str, suffix: str, params: dict) -> None:
+    # --- renders
+
+    def submit(self, *, render_id: str, kind: str, flow_params: dict) -> None:
         with self._held_lock:
             self._held.add(render_id)
-        self._executor.submit(self._run_canvas, render_id, canvas_id, object_key, suffix, params)
+        self._executor.submit(self._run, render_id, kind, flow_params)
 
-    def submit_analysis(self, *, track_id: str, object_key: str, suffix: str, sha256: str) -> None:
-        self._executor.submit(self._run_analysis, track_id, object_key, suffix, sha256)
+    def cancel(self, render_id: str) -> dict | None:
+        return self.book.mark_canceled(render_id)
 
-    def _run_analysis(self, track_id: str, object_key: str, suffix: str, sha256: str) -> None:
+    def _run(self, render_id: str, kind: str, flow_params: dict) -> None:
+        from beatframe.progress import reporting
+
+        try:
+            if not self.book.start(render_id):
+                return  # canceled before it started
+
+            def write(stage: str, progress: float, stages: list[dict]) -> None:
+                if not self.book.progress(render_id, stage, progress, stages, _current_flow_run_id()):
+                    raise RenderCanceled(f"render {render_id} was canceled")
+
+            with reporting(StageTracker(kind, write)):
+                state = _flow(kind)(**flow_params, return_state=True)
+            flow_run_id = str(state.state_details.flow_run_id)
+            try:
+                manifest = state.result()
+            except Exception as exc:  # noqa: BLE001 - the render fails, the runner goes on
+                if not isinstance(exc, (BadInputError, RenderCanceled)):
+                    log.warning("render %s failed", render_id, exc_info=True)
+                self.book.fail(render_id, exc, flow_run_id)
+                return
+            self.book.succeed(render_id, manifest, flow_run_id)
+        except Exception as exc:  # noqa: BLE001 - the render fails, the runner goes on
+            log.exception("render %s failed", render_id)
+            self.book.fail(render_id, exc)
+        finally:
+            with self._held_lock:
+                self._held.discard(render_id)
+
+    # --- analyses
+
+    def submit_analysis(self, *, track_id: str, audio: str) -> None:
+        self._executor.submit(self._run_analysis, track_id, audio)
+
+    def _run_analysis(self, track_id: str, audio: str) -> None:
         from flows.analyze import analyze_track
 
         try:
-            analysis = analyze_track(audio=str(self._audio(object_key, suffix, sha256)))
+            analysis = analyze_track(audio=audio)
             with self.pool.connection() as conn:
                 conn.execute("UPDATE tracks SET analysis = %s, analysis_status = 'succeeded' WHERE id = %s",
                              (Jsonb(analysis), track_id))
@@ -83,57 +270,120 @@ class RenderRunner:
                              (Jsonb({"type": "api_error", "code": "analysis_failed", "message": str(exc)}),
                               track_id))
 
-    def shutdown(self) -> None:
-        """Stop taking work and let what is running finish (queued renders stay queued; another
-        process's watchdog fails them if nobody picks them up)."""
-        self._stop.set()
-        self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def _audio(self, object_key: str, suffix: str, sha256: str) -> Path:
-        """The track's audio as a local file (fetched once from object storage)."""
-        path = self.settings.cache_dir / "tracks" / f"{sha256}{suffix}"
-        if not path.exists():
-            self.store.get_file(object_key, path)
-        return path
+class DeploymentRunner(RenderRunner):
+    """Renders go to Prefect work pools; analyses still run in this process."""
 
-    def _run_canvas(self, render_id: str, canvas_id: str, object_key: str, suffix: str, params: dict) -> None:
+    backend = "deployment"
+
+    def __init__(self, *, pool, settings) -> None:
+        super().__init__(pool=pool, settings=settings)
+        self._submissions: queue.Queue = queue.Queue()
+        self._threads += [threading.Thread(target=self._submit_loop, name="render-submit", daemon=True),
+                          threading.Thread(target=self._sync_loop, name="render-sync", daemon=True)]
+
+    def submit(self, *, render_id: str, kind: str, flow_params: dict) -> None:
+        # Off the request path: POST answers after its INSERT, not after a round trip to Prefect.
+        self._submissions.put((render_id, kind, flow_params))
+
+    def _submit_loop(self) -> None:
+        from prefect.deployments import run_deployment
+
+        while not self._stop.is_set():
+            try:
+                render_id, kind, flow_params = self._submissions.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                flow_run = run_deployment(name=DEPLOYMENTS[kind], parameters=flow_params, timeout=0,
+                                          as_subflow=False, tags=["beatframe-api", render_id])
+                with self.pool.connection() as conn:
+                    conn.execute("UPDATE renders SET flow_run_id = %s, heartbeat_at = now() WHERE id = %s",
+                                 (str(flow_run.id), render_id))
+            except Exception as exc:  # noqa: BLE001 - e.g. no such deployment: the render fails, clearly
+                log.warning("submitting render %s failed", render_id, exc_info=True)
+                self.book.fail(render_id, f"could not submit to Prefect deployment {DEPLOYMENTS[kind]!r}: {exc}")
+
+    def cancel(self, render_id: str) -> dict | None:
+        row = self.book.mark_canceled(render_id)
+        if row is not None and row["flow_run_id"]:
+            from prefect import get_client
+            from prefect.states import Cancelling
+
+            with get_client(sync_client=True) as client:
+                client.set_flow_run_state(row["flow_run_id"], Cancelling(), force=True)
+        return row
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(SYNC_SECONDS):
+            try:
+                self.sync()
+            except Exception:  # noqa: BLE001 - Prefect briefly unreachable: try again next round
+                log.warning("syncing renders with Prefect failed", exc_info=True)
+
+    def sync(self) -> None:
+        """Mirror the Prefect state of every active deployment render."""
+        from prefect import get_client
+
+        with self.pool.connection() as conn:
+            active = conn.execute(
+                "SELECT id, kind, status, flow_run_id FROM renders WHERE backend = 'deployment'"
+                " AND status IN ('queued', 'running') AND flow_run_id IS NOT NULL").fetchall()
+        if not active:
+            return
+        with get_client(sync_client=True) as client:
+            for render in active:
+                flow_run = client.read_flow_run(render["flow_run_id"])
+                self._mirror(client, render, flow_run)
+
+    def _mirror(self, client, render: dict, flow_run) -> None:
+        state, flow_run_id = flow_run.state, str(flow_run.id)
+        if state is None or state.is_scheduled() or state.is_pending():
+            return
+        if state.is_running():
+            if render["status"] == "queued":
+                self.book.start(render["id"], flow_run_id)
+            stage, progress = _artifact_progress(client, flow_run_id)
+            if stage is not None:
+                self.book.progress(render["id"], stage, progress, _stages_at(render["kind"], stage))
+        elif state.is_completed():
+            self.book.succeed(render["id"], state.result(), flow_run_id)
+        elif state.is_cancelled() or state.is_cancelling():
+            self.book.mark_canceled(render["id"])
+        elif state.is_final():  # failed or crashed
+            self.book.fail(render["id"], state.message or state.name, flow_run_id)
+
+
+def _artifact_progress(client, flow_run_id: str) -> tuple[str | None, float]:
+    """The stage and fraction of a flow run's progress artifact (``stage: <name>``, percent)."""
+    response = client.request("POST", "/artifacts/filter", json={
+        "artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "type": {"any_": ["progress"]}},
+        "sort": "CREATED_DESC", "limit": 1})
+    found = response.json()
+    if not found:
+        return None, 0.0
+    description = found[0].get("description") or ""
+    stage = description.removeprefix("stage: ").strip() or None
+    return stage, min(0.99, float(found[0].get("data") or 0.0) / 100.0)
+
+
+def _current_flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context and context.flow_run else None
+
+
+def _flow(kind: str):
+    if kind == "canvas":
         from flows.canvas import render_canvas
+        return render_canvas
+    from flows.video import render_video
+    return render_video
 
-        try:
-            self._render_canvas(render_canvas, render_id, canvas_id, object_key, suffix, params)
-        finally:
-            with self._held_lock:
-                self._held.discard(render_id)
 
-    def _render_canvas(self, render_canvas, render_id: str, canvas_id: str, object_key: str, suffix: str,
-                       params: dict) -> None:
-        try:
-            with self.pool.connection() as conn:
-                status = conn.execute("SELECT status FROM renders WHERE id = %s", (render_id,)).fetchone()["status"]
-                if status != "queued":
-                    return  # canceled before it started
-                conn.execute("UPDATE renders SET status = 'running', started_at = now(), heartbeat_at = now()"
-                             " WHERE id = %s", (render_id,))
-            audio = self._audio(object_key, suffix, params["sha256"])
-            out = self.settings.data_dir / "renders" / render_id
-            state = render_canvas(audio=str(audio), out_dir=str(out), template=params["template"],
-                                  seconds=params["seconds"], seed=params["seed"], loop=params["loop"],
-                                  return_state=True)
-            flow_run_id = str(state.state_details.flow_run_id)
-            manifest = state.result()
-            with self.pool.connection() as conn:
-                conn.execute("UPDATE canvases SET manifest = %s WHERE id = %s", (Jsonb(manifest), canvas_id))
-                conn.execute(
-                    "UPDATE renders SET status = 'succeeded', progress = 1, finished_at = now(), heartbeat_at = now(),"
-                    " flow_run_id = %s, cost = %s, stages = %s WHERE id = %s",
-                    (flow_run_id, Jsonb(manifest["cost"]), Jsonb([line["stage"] for line in manifest["cost"]["lines"]]),
-                     render_id))
-        except Exception as exc:  # noqa: BLE001 - the render fails, the runner goes on
-            code = "bad_input" if isinstance(exc, BadInputError) else "render_failed"
-            if code == "render_failed":
-                log.exception("render %s failed", render_id)
-            error = {"type": "invalid_request_error" if code == "bad_input" else "api_error", "code": code,
-                     "message": str(exc)}
-            with self.pool.connection() as conn:
-                conn.execute("UPDATE renders SET status = 'failed', error = %s, finished_at = now(),"
-                             " heartbeat_at = now() WHERE id = %s", (Jsonb(error), render_id))
+def make_runner(*, pool, settings) -> RenderRunner:
+    """The runner ``BEATFRAME_RENDER_BACKEND`` asks for, started."""
+    if settings.render_backend == "deployment":
+        return DeploymentRunner(pool=pool, settings=settings).start()
+    return RenderRunner(pool=pool, settings=settings).start()

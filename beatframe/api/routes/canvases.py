@@ -1,17 +1,15 @@
-"""``/v1/canvases`` and ``/v1/renders``: request a Canvas of a track, follow its render.
+"""``/v1/canvases``: request a loop-native Canvas of a track, list and retrieve them.
 
-``POST /v1/canvases`` answers 202 at once with the canvas and its queued render; the render runs
-the ``render_canvas`` flow in the API's bounded runner. ``GET /v1/renders/{id}`` reports its status,
-stages, cost and error; a finished canvas carries its manifest and outputs.
+``POST /v1/canvases`` answers 202 at once with the canvas and its queued render (see
+:mod:`beatframe.api.routes.renders`); the render runs the ``render_canvas`` flow on the track in
+object storage. A finished canvas carries its manifest and signed download URLs.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,135 +17,79 @@ from beatframe import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, pool, principal
 from beatframe.api.errors import ApiError
-from beatframe.api.pagination import page
-from beatframe.api.signing import download_url
-from beatframe.errors import BadInputError
-from beatframe.templates import load_template
+from beatframe.api.objects import (CANVAS_COLUMNS, canvas_object, check_expand, expanded, fetch_one,
+                                   listing, render_object)
+from beatframe.api.routes.assets import cover_inputs
+from beatframe.api.routes.renders import queue_render
+from beatframe.api.routes.templates import resolve_template
+from beatframe.storage import store_ref
+from beatframe.resources import Canvas, ListObject
 
-router = APIRouter(tags=["canvases"])
-_CANVAS_COLUMNS = "id, env, track_id, render_id, params, manifest, created_at"
-_RENDER_COLUMNS = ("id, env, kind, status, progress, flow_run_id, params, stages, cost, error, created_at,"
-                   " started_at, finished_at")
+router = APIRouter(prefix="/canvases", tags=["canvases"])
+ExpandQuery = Query([], alias="expand[]", description="render, track: return these objects instead of their ids")
 
 
 class CanvasCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     track: str = Field(description="the track to render, trk_…")
-    template: str = "neon-pulse"
+    template: str = Field("neon-pulse", description="a built-in template's name, or a project template's id or name")
     seconds: float = Field(7.0, ge=3.0, le=8.0, description="loop length, rounded to whole bars")
     seed: int = Field(0, ge=0, lt=2**32)
     loop: Literal["continuous", "rebound", "hard_cut"] | None = None
+    cover_asset: str | None = Field(None, description="an image asset (ast_…) to animate instead of a scene")
 
 
-def _ts(value) -> int | None:
-    return int(value.timestamp()) if value else None
-
-
-def render_object(row: dict) -> dict:
-    return {"id": row["id"], "object": "render", "kind": row["kind"], "status": row["status"],
-            "progress": row["progress"], "flow_run_id": row["flow_run_id"], "stages": row["stages"],
-            "cost": row["cost"], "error": row["error"], "livemode": row["env"] == "live",
-            "created": _ts(row["created_at"]), "started": _ts(row["started_at"]), "finished": _ts(row["finished_at"])}
-
-
-def canvas_object(row: dict, request: Request) -> dict:
-    manifest = row["manifest"]
-    outputs = []
-    for output in (manifest["outputs"] if manifest else []):
-        url = download_url(request.app.state.store, request.app.state.settings, output["uri"],
-                           base_url=str(request.base_url))
-        outputs.append({**output, "url": url})
-    return {"id": row["id"], "object": "canvas", "track": row["track_id"], "render": row["render_id"],
-            "template": row["params"].get("template"), "seconds": row["params"].get("seconds"),
-            "seed": row["params"].get("seed"), "loop": row["params"].get("loop"),
-            "segment": manifest["segment"] if manifest else None,
-            "outputs": outputs, "manifest": manifest,
-            "livemode": row["env"] == "live", "created": _ts(row["created_at"])}
-
-
-@router.post("/canvases", status_code=202)
-def create_canvas(body: CanvasCreate, request: Request, who: Principal = Depends(principal)):
-    """Create a Canvas of a track; its render is queued at once (202). Honours ``Idempotency-Key``."""
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return _create_canvas(body, request, who)
-    digest = idempotency.request_hash("POST", "/v1/canvases", body.model_dump(mode="json"))
-    stored = idempotency.begin(pool(request), who.project_id, key, digest)
-    if stored is not None:
-        return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
-    try:
-        result = _create_canvas(body, request, who)
-    except BaseException:
-        idempotency.abandon(pool(request), who.project_id, key)
-        raise
-    idempotency.finish(pool(request), who.project_id, key, 202, result)
-    return result
-
-
-def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict:
-    try:
-        template = load_template(body.template)
-    except BadInputError as exc:
-        raise ApiError(400, "parameter_invalid", str(exc), param="template") from None
+def track_audio(request: Request, who: Principal, track_id: str) -> dict:
+    """The track a render reads (400 naming ``track`` when it is not the caller's)."""
     with pool(request).connection() as conn:
-        track = conn.execute(
-            "SELECT id, sha256, object_key FROM tracks WHERE id = %s AND project_id = %s AND env = %s"
-            " AND deleted_at IS NULL", (body.track, who.project_id, who.env)).fetchone()
-        if track is None:
-            raise ApiError(404, "resource_missing", f"no track {body.track!r}", param="track")
-        params = {"template": template.name, "seconds": body.seconds, "seed": body.seed,
-                  "loop": body.loop or template.default_loop}
-        render_id, canvas_id = db.new_id("rnd"), db.new_id("cnv")
-        render = conn.execute(
-            f"INSERT INTO renders (id, project_id, env, kind, params) VALUES (%s, %s, %s, 'canvas', %s)"
-            f" RETURNING {_RENDER_COLUMNS}", (render_id, who.project_id, who.env, Jsonb(params))).fetchone()
-        canvas = conn.execute(
-            f"INSERT INTO canvases (id, project_id, env, track_id, render_id, params) VALUES (%s, %s, %s, %s, %s, %s)"
-            f" RETURNING {_CANVAS_COLUMNS}",
-            (canvas_id, who.project_id, who.env, track["id"], render_id, Jsonb(params))).fetchone()
-    request.app.state.runner.submit_canvas(render_id=render_id, canvas_id=canvas_id, object_key=track["object_key"],
-                                           suffix=Path(track["object_key"]).suffix,
-                                           params={**params, "sha256": track["sha256"]})
-    return {**canvas_object(canvas, request), "render": render_object(render)}
-
-
-@router.get("/canvases")
-def list_canvases(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
-                  starting_after: str | None = None, ending_before: str | None = None) -> dict:
-    rows, has_more = page(pool(request), table="canvases", columns=_CANVAS_COLUMNS, project_id=who.project_id,
-                          env=who.env, limit=limit, starting_after=starting_after, ending_before=ending_before)
-    return {"object": "list", "data": [canvas_object(r, request) for r in rows], "has_more": has_more}
-
-
-def _one(request: Request, who: Principal, table: str, columns: str, object_id: str) -> dict:
-    with pool(request).connection() as conn:
-        row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = %s AND project_id = %s AND env = %s",
-                           (object_id, who.project_id, who.env)).fetchone()
+        row = conn.execute("SELECT id, object_key FROM tracks WHERE id = %s AND project_id = %s AND env = %s"
+                           " AND deleted_at IS NULL", (track_id, who.project_id, who.env)).fetchone()
     if row is None:
-        raise ApiError(404, "resource_missing", f"no {table[:-1]} {object_id!r}", param="id")
+        raise ApiError(404, "resource_missing", f"no track {track_id!r}", param="track")
     return row
 
 
-@router.get("/canvases/{canvas_id}")
-def retrieve_canvas(canvas_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
-    return canvas_object(_one(request, who, "canvases", _CANVAS_COLUMNS, canvas_id), request)
+@router.post("", status_code=202, response_model=Canvas)
+def create_canvas(body: CanvasCreate, request: Request, who: Principal = Depends(principal)):
+    """Create a Canvas of a track; its render is queued at once (202). Honours ``Idempotency-Key``."""
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=lambda: _create_canvas(body, request, who))
 
 
-@router.get("/renders/{render_id}")
-def retrieve_render(render_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
-    return render_object(_one(request, who, "renders", _RENDER_COLUMNS, render_id))
+def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict:
+    template_arg, template = resolve_template(request, who, body.template)
+    track = track_audio(request, who, body.track)
+    params = {"template": body.template, "template_version": template.version, "seconds": body.seconds,
+              "seed": body.seed, "loop": body.loop or template.default_loop}
+    canvas_id = db.new_id("cnv")
+    flow_params = {"audio": store_ref(track["object_key"]),
+                   "out_dir": str(request.app.state.settings.data_dir / "renders" / canvas_id),
+                   "template": template_arg, "seconds": body.seconds, "seed": body.seed, "loop": params["loop"],
+                   **(cover_inputs(request, who, body.cover_asset) if body.cover_asset else {})}
+
+    def insert_canvas(conn, render_id: str) -> dict:
+        return conn.execute(
+            f"INSERT INTO canvases (id, project_id, env, track_id, render_id, cover_asset_id, params)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {CANVAS_COLUMNS}",
+            (canvas_id, who.project_id, who.env, track["id"], render_id, body.cover_asset, Jsonb(params))).fetchone()
+
+    render, canvas = queue_render(request, who, kind="canvas", insert_target=insert_canvas, flow_params=flow_params,
+                                  params=params)
+    return {**canvas_object(canvas, request), "render": render_object({**render, "canvas_id": canvas_id})}
 
 
-@router.post("/renders/{render_id}/cancel")
-def cancel_render(render_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
-    """Cancel a render that has not started; a running or finished one answers 409."""
-    _one(request, who, "renders", "id", render_id)
-    with pool(request).connection() as conn:
-        row = conn.execute(
-            f"UPDATE renders SET status = 'canceled', finished_at = now() WHERE id = %s AND status = 'queued'"
-            f" RETURNING {_RENDER_COLUMNS}", (render_id,)).fetchone()
-        if row is None:
-            status = conn.execute("SELECT status FROM renders WHERE id = %s", (render_id,)).fetchone()["status"]
-            raise ApiError(409, "render_not_cancelable", f"the render is {status}; only a queued render can be canceled")
-    return render_object(row)
+@router.get("", response_model=ListObject[Canvas])
+def list_canvases(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
+                  starting_after: str | None = None, ending_before: str | None = None,
+                  expand: list[str] = ExpandQuery) -> dict:
+    return listing(request, who, table="canvases", columns=CANVAS_COLUMNS, build=lambda r: canvas_object(r, request),
+                   limit=limit, starting_after=starting_after, ending_before=ending_before,
+                   expand=check_expand("canvas", expand))
+
+
+@router.get("/{canvas_id}", response_model=Canvas)
+def retrieve_canvas(canvas_id: str, request: Request, who: Principal = Depends(principal),
+                    expand: list[str] = ExpandQuery) -> dict:
+    row = fetch_one(request, who, "canvases", CANVAS_COLUMNS, canvas_id, noun="canvas")
+    return expanded(canvas_object(row, request), check_expand("canvas", expand), request, who)

@@ -1,109 +1,150 @@
-"""``/v1/tracks``: upload, list, retrieve and delete the audio a project renders from.
+"""``/v1/tracks``: the audio a project renders from: upload or fetch, list, retrieve, delete, and
+the analysis computed after each new track.
 
-Uploads stream to a temporary file (hashed on the way, refused past the size limit), are
-decoded once to check they are usable audio, then stored in object storage under
+``POST /v1/tracks`` takes either a multipart upload (field ``file``) or JSON ``{"url": …}``,
+which the server downloads through :mod:`beatframe.urlfetch` (http(s) only, never to loopback,
+private or link-local addresses, also after DNS and redirects, within size and time limits).
+Either way the audio is decoded once to check it is usable, stored under
 ``tracks/<project>/<track id>/audio<ext>`` and recorded in PostgreSQL.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
 import tempfile
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beatframe import db
+from beatframe.api import idempotency
 from beatframe.api.deps import Principal, pool, principal, store
 from beatframe.api.errors import ApiError
-from beatframe.api.pagination import page
+from beatframe.api.objects import TRACK_COLUMNS, fetch_one, listing, soft_delete, track_object
+from beatframe.api.uploads import MAX_UPLOAD_BYTES, Received, check_length, receive, safe_name
 from beatframe.audio import load_audio
 from beatframe.catalog import AUDIO_SUFFIXES
+from beatframe.resources import Analysis, Deleted, ListObject, Track
+from beatframe.storage import store_ref
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
-_CHUNK = 1 << 20
-_COLUMNS = "id, env, filename, sha256, bytes, duration, status, created_at"
 
 
-def track_object(row: dict) -> dict:
-    return {"id": row["id"], "object": "track", "filename": row["filename"], "sha256": row["sha256"],
-            "bytes": row["bytes"], "duration": row["duration"], "status": row["status"],
-            "livemode": row["env"] == "live", "created": int(row["created_at"].timestamp())}
+class TrackFromUrl(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2048, description="an http(s) URL of an audio file the server downloads")
 
 
-def _safe_name(name: str | None) -> str:
-    base = Path(name or "upload").name
-    return re.sub(r"[^A-Za-z0-9._ -]+", "_", base)[:200] or "upload"
+_SUFFIX_BY_TYPE = {"audio/mpeg": ".mp3", "audio/mp3": ".mp3", "audio/wav": ".wav", "audio/x-wav": ".wav",
+                   "audio/wave": ".wav", "audio/flac": ".flac", "audio/x-flac": ".flac", "audio/ogg": ".ogg",
+                   "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "audio/aac": ".aac", "audio/opus": ".opus",
+                   "audio/aiff": ".aiff", "audio/x-aiff": ".aiff"}
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+    "application/json": {"schema": TrackFromUrl.model_json_schema()},
+}}}
 
 
-@router.post("", status_code=201)
-def upload(request: Request, file: UploadFile = File(...), who: Principal = Depends(principal)) -> dict:
-    """Upload an audio file (multipart field ``file``)."""
-    filename = _safe_name(file.filename)
-    suffix = Path(filename).suffix.lower()
-    if suffix not in AUDIO_SUFFIXES:
-        raise ApiError(415, "unsupported_media", f"{filename!r} is not an audio file ({', '.join(sorted(AUDIO_SUFFIXES))})",
-                       param="file")
-    tmp_dir = request.app.state.settings.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(suffix=suffix, dir=tmp_dir)
-    try:
-        digest, size = hashlib.sha256(), 0
-        with os.fdopen(fd, "wb") as out:
-            while chunk := file.file.read(_CHUNK):
-                size += len(chunk)
-                if size > MAX_UPLOAD_BYTES:
-                    raise ApiError(413, "file_too_large", f"uploads are limited to {MAX_UPLOAD_BYTES >> 20} MB",
-                                   param="file")
-                digest.update(chunk)
-                out.write(chunk)
-        clip = load_audio(tmp_name)  # BadInputError (400) names what is wrong with the audio
-        track_id = db.new_id("trk")
-        key = f"tracks/{who.project_id}/{track_id}/audio{suffix}"
-        content_type = file.content_type if (file.content_type or "").startswith("audio/") else "application/octet-stream"
-        store(request).put_file(key, tmp_name, content_type=content_type)
-        with pool(request).connection() as conn:
-            row = conn.execute(
-                f"INSERT INTO tracks (id, project_id, env, filename, sha256, bytes, duration, object_key, status)"
-                f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'ready') RETURNING {_COLUMNS}",
-                (track_id, who.project_id, who.env, filename, digest.hexdigest(), size, clip.duration, key),
-            ).fetchone()
-        request.app.state.runner.submit_analysis(track_id=track_id, object_key=key, suffix=suffix,
-                                                 sha256=digest.hexdigest())
-        return track_object(row)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+def _keep(request: Request, who: Principal, upload: Received, source_url: str | None) -> dict:
+    """Check the audio decodes, store it, record the track and start its analysis."""
+    clip = load_audio(upload.path)  # BadInputError (400) names what is wrong with the audio
+    track_id = db.new_id("trk")
+    key = f"tracks/{who.project_id}/{track_id}/audio{upload.suffix}"
+    content_type = upload.content_type if upload.content_type.startswith("audio/") else "application/octet-stream"
+    store(request).put_file(key, upload.path, content_type=content_type)
+    with pool(request).connection() as conn:
+        row = conn.execute(
+            f"INSERT INTO tracks (id, project_id, env, filename, source_url, sha256, bytes, duration, object_key, status)"
+            f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'ready') RETURNING {TRACK_COLUMNS}",
+            (track_id, who.project_id, who.env, upload.filename, source_url, upload.sha256, upload.bytes,
+             clip.duration, key),
+        ).fetchone()
+    request.app.state.runner.submit_analysis(track_id=track_id, audio=store_ref(key))
+    return track_object(row)
 
 
-@router.get("")
+def _from_upload(request: Request, who: Principal, file: UploadFile) -> JSONResponse:
+    with receive(request, file, suffixes=AUDIO_SUFFIXES, what="an audio file") as upload:
+        return idempotency.respond(request, who.project_id, status=201,
+                                   fingerprint={"sha256": upload.sha256, "filename": upload.filename},
+                                   work=lambda: _keep(request, who, upload, None))
+
+
+def _from_url(request: Request, who: Principal, body: TrackFromUrl) -> JSONResponse:
+    from beatframe.urlfetch import FetchError, fetch_to_file
+
+    def work() -> dict:
+        settings = request.app.state.settings
+        tmp_dir = settings.data_dir / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp_dir) as scratch:
+            try:
+                fetched = fetch_to_file(body.url, Path(scratch) / "download",
+                                        max_bytes=min(settings.fetch_max_bytes, MAX_UPLOAD_BYTES),
+                                        timeout=settings.fetch_timeout,
+                                        allowed_networks=settings.fetch_allowed_networks)
+            except FetchError as exc:
+                raise ApiError(exc.http_status, exc.code, str(exc), param="url") from None
+            filename = safe_name(fetched.filename)
+            suffix = Path(filename).suffix.lower()
+            if suffix not in AUDIO_SUFFIXES:
+                suffix = _SUFFIX_BY_TYPE.get((fetched.content_type or "").split(";")[0].strip().lower(), "")
+            if not suffix:
+                raise ApiError(415, "unsupported_media", f"{body.url!r} is not an audio file we know"
+                               f" ({', '.join(sorted(AUDIO_SUFFIXES))})", param="url")
+            path = Path(scratch) / f"audio{suffix}"
+            (Path(scratch) / "download").rename(path)
+            upload = Received(path, filename, suffix, fetched.sha256, fetched.bytes,
+                              fetched.content_type or "application/octet-stream")
+            return _keep(request, who, upload, fetched.final_url)
+
+    return idempotency.respond(request, who.project_id, status=201, fingerprint=body.model_dump(), work=work)
+
+
+@router.post("", status_code=201, response_model=Track, openapi_extra=_UPLOAD_BODY)
+async def create(request: Request, who: Principal = Depends(principal)):
+    """Upload an audio file (multipart field ``file``) or have the server fetch ``{"url": …}``."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        check_length(request)
+        form = await request.form(max_files=1, max_fields=10)
+        file = form.get("file")
+        if not isinstance(file, UploadFile) and not hasattr(file, "file"):
+            raise ApiError(400, "parameter_missing", "send the audio as the multipart field 'file'", param="file")
+        return await run_in_threadpool(_from_upload, request, who, file)
+    if content_type == "application/json":
+        try:
+            body = TrackFromUrl.model_validate_json(await request.body())
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ApiError(400, "parameter_invalid", first["msg"],
+                           param=".".join(str(p) for p in first["loc"]) or None) from None
+        return await run_in_threadpool(_from_url, request, who, body)
+    raise ApiError(415, "unsupported_media", "send multipart/form-data with a 'file', or JSON {\"url\": …}")
+
+
+@router.get("", response_model=ListObject[Track])
 def list_tracks(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
                 starting_after: str | None = None, ending_before: str | None = None) -> dict:
-    rows, has_more = page(pool(request), table="tracks", columns=_COLUMNS, project_id=who.project_id, env=who.env,
-                          limit=limit, starting_after=starting_after, ending_before=ending_before,
-                          where="deleted_at IS NULL")
-    return {"object": "list", "data": [track_object(r) for r in rows], "has_more": has_more}
+    return listing(request, who, table="tracks", columns=TRACK_COLUMNS, build=track_object, limit=limit,
+                   starting_after=starting_after, ending_before=ending_before, where="deleted_at IS NULL")
 
 
 def _find(request: Request, who: Principal, track_id: str) -> dict:
-    with pool(request).connection() as conn:
-        row = conn.execute(
-            f"SELECT {_COLUMNS}, object_key FROM tracks WHERE id = %s AND project_id = %s AND env = %s"
-            " AND deleted_at IS NULL", (track_id, who.project_id, who.env)).fetchone()
-    if row is None:  # another project's track is as missing as one that never existed
-        raise ApiError(404, "resource_missing", f"no track {track_id!r}", param="id")
-    return row
+    return fetch_one(request, who, "tracks", TRACK_COLUMNS + ", object_key", track_id, noun="track", live_rows=True)
 
 
-@router.get("/{track_id}")
+@router.get("/{track_id}", response_model=Track)
 def retrieve(track_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
     return track_object(_find(request, who, track_id))
 
 
-@router.get("/{track_id}/analysis")
+@router.get("/{track_id}/analysis", response_model=Analysis,
+            responses={202: {"model": Analysis, "description": "the analysis is still being computed"}})
 def analysis(track_id: str, request: Request, who: Principal = Depends(principal)):
     """The track's analysis (``beatframe.analysis/1``); 202 while it is being computed."""
     _find(request, who, track_id)
@@ -117,10 +158,6 @@ def analysis(track_id: str, request: Request, who: Principal = Depends(principal
     return {"object": "analysis", "track": track_id, "status": "succeeded", **row["analysis"]}
 
 
-@router.delete("/{track_id}")
+@router.delete("/{track_id}", response_model=Deleted)
 def delete(track_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
-    row = _find(request, who, track_id)
-    with pool(request).connection() as conn:
-        conn.execute("UPDATE tracks SET deleted_at = now() WHERE id = %s", (track_id,))
-    store(request).delete(row["object_key"])
-    return {"id": track_id, "object": "track", "deleted": True}
+    return soft_delete(request, who, "tracks", track_id, noun="track")

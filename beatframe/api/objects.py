@@ -1,0 +1,143 @@
+"""The API's objects as JSON: one builder per resource, the columns each reads, lookups scoped to
+the caller's project and environment, and ``expand[]``.
+
+Builders take a database row (and the request, where outputs need signed URLs); the shapes are
+the models of :mod:`beatframe.resources`.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from beatframe.api.deps import Principal, pool, store
+from beatframe.api.errors import ApiError
+from beatframe.api.pagination import page
+from beatframe.api.signing import download_url
+
+TRACK_COLUMNS = "id, env, filename, source_url, sha256, bytes, duration, status, analysis_status, created_at"
+RENDER_COLUMNS = ("id, env, kind, status, progress, stage, stages, flow_run_id, cost, error, created_at,"
+                  " started_at, finished_at")
+CANVAS_COLUMNS = "id, env, track_id, render_id, cover_asset_id, params, manifest, created_at"
+VIDEO_COLUMNS = "id, env, track_id, canvas_id, render_id, params, manifest, created_at"
+ASSET_COLUMNS = ("id, env, kind, filename, content_type, bytes, sha256, license, attribution, rights_holder,"
+                 " created_at")
+
+#: The fields each object's ``expand[]`` may name.
+EXPANDABLE = {"canvas": ("track", "render"), "video": ("track", "render", "canvas")}
+
+
+def ts(value) -> int | None:
+    return int(value.timestamp()) if value else None
+
+
+def track_object(row: dict) -> dict:
+    return {"id": row["id"], "object": "track", "filename": row["filename"], "source_url": row["source_url"],
+            "sha256": row["sha256"], "bytes": row["bytes"], "duration": row["duration"], "status": row["status"],
+            "analysis_status": row["analysis_status"], "livemode": row["env"] == "live", "created": ts(row["created_at"])}
+
+
+def render_object(row: dict) -> dict:
+    return {"id": row["id"], "object": "render", "kind": row["kind"], "status": row["status"],
+            "progress": row["progress"], "stage": row["stage"], "stages": row["stages"],
+            "canvas": row.get("canvas_id"), "video": row.get("video_id"), "flow_run_id": row["flow_run_id"],
+            "cost": row["cost"], "error": row["error"], "livemode": row["env"] == "live",
+            "created": ts(row["created_at"]), "started": ts(row["started_at"]), "finished": ts(row["finished_at"])}
+
+
+def asset_object(row: dict) -> dict:
+    return {"id": row["id"], "object": "asset", "kind": row["kind"], "filename": row["filename"],
+            "content_type": row["content_type"], "bytes": row["bytes"], "sha256": row["sha256"],
+            "license": row["license"], "attribution": row["attribution"], "rights_holder": row["rights_holder"],
+            "livemode": row["env"] == "live", "created": ts(row["created_at"])}
+
+
+def _outputs(request: Request, manifest: dict | None) -> list[dict]:
+    settings, store = request.app.state.settings, request.app.state.store
+    return [{**output, "url": download_url(store, settings, output["uri"], base_url=str(request.base_url))}
+            for output in (manifest["outputs"] if manifest else [])]
+
+
+def canvas_object(row: dict, request: Request) -> dict:
+    manifest, params = row["manifest"], row["params"]
+    return {"id": row["id"], "object": "canvas", "track": row["track_id"], "render": row["render_id"],
+            "template": params.get("template"), "seconds": params.get("seconds"), "seed": params.get("seed"),
+            "loop": params.get("loop"), "cover_asset": row["cover_asset_id"],
+            "segment": manifest["segment"] if manifest else None, "outputs": _outputs(request, manifest),
+            "manifest": manifest, "livemode": row["env"] == "live", "created": ts(row["created_at"])}
+
+
+def video_object(row: dict, request: Request) -> dict:
+    manifest, params = row["manifest"], row["params"]
+    return {"id": row["id"], "object": "video", "track": row["track_id"], "canvas": row["canvas_id"],
+            "render": row["render_id"], "template": params.get("template"), "size": params.get("size"),
+            "seed": params.get("seed"), "outputs": _outputs(request, manifest), "manifest": manifest,
+            "livemode": row["env"] == "live", "created": ts(row["created_at"])}
+
+
+def fetch_one(request: Request, who: Principal, table: str, columns: str, object_id: str, *,
+              noun: str, live_rows: bool = False) -> dict:
+    """One of the caller's objects; another project's or environment's is as missing as none (404).
+    ``live_rows`` skips soft-deleted rows."""
+    deleted = " AND deleted_at IS NULL" if live_rows else ""
+    with pool(request).connection() as conn:
+        row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = %s AND project_id = %s AND env = %s{deleted}",
+                           (object_id, who.project_id, who.env)).fetchone()
+    if row is None:
+        raise ApiError(404, "resource_missing", f"no {noun} {object_id!r}", param="id")
+    return row
+
+
+def render_row(request: Request, who: Principal, render_id: str) -> dict:
+    """A render with the id of the canvas or video it makes."""
+    columns = ", ".join(f"r.{c.strip()}" for c in RENDER_COLUMNS.split(","))
+    with pool(request).connection() as conn:
+        row = conn.execute(
+            f"SELECT {columns}, c.id AS canvas_id, v.id AS video_id FROM renders r"
+            " LEFT JOIN canvases c ON c.render_id = r.id LEFT JOIN videos v ON v.render_id = r.id"
+            " WHERE r.id = %s AND r.project_id = %s AND r.env = %s", (render_id, who.project_id, who.env)).fetchone()
+    if row is None:
+        raise ApiError(404, "resource_missing", f"no render {render_id!r}", param="id")
+    return row
+
+
+def check_expand(kind: str, expand: list[str]) -> list[str]:
+    for field in expand:
+        if field not in EXPANDABLE[kind]:
+            raise ApiError(400, "parameter_invalid", f"a {kind} can expand {', '.join(EXPANDABLE[kind])};"
+                           f" not {field!r}", param="expand[]")
+    return expand
+
+
+def expanded(obj: dict, expand: list[str], request: Request, who: Principal) -> dict:
+    """``obj`` with the ids named in ``expand`` replaced by their objects."""
+    for field in expand:
+        object_id = obj.get(field)
+        if not isinstance(object_id, str):
+            continue
+        if field == "render":
+            obj[field] = render_object(render_row(request, who, object_id))
+        elif field == "track":
+            obj[field] = track_object(fetch_one(request, who, "tracks", TRACK_COLUMNS, object_id, noun="track"))
+        elif field == "canvas":
+            obj[field] = canvas_object(fetch_one(request, who, "canvases", CANVAS_COLUMNS, object_id, noun="canvas"),
+                                       request)
+    return obj
+
+
+def listing(request: Request, who: Principal, *, table: str, columns: str, build, limit: int,
+            starting_after: str | None, ending_before: str | None, where: str = "TRUE",
+            expand: list[str] | None = None) -> dict:
+    """One page of the caller's objects of ``table`` as a list object; ``build(row)`` makes each."""
+    rows, has_more = page(pool(request), table=table, columns=columns, project_id=who.project_id, env=who.env,
+                          limit=limit, starting_after=starting_after, ending_before=ending_before, where=where)
+    return {"object": "list", "has_more": has_more,
+            "data": [expanded(build(row), expand or [], request, who) for row in rows]}
+
+
+def soft_delete(request: Request, who: Principal, table: str, object_id: str, *, noun: str) -> dict:
+    """Mark one of the caller's objects deleted and remove its file from the object store."""
+    row = fetch_one(request, who, table, "id, object_key", object_id, noun=noun, live_rows=True)
+    with pool(request).connection() as conn:
+        conn.execute(f"UPDATE {table} SET deleted_at = now() WHERE id = %s", (object_id,))
+    store(request).delete(row["object_key"])
+    return {"id": object_id, "object": noun, "deleted": True}

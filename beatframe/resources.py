@@ -1,0 +1,291 @@
+"""Typed models of the HTTP API's objects (API version 2026-11-21), shared by server and SDK.
+
+The same classes serve two roles:
+
+- **Server:** the API's routes use them as ``response_model``s, so the OpenAPI document and what
+  the server sends follow the API contract. Field types are the contract's; a field it marks
+  ``|null`` is ``X | None`` with a ``None`` default (a serialized response still always carries
+  it, and the serialization schema lists it as required).
+- **SDK:** :mod:`beatframe.client` parses every answer into them, so callers get attributes
+  and types instead of dicts.
+
+Every model allows extra fields (``extra="allow"``): a newer server may add fields, and an older
+client must keep working; the extras stay reachable as attributes and in ``model_dump()``. The
+analysis object relies on this for its ``beatframe.analysis/1`` fields. Expandable references
+(``track``, ``render``, ``canvas``) are an id, or the whole object when asked for with
+``expand[]``; ``*_id`` properties give the id either way.
+
+This module imports nothing from FastAPI or the server, only pydantic and the analysis schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Analysis", "ApiErrorBody", "ApiErrorDetail", "Asset", "BeatframeObject", "Canvas", "Cost", "CostLine",
+    "Deleted", "ListObject", "LoopMode", "Output", "Render", "RenderError", "RenderStage", "Segment", "Template",
+    "Track", "Usage", "UsageRow", "Video", "id_of",
+]
+
+LoopMode = Literal["continuous", "rebound", "hard_cut"]
+RenderStatus = Literal["queued", "running", "succeeded", "failed", "canceled"]
+ErrorType = Literal["invalid_request_error", "authentication_error", "permission_error", "idempotency_error",
+                    "rate_limit_error", "api_error"]
+#: Render statuses after which nothing changes any more.
+FINISHED_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
+
+T = TypeVar("T")
+
+
+def id_of(value: str | BaseModel | dict | None) -> str | None:
+    """The id of an expandable reference: the string itself, or the expanded object's ``id``."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return value.get("id")
+    return getattr(value, "id", None)
+
+
+class BeatframeObject(BaseModel):
+    """Base of every API object: unknown fields from newer servers are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_serialization_defaults_required=True)
+
+
+class Deleted(BeatframeObject):
+    id: str
+    object: str = Field(description="the deleted object's type, e.g. track")
+    deleted: Literal[True] = True
+
+
+class ApiErrorDetail(BeatframeObject):
+    type: ErrorType
+    code: str
+    message: str
+    param: str | None = None
+    request_id: str | None = None
+
+
+class ApiErrorBody(BeatframeObject):
+    """The one error shape of every 4xx and 5xx answer."""
+
+    error: ApiErrorDetail
+
+
+class ListObject(BeatframeObject, Generic[T]):
+    """One page of a listing, newest first; page on with ``starting_after=data[-1].id``."""
+
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+
+
+class Track(BeatframeObject):
+    id: str = Field(description="trk_…")
+    object: Literal["track"] = "track"
+    filename: str | None = None
+    source_url: str | None = None
+    sha256: str
+    bytes: int
+    duration: float = Field(description="seconds")
+    status: Literal["ready"]
+    analysis_status: Literal["pending", "succeeded", "failed"]
+    livemode: bool
+    created: int = Field(description="unix seconds")
+
+
+class Analysis(BeatframeObject):
+    """``GET /v1/tracks/{id}/analysis``: ``pending`` (202) or ``succeeded`` with the analysis fields.
+
+    The ``beatframe.analysis/1`` fields (``audio``, ``bpm``, ``meter``, ``beats``, ``downbeats``,
+    ``sections``, ``energy``, ``onsets``, ``vocals``, …) are present once it succeeded; those not
+    declared here stay reachable as extra fields. :meth:`to_schema` validates them strictly.
+    """
+
+    object: Literal["analysis"] = "analysis"
+    track: str
+    status: Literal["pending", "succeeded"]
+    schema_: str | None = Field(None, alias="schema", description="beatframe.analysis/1")
+    audio: dict[str, Any] | None = None
+    bpm: float | None = None
+    meter: int | None = None
+    beats: list[float] | None = None
+    downbeats: list[float] | None = None
+    sections: list[dict[str, Any]] | None = None
+    energy: dict[str, Any] | None = None
+
+    def to_schema(self):
+        """The analysis as a strict :class:`beatframe.schemas.Analysis` (only once ``succeeded``)."""
+        from beatframe.schemas import Analysis as AnalysisSchema
+
+        if self.status != "succeeded":
+            raise ValueError(f"the analysis of {self.track} is {self.status}")
+        fields = self.model_dump(mode="json", by_alias=True, exclude={"object", "track", "status"})
+        return AnalysisSchema.model_validate(fields)
+
+
+class RenderStage(BeatframeObject):
+    name: str
+    status: Literal["pending", "running", "succeeded", "failed"]
+
+
+class CostLine(BeatframeObject):
+    stage: str
+    seconds: float
+    device: str
+    amount: float
+
+
+class Cost(BeatframeObject):
+    currency: str
+    total: float
+    lines: list[CostLine]
+
+
+class RenderError(BeatframeObject):
+    type: str
+    code: str
+    message: str
+
+
+class Render(BeatframeObject):
+    id: str = Field(description="rnd_…")
+    object: Literal["render"] = "render"
+    kind: Literal["canvas", "video"]
+    status: RenderStatus
+    progress: float = Field(ge=0.0, le=1.0)
+    stage: str | None = Field(None, description="the stage running now")
+    stages: list[RenderStage]
+    canvas: str | None = None
+    video: str | None = None
+    flow_run_id: str | None = None
+    cost: Cost | None = None
+    error: RenderError | None = None
+    livemode: bool
+    created: int
+    started: int | None = None
+    finished: int | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the render reached a final status (succeeded, failed or canceled)."""
+        return self.status in FINISHED_STATUSES
+
+
+class Output(BeatframeObject):
+    role: str = Field(description="canvas, video or poster")
+    uri: str
+    url: str = Field(description="signed, expiring download URL")
+    sha256: str
+    bytes: int
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration: float | None = None
+    codec: str | None = None
+    has_audio: bool | None = None
+
+
+class Segment(BeatframeObject):
+    start: float
+    end: float
+
+
+class _References:
+    """Ids of the expandable references, whether they came as ids or as expanded objects."""
+
+    @property
+    def track_id(self) -> str:
+        return id_of(self.track)
+
+    @property
+    def render_id(self) -> str:
+        return id_of(self.render)
+
+
+class Canvas(_References, BeatframeObject):
+    id: str = Field(description="cnv_…")
+    object: Literal["canvas"] = "canvas"
+    track: str | Track
+    render: str | Render
+    template: str = Field(description="the template's name or tpl_ id, as given")
+    seconds: float
+    seed: int
+    loop: LoopMode
+    cover_asset: str | None = None
+    segment: Segment | None = None
+    outputs: list[Output]
+    manifest: dict[str, Any] | None = Field(None, description="beatframe.manifest/1 once the render succeeded")
+    livemode: bool
+    created: int
+
+
+class Video(_References, BeatframeObject):
+    id: str = Field(description="vid_…")
+    object: Literal["video"] = "video"
+    track: str | Track
+    canvas: str | Canvas | None = None
+    render: str | Render
+    template: str
+    size: str = Field(description="WIDTHxHEIGHT, e.g. 1920x1080")
+    seed: int
+    outputs: list[Output]
+    manifest: dict[str, Any] | None = Field(None, description="beatframe.manifest/1 once the render succeeded")
+    livemode: bool
+    created: int
+
+    @property
+    def canvas_id(self) -> str | None:
+        return id_of(self.canvas)
+
+
+class Template(BeatframeObject):
+    id: str = Field(description="tpl_<name> for built-ins, tpl_<random> for a project's own")
+    object: Literal["template"] = "template"
+    name: str
+    version: str
+    title: str
+    description: str
+    license: str
+    scene: str
+    default_loop: LoopMode
+    palette: list[str]
+    builtin: bool
+    definition: dict[str, Any] = Field(description="the full validated template")
+    created: int | None = None
+
+
+class Asset(BeatframeObject):
+    id: str = Field(description="ast_…")
+    object: Literal["asset"] = "asset"
+    kind: Literal["image", "clip", "audio"]
+    filename: str
+    content_type: str
+    bytes: int
+    sha256: str
+    license: str
+    attribution: str
+    rights_holder: str
+    livemode: bool
+    created: int
+
+
+class UsageRow(BeatframeObject):
+    key: str = Field(description="the day (2026-11-21), the object id or the env")
+    env: str | None = None
+    seconds: float
+    amount: float
+    billed_amount: float = Field(description="0 in test mode: test renders are not billed")
+    lines: int
+
+
+class Usage(BeatframeObject):
+    object: Literal["usage"] = "usage"
+    group_by: Literal["day", "object", "env"]
+    currency: str
+    total: float
+    billed_total: float
+    data: list[UsageRow]
