@@ -1,0 +1,110 @@
+"""``BEATFRAME_RENDER_BACKEND=deployment``: the API submits renders to a Prefect work pool with
+``run_deployment`` and mirrors the flow run's state, progress and result.
+
+Real pieces: the session's Prefect server, a ``process`` work pool, the canvas deployment made
+from this checkout, and a ``prefect worker`` subprocess that runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def work_pool(prefect_server):
+    """A process pool with the canvas deployment (no video deployment: its renders must fail clearly)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from flows.canvas import render_canvas
+
+    name = f"test-cpu-{uuid.uuid4().hex[:6]}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+    # to_deployment().apply(), not deploy(): 3.8.8's deploy() asks for the pool's workers with
+    # null paging fields that its own server refuses (422)
+    render_canvas.from_source(source=str(REPO), entrypoint="flows/canvas.py:render_canvas").to_deployment(
+        name="canvas", work_pool_name=name).apply()
+    return name
+
+
+@pytest.fixture(scope="module")
+def worker(work_pool, tmp_path_factory):
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    env = {**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", work_pool,
+                                    "--type", "process", "--limit", "1"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   cwd=REPO)
+    yield log
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def deployment_client(prefect_server):
+    from fastapi.testclient import TestClient
+
+    from beatframe import db
+    from beatframe.api.app import create_app
+    from beatframe.settings import get_settings
+
+    settings = get_settings().model_copy(update={"render_backend": "deployment"})
+    with TestClient(create_app(settings)) as client:
+        yield client
+    db.close_pool()
+    db.stop_embedded_server()
+
+
+@pytest.fixture(scope="module")
+def keys(deployment_client):
+    from beatframe import db
+
+    pool = db.get_pool()
+    project = db.create_project(pool, f"deployments {db.new_id('t')}")
+    return {"Authorization": f"Bearer {db.create_api_key(pool, project=project, env='test')[1]}"}
+
+
+def _upload(client, headers, song) -> dict:
+    with open(song, "rb") as f:
+        return client.post("/v1/tracks", headers=headers, files={"file": ("song.wav", f)}).json()
+
+
+def test_canvas_renders_on_a_work_pool_worker(deployment_client, keys, worker, song, wait_render):
+    from prefect.client.orchestration import get_client
+
+    client = deployment_client
+    track = _upload(client, keys, song)
+    created = client.post("/v1/canvases", headers=keys, json={"track": track["id"], "seconds": 4, "seed": 5})
+    assert created.status_code == 202, created.text
+    render = wait_render(client, keys, created.json()["render"]["id"], timeout=300)
+    assert render["status"] == "succeeded", (render["error"], worker.read_text()[-3000:])
+    assert render["progress"] == 1 and render["cost"]["total"] > 0
+    with get_client(sync_client=True) as prefect:
+        flow_run = prefect.read_flow_run(render["flow_run_id"])
+    assert flow_run.deployment_id is not None and flow_run.state.is_completed()
+    canvas = client.get(f"/v1/canvases/{created.json()['id']}", headers=keys).json()
+    assert canvas["manifest"]["provenance"]["prefect_flow_run_id"] == render["flow_run_id"]
+    assert client.get(canvas["outputs"][0]["url"]).status_code == 200
+
+
+def test_a_missing_deployment_fails_the_render_with_its_name(deployment_client, keys, song, wait_render):
+    client = deployment_client
+    track = _upload(client, keys, song)
+    video = client.post("/v1/videos", headers=keys, json={"track": track["id"]}).json()
+    render = wait_render(client, keys, video["render"]["id"], timeout=60)
+    assert render["status"] == "failed" and "render_video/video" in render["error"]["message"]
+    started = time.monotonic()
+    assert client.get("/v1/renders", headers=keys).status_code == 200 and time.monotonic() - started < 5
