@@ -42,6 +42,9 @@ STALE_AFTER = "5 minutes"
 #: Progress is written at most this often (and on every stage change).
 PROGRESS_EVERY_SECONDS = 0.5
 SYNC_SECONDS = 2.0
+SYNC_BATCH = 200
+#: Threads handing renders to Prefect (each run_deployment is two API calls).
+SUBMITTERS = 4
 DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video"}
 
 
@@ -287,22 +290,26 @@ class DeploymentRunner(RenderRunner):
         self._submissions.put((render_id, kind, flow_params))
 
     def _submit_loop(self) -> None:
+        with ThreadPoolExecutor(max_workers=SUBMITTERS, thread_name_prefix="render-submit") as submitters:
+            while not self._stop.is_set():
+                try:
+                    job = self._submissions.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                submitters.submit(self._submit_one, *job)
+
+    def _submit_one(self, render_id: str, kind: str, flow_params: dict) -> None:
         from prefect.deployments import run_deployment
 
-        while not self._stop.is_set():
-            try:
-                render_id, kind, flow_params = self._submissions.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            try:
-                flow_run = run_deployment(name=DEPLOYMENTS[kind], parameters=flow_params, timeout=0,
-                                          as_subflow=False, tags=["beatframe-api", render_id])
-                with self.pool.connection() as conn:
-                    conn.execute("UPDATE renders SET flow_run_id = %s, heartbeat_at = now() WHERE id = %s",
-                                 (str(flow_run.id), render_id))
-            except Exception as exc:  # noqa: BLE001 - e.g. no such deployment: the render fails, clearly
-                log.warning("submitting render %s failed", render_id, exc_info=True)
-                self.book.fail(render_id, f"could not submit to Prefect deployment {DEPLOYMENTS[kind]!r}: {exc}")
+        try:
+            flow_run = run_deployment(name=DEPLOYMENTS[kind], parameters=flow_params, timeout=0,
+                                      as_subflow=False, tags=["beatframe-api", render_id])
+            with self.pool.connection() as conn:
+                conn.execute("UPDATE renders SET flow_run_id = %s, heartbeat_at = now() WHERE id = %s",
+                             (str(flow_run.id), render_id))
+        except Exception as exc:  # noqa: BLE001 - e.g. no such deployment: the render fails, clearly
+            log.warning("submitting render %s failed", render_id, exc_info=True)
+            self.book.fail(render_id, f"could not submit to Prefect deployment {DEPLOYMENTS[kind]!r}: {exc}")
 
     def cancel(self, render_id: str) -> dict | None:
         row = self.book.mark_canceled(render_id)
@@ -322,19 +329,23 @@ class DeploymentRunner(RenderRunner):
                 log.warning("syncing renders with Prefect failed", exc_info=True)
 
     def sync(self) -> None:
-        """Mirror the Prefect state of every active deployment render."""
+        """Mirror the Prefect state of every active deployment render (one API call per batch)."""
         from prefect import get_client
+        from prefect.client.schemas.objects import FlowRun
 
         with self.pool.connection() as conn:
             active = conn.execute(
                 "SELECT id, kind, status, flow_run_id FROM renders WHERE backend = 'deployment'"
-                " AND status IN ('queued', 'running') AND flow_run_id IS NOT NULL").fetchall()
-        if not active:
-            return
+                " AND status IN ('queued', 'running') AND flow_run_id IS NOT NULL ORDER BY created_at").fetchall()
         with get_client(sync_client=True) as client:
-            for render in active:
-                flow_run = client.read_flow_run(render["flow_run_id"])
-                self._mirror(client, render, flow_run)
+            for start in range(0, len(active), SYNC_BATCH):
+                batch = {r["flow_run_id"]: r for r in active[start:start + SYNC_BATCH]}
+                # the REST filter directly: 3.8.8's sync client sends null paging fields its server refuses
+                response = client.request("POST", "/flow_runs/filter", json={
+                    "flow_runs": {"id": {"any_": list(batch)}}, "limit": len(batch)})
+                for found in response.json():
+                    flow_run = FlowRun.model_validate(found)
+                    self._mirror(client, batch[str(flow_run.id)], flow_run)
 
     def _mirror(self, client, render: dict, flow_run) -> None:
         state, flow_run_id = flow_run.state, str(flow_run.id)
