@@ -131,6 +131,11 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     out = args.out or Path("out") / Path(audio).stem
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
+    if (api := _remote_api(args)) is not None:
+        _remote_only(args, cover=args.cover, start=args.start, size=args.size != "720x1280")
+        return _canvas_summary(out, _remote_render(
+            api, audio, out, "canvas", lambda client, track: client.canvases.create(
+                track, template=args.template, seconds=args.seconds, seed=args.seed, loop=args.loop)))
     # Validate everything the user typed before starting anything heavy.
     from beatframe.requests import CanvasRequest
 
@@ -144,6 +149,10 @@ def cmd_canvas(args: argparse.Namespace) -> int:
                                  seconds=args.seconds, seed=args.seed, size=args.size, loop=args.loop,
                                  start=args.start, cover=str(args.cover) if args.cover else None,
                                  cover_license=args.cover_license)
+    return _canvas_summary(out, manifest)
+
+
+def _canvas_summary(out: Path, manifest: dict) -> int:
     seg = manifest["segment"]
     loop = manifest["loop"]
     print(f"{out}/canvas.mp4  {loop['seconds']:.2f} s ({loop['bars']} bars, {loop['mode']}) "
@@ -179,6 +188,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     out = args.out or Path("out") / f"{Path(args.audio).stem}-video"
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
+    if (api := _remote_api(args)) is not None:
+        _remote_only(args, cover=args.cover, cuts_only=args.cuts_only)
+        return _video_summary(out, _remote_render(
+            api, args.audio, out, "video", lambda client, track: client.videos.create(
+                track=track, template=args.template, size=args.size, seed=args.seed)))
     from beatframe.requests import VideoRequest
 
     VideoRequest.validate(audio=args.audio, template=args.template, seed=args.seed, size=args.size,
@@ -189,11 +203,103 @@ def cmd_video(args: argparse.Namespace) -> int:
         manifest = render_video(audio=str(args.audio), out_dir=str(out), template=args.template, seed=args.seed,
                                 size=args.size, transitions=not args.cuts_only,
                                 cover=str(args.cover) if args.cover else None, cover_license=args.cover_license)
+    return _video_summary(out, manifest)
+
+
+def _video_summary(out: Path, manifest: dict) -> int:
     video = manifest["outputs"][0]
     print(f"{out}/video.mp4  {video['width']}x{video['height']}, {video['duration']:.2f} s, "
           f"{len(manifest['plan']['shots'])} shots at {manifest['analysis']['bpm']:.1f} BPM; "
           f"cost {manifest['cost']['total']:.5f} {manifest['cost']['currency']}")
     return 0
+
+
+# --- remote mode: render on a beatframe API server through the SDK (beatframe.client) ---------------
+
+def _remote_api(args: argparse.Namespace) -> tuple[str, str] | None:
+    """``(url, key)`` when the command renders remotely (``--api-url`` or BEATFRAME_API_URL), else None."""
+    from beatframe.settings import get_settings
+
+    url = args.api_url or get_settings().api_url
+    if not url:
+        return None
+    key = args.api_key or get_settings().api_key
+    if not key:
+        raise BadInputError(f"rendering on {url} needs an API key: --api-key KEY or BEATFRAME_API_KEY")
+    return url, key
+
+
+def _remote_only(args: argparse.Namespace, **given: object) -> None:
+    """Refuse options the API does not take (yet) rather than silently ignore them."""
+    for name, value in given.items():
+        if value:
+            raise BadInputError(f"--{name.replace('_', '-')} is not available when rendering on an API server "
+                                "(--api-url / BEATFRAME_API_URL); leave it out or render locally")
+
+
+@contextmanager
+def _remote_errors() -> Iterator[None]:
+    """SDK errors as the CLI's exit codes: what the server refuses (4xx) and renders failed on bad
+    input are bad input (2, the server's message in one line); unreachable servers, 5xx after
+    retries and failed renders are failures (1)."""
+    from beatframe.client import APIError, BeatframeError, RateLimitError, RenderFailed
+
+    try:
+        yield
+    except RenderFailed as exc:
+        if exc.type == "invalid_request_error":
+            raise BadInputError(str(exc)) from None
+        raise
+    except (APIError, RateLimitError):
+        raise
+    except BeatframeError as exc:
+        if exc.status is None:  # the server could not be reached or did not answer
+            raise
+        problem = f"{exc.param}: {exc.message}" if exc.param and exc.param not in exc.message else exc.message
+        raise BadInputError(f"the API refused the request: {problem} ({exc.status} {exc.code})") from None
+
+
+def _report_render(render) -> None:
+    """Feed a remote render's stages to the progress bar, as local stages do."""
+    from beatframe import progress
+
+    for stage in render.stages:
+        if stage.status != "pending":  # rows appear as stages start, like a local render's
+            progress.report(stage.name, 1.0 if stage.status == "succeeded" else 0.0)
+    progress.report("render (total)", render.progress)
+
+
+def _remote_render(api: tuple[str, str], audio: Path, out: Path, kind: str, create) -> dict:
+    """Upload ``audio``, ``create(client, track)`` the canvas or video, wait for its render while
+    showing progress, download its outputs and manifest into ``out``; returns the manifest."""
+    from urllib.parse import unquote, urlsplit
+
+    from beatframe import progress
+    from beatframe.client import Client
+    from beatframe.fsutil import write_json_atomic
+
+    if not Path(audio).is_file():
+        raise BadInputError(f"{audio}: no such file")
+    try:
+        client = Client(*api, timeout=120.0)
+    except ValueError as exc:
+        raise BadInputError(str(exc)) from None
+    with client, _remote_errors(), _progress_bar(f"Rendering a {kind} of {audio} on {client.base_url}"):
+        progress.report("upload audio", 0.0)  # the render's own "upload" stage is the outputs'
+        track = client.tracks.create(file=audio)
+        progress.report("upload audio", 1.0)
+        created = create(client, track)
+        namespace = client.canvases if kind == "canvas" else client.videos
+        done = namespace.wait(created.id, timeout=None, on_progress=_report_render)
+        if not done.manifest:
+            raise RuntimeError(f"{done.id} succeeded without a manifest")
+        out.mkdir(parents=True, exist_ok=True)
+        for number, output in enumerate(done.outputs, 1):
+            name = Path(unquote(urlsplit(output.uri).path)).name  # canvas.mp4, canvas.jpg as rendered locally
+            client.download(output, out / (name if name not in ("", "..", "manifest.json") else f"{kind}-{number}"))
+            progress.report("download", number / len(done.outputs))
+        write_json_atomic(out / "manifest.json", done.manifest)
+    return done.manifest
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -333,6 +439,13 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remote_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-url", metavar="URL",
+                        help="render on this beatframe API server instead of locally (default: BEATFRAME_API_URL;"
+                             " set it empty to render locally)")
+    parser.add_argument("--api-key", metavar="KEY", help="the API key for --api-url (default: BEATFRAME_API_KEY)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="beatframe", description="Loop-native Canvases and music videos, cut to the beat.")
     parser.add_argument("--version", action="version", version=f"beatframe {__version__}")
@@ -357,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the loop closes (default: the template's)")
     canvas.add_argument("--size", default="720x1280", help="9:16 size, 720x1280 to 1080x1920")
     canvas.add_argument("--start", type=float, help="start the loop at the bar nearest this time (s)")
+    _remote_arguments(canvas)
     canvas.set_defaults(run=cmd_canvas)
 
     video = sub.add_parser("video", help="render a full-length music video with the track's audio")
@@ -370,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--cuts-only", action="store_true", help="plain cuts at section changes, no transitions")
     video.add_argument("--like", type=Path, metavar="MANIFEST",
                        help="take template, seed and cover from a Canvas's manifest.json (expand it to a video)")
+    _remote_arguments(video)
     video.set_defaults(run=cmd_video)
 
     variants = sub.add_parser("variants", help="several Canvases or videos of one track (seeds, templates)")

@@ -42,6 +42,7 @@ import re
 import secrets
 import string
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,20 @@ def stop_embedded_server(settings: Settings | None = None) -> bool:
 # the connection pool
 
 
+#: A pooled connection idle longer than this is checked (one round trip) before it is handed out;
+#: busier ones are not, which keeps a request's round trips to the ones doing work.
+CHECK_IDLE_AFTER = 5.0
+
+
+def _stamp_returned(conn: Connection) -> None:
+    conn.info_returned_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+def _check_if_idle(conn: Connection) -> None:
+    if time.monotonic() - getattr(conn, "info_returned_at", 0.0) > CHECK_IDLE_AFTER:
+        ConnectionPool.check_connection(conn)
+
+
 def open_pool(settings: Settings | None = None, *, conninfo: str | None = None,
               min_size: int = POOL_MIN_SIZE, max_size: int = POOL_MAX_SIZE,
               timeout: float = 30.0) -> ConnectionPool:
@@ -162,7 +177,8 @@ def open_pool(settings: Settings | None = None, *, conninfo: str | None = None,
         min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row},
-        check=ConnectionPool.check_connection,  # survive a restarted server
+        check=_check_if_idle,  # survive a restarted server
+        reset=_stamp_returned,
         timeout=timeout,
         name="beatframe",
         open=False,

@@ -1,7 +1,10 @@
-"""Request dependencies: the database pool, the object store and the authenticated project."""
+"""Request dependencies: the database pool and connections, the object store and the
+authenticated project."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from fastapi import Header, Request
@@ -20,6 +23,45 @@ class Principal:
 
 def pool(request: Request):
     return request.app.state.pool
+
+
+@contextmanager
+def transaction(request: Request) -> Iterator:
+    """One transaction for the rest of the request's work: :func:`connection` calls inside it share
+    it (fewer round trips, all or nothing), and :func:`after_commit` work runs once it committed."""
+    with request.app.state.pool.connection() as conn:
+        request.state.conn, request.state.after_commit = conn, []
+        try:
+            yield conn
+        finally:
+            request.state.conn = None
+    for work in request.state.after_commit:
+        work()
+
+
+@contextmanager
+def connection(request: Request) -> Iterator:
+    """The request's open :func:`transaction`, or a pooled connection for one transaction of its own."""
+    conn = getattr(request.state, "conn", None)
+    if conn is not None:
+        yield conn
+        return
+    with request.app.state.pool.connection() as conn:
+        yield conn
+
+
+def in_transaction(request: Request, work: Callable[[], dict]) -> dict:
+    """``work()`` inside one :func:`transaction` of the request."""
+    with transaction(request):
+        return work()
+
+
+def after_commit(request: Request, work: Callable[[], None]) -> None:
+    """Run ``work`` once the request's transaction committed (at once when none is open)."""
+    if getattr(request.state, "conn", None) is not None:
+        request.state.after_commit.append(work)
+    else:
+        work()
 
 
 def store(request: Request):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -48,12 +49,18 @@ def install(app) -> None:
     async def _validation(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         param = ".".join(str(p) for p in first.get("loc", [])[1:]) or None
-        return error_response(request, 400, "parameter_invalid", first.get("msg", "invalid request"), param)
+        message = first.get("msg", "invalid request")
+        return error_response(request, 400, "parameter_invalid", f"{param}: {message}" if param else message, param)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         code = {404: "resource_missing", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database_down(request: Request, exc: psycopg.OperationalError):
+        # e.g. the database restarted under a pooled connection: nothing was done, a retry works
+        return error_response(request, 503, "database_unavailable", "the database is briefly unavailable; retry")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -36,13 +36,13 @@ def begin(pool, project_id: str, key: str, digest: str) -> tuple[int, dict] | No
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         with pool.connection() as conn:
-            conn.execute("DELETE FROM idempotency_keys WHERE project_id = %s AND key = %s AND response_status IS NULL"
-                         f" AND created_at < now() - interval '{ABANDONED_AFTER}'", (project_id, key))
             owned = conn.execute(
                 "INSERT INTO idempotency_keys (project_id, key, request_hash) VALUES (%s, %s, %s)"
                 " ON CONFLICT DO NOTHING RETURNING key", (project_id, key, digest)).fetchone()
             if owned:
                 return None
+            conn.execute("DELETE FROM idempotency_keys WHERE project_id = %s AND key = %s AND response_status IS NULL"
+                         f" AND created_at < now() - interval '{ABANDONED_AFTER}'", (project_id, key))
             row = conn.execute("SELECT request_hash, response_status, response_body FROM idempotency_keys"
                                " WHERE project_id = %s AND key = %s", (project_id, key)).fetchone()
         if row is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from beatframe.api.deps import Principal, pool, store
+from beatframe.api.deps import Principal, connection, pool, store
 from beatframe.api.errors import ApiError
 from beatframe.api.pagination import page
 from beatframe.api.signing import download_url
@@ -79,7 +79,7 @@ def fetch_one(request: Request, who: Principal, table: str, columns: str, object
     """One of the caller's objects; another project's or environment's is as missing as none (404).
     ``live_rows`` skips soft-deleted rows."""
     deleted = " AND deleted_at IS NULL" if live_rows else ""
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = %s AND project_id = %s AND env = %s{deleted}",
                            (object_id, who.project_id, who.env)).fetchone()
     if row is None:
@@ -90,7 +90,7 @@ def fetch_one(request: Request, who: Principal, table: str, columns: str, object
 def render_row(request: Request, who: Principal, render_id: str) -> dict:
     """A render with the id of the canvas or video it makes."""
     columns = ", ".join(f"r.{c.strip()}" for c in RENDER_COLUMNS.split(","))
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         row = conn.execute(
             f"SELECT {columns}, c.id AS canvas_id, v.id AS video_id FROM renders r"
             " LEFT JOIN canvases c ON c.render_id = r.id LEFT JOIN videos v ON v.render_id = r.id"
@@ -137,7 +137,7 @@ def listing(request: Request, who: Principal, *, table: str, columns: str, build
 def soft_delete(request: Request, who: Principal, table: str, object_id: str, *, noun: str) -> dict:
     """Mark one of the caller's objects deleted and remove its file from the object store."""
     row = fetch_one(request, who, table, "id, object_key", object_id, noun=noun, live_rows=True)
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         conn.execute(f"UPDATE {table} SET deleted_at = now() WHERE id = %s", (object_id,))
     store(request).delete(row["object_key"])
     return {"id": object_id, "object": noun, "deleted": True}

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, pool, principal, store
+from beatframe.api.deps import Principal, connection, principal, store
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import ASSET_COLUMNS, asset_object, fetch_one, listing, soft_delete
 from beatframe.api.uploads import check_length, receive
@@ -80,7 +80,7 @@ def create(request: Request, file: UploadFile = File(...),
             asset_id = db.new_id("ast")
             key = f"assets/{who.project_id}/{asset_id}/{kind}{upload.suffix}"
             store(request).put_file(key, upload.path, content_type=upload.content_type)
-            with pool(request).connection() as conn:
+            with connection(request) as conn:
                 row = conn.execute(
                     f"INSERT INTO assets (id, project_id, env, kind, filename, content_type, bytes, sha256, object_key,"
                     f" license, attribution, rights_holder) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, pool, principal
+from beatframe.api.deps import Principal, after_commit, connection, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import RENDER_COLUMNS, listing, render_object, render_row
 from beatframe.api.runner import initial_stages
@@ -23,18 +23,18 @@ router = APIRouter(prefix="/renders", tags=["renders"])
 
 def queue_render(request: Request, who: Principal, *, kind: str, insert_target, flow_params: dict,
                  params: dict) -> tuple[dict, dict]:
-    """Create a queued render and the canvas or video it makes (one transaction), then hand the
-    render to the runner. ``insert_target(conn, render_id)`` inserts the target and returns its row."""
+    """Create a queued render and the canvas or video it makes, and hand the render to the runner
+    once that committed. ``insert_target(conn, render_id)`` inserts the target and returns its row."""
     runner = request.app.state.runner
     render_id = db.new_id("rnd")
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         render = conn.execute(
             f"INSERT INTO renders (id, project_id, env, kind, params, stages, backend) VALUES (%s, %s, %s, %s, %s, %s, %s)"
             f" RETURNING {RENDER_COLUMNS}",
             (render_id, who.project_id, who.env, kind, Jsonb(params), Jsonb(initial_stages(kind)), runner.backend),
         ).fetchone()
         target = insert_target(conn, render_id)
-    runner.submit(render_id=render_id, kind=kind, flow_params=flow_params)
+    after_commit(request, lambda: runner.submit(render_id=render_id, kind=kind, flow_params=flow_params))
     return render, target
 
 

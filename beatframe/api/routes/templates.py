@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, pool, principal
+from beatframe.api.deps import Principal, connection, pool, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import ts
 from beatframe.api.pagination import page
@@ -86,7 +86,7 @@ def _project_row(request: Request, who: Principal, ref: str, version: int | None
     column = "t.id" if ref.startswith("tpl_") else "t.name"
     join = _FROM if version is None else _FROM.replace("v.version = t.version", "v.version = %s")
     params = ([version] if version is not None else []) + [ref, who.project_id, who.env]
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         return conn.execute(f"SELECT {_COLUMNS} FROM {join} WHERE {column} = %s AND t.project_id = %s"
                             " AND t.env = %s AND t.deleted_at IS NULL", params).fetchone()
 
@@ -136,7 +136,7 @@ def create(body: TemplateCreate, request: Request, who: Principal = Depends(prin
         t = _validated({**body.model_dump(mode="json"), "version": "1"})
         template_id = db.new_id("tpl")
         try:
-            with pool(request).connection() as conn:
+            with connection(request) as conn:
                 conn.execute("INSERT INTO templates (id, project_id, env, name) VALUES (%s, %s, %s, %s)",
                              (template_id, who.project_id, who.env, t.name))
                 conn.execute("INSERT INTO template_versions (template_id, version, definition) VALUES (%s, 1, %s)",
@@ -176,7 +176,7 @@ def update(template_id: str, body: TemplateUpdate, request: Request, who: Princi
         changes = body.model_dump(mode="json", exclude_unset=True, exclude_none=True)
         version = current["version"] + 1
         t = _validated({**current["definition"], **changes, "version": str(version)})
-        with pool(request).connection() as conn:
+        with connection(request) as conn:
             bumped = conn.execute("UPDATE templates SET version = %s, updated_at = now() WHERE id = %s AND version = %s"
                                   " RETURNING id", (version, current["id"], current["version"])).fetchone()
             if bumped is None:
@@ -197,6 +197,6 @@ def delete(template_id: str, request: Request, who: Principal = Depends(principa
         raise ApiError(404 if _builtin(template_id) is None else 400,
                        "resource_missing" if _builtin(template_id) is None else "template_builtin",
                        f"no project template {template_id!r}", param="id")
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         conn.execute("UPDATE templates SET deleted_at = now() WHERE id = %s", (row["id"],))
     return {"id": row["id"], "object": "template", "deleted": True}

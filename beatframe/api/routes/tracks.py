@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, pool, principal, store
+from beatframe.api.deps import Principal, connection, principal, store
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import TRACK_COLUMNS, fetch_one, listing, soft_delete, track_object
 from beatframe.api.uploads import MAX_UPLOAD_BYTES, Received, check_length, receive, safe_name
@@ -56,7 +56,7 @@ def _keep(request: Request, who: Principal, upload: Received, source_url: str | 
     key = f"tracks/{who.project_id}/{track_id}/audio{upload.suffix}"
     content_type = upload.content_type if upload.content_type.startswith("audio/") else "application/octet-stream"
     store(request).put_file(key, upload.path, content_type=content_type)
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         row = conn.execute(
             f"INSERT INTO tracks (id, project_id, env, filename, source_url, sha256, bytes, duration, object_key, status)"
             f" VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'ready') RETURNING {TRACK_COLUMNS}",
@@ -148,7 +148,7 @@ def retrieve(track_id: str, request: Request, who: Principal = Depends(principal
 def analysis(track_id: str, request: Request, who: Principal = Depends(principal)):
     """The track's analysis (``beatframe.analysis/1``); 202 while it is being computed."""
     _find(request, who, track_id)
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         row = conn.execute("SELECT analysis, analysis_status, analysis_error FROM tracks WHERE id = %s",
                            (track_id,)).fetchone()
     if row["analysis_status"] == "pending":

@@ -12,7 +12,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from beatframe.api.deps import Principal, pool, principal
+from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
 from beatframe.resources import Usage
 
@@ -28,11 +28,10 @@ def usage(request: Request, who: Principal = Depends(principal),
     if start and end and start > end:
         raise ApiError(400, "parameter_invalid", "start is after end", param="start")
     key = _GROUP_KEYS[group_by]
-    env = "NULL" if group_by == "env" else "env"
     env_group = "" if group_by == "env" else ", env"
-    with pool(request).connection() as conn:
+    with connection(request) as conn:
         rows = conn.execute(
-            f"SELECT {key} AS key, {env if group_by != 'env' else 'env'} AS env, sum(seconds) AS seconds,"
+            f"SELECT {key} AS key, env, sum(seconds) AS seconds,"
             f" sum(amount) AS amount, sum(billed_amount) AS billed_amount, count(*) AS lines, max(currency) AS currency"
             f" FROM usage_lines WHERE project_id = %s AND day >= coalesce(%s, '-infinity'::date)"
             f" AND day <= coalesce(%s, 'infinity'::date) GROUP BY {key}{env_group} ORDER BY 1, 2",
