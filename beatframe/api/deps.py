@@ -50,12 +50,6 @@ def connection(request: Request) -> Iterator:
         yield conn
 
 
-def in_transaction(request: Request, work: Callable[[], dict]) -> dict:
-    """``work()`` inside one :func:`transaction` of the request."""
-    with transaction(request):
-        return work()
-
-
 def after_commit(request: Request, work: Callable[[], None]) -> None:
     """Run ``work`` once the request's transaction committed (at once when none is open)."""
     if getattr(request.state, "conn", None) is not None:

@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 
+from beatframe.api.deps import transaction
 from beatframe.api.errors import ApiError
 
 WAIT_SECONDS = 30.0
@@ -57,10 +58,9 @@ def begin(pool, project_id: str, key: str, digest: str) -> tuple[int, dict] | No
         time.sleep(0.05)
 
 
-def finish(pool, project_id: str, key: str, status: int, body: dict) -> None:
-    with pool.connection() as conn:
-        conn.execute("UPDATE idempotency_keys SET response_status = %s, response_body = %s"
-                     " WHERE project_id = %s AND key = %s", (status, Jsonb(body), project_id, key))
+def finish(conn, project_id: str, key: str, status: int, body: dict) -> None:
+    conn.execute("UPDATE idempotency_keys SET response_status = %s, response_body = %s"
+                 " WHERE project_id = %s AND key = %s", (status, Jsonb(body), project_id, key))
 
 
 def abandon(pool, project_id: str, key: str) -> None:
@@ -74,21 +74,26 @@ def respond(request: Request, project_id: str, *, status: int, fingerprint: dict
             work: Callable[[], dict]) -> JSONResponse:
     """Do a POST's ``work`` once per ``Idempotency-Key`` and answer with its object.
 
-    ``fingerprint`` is what makes two requests the same (the validated body; for uploads, the
-    file's sha256 and the form fields). Without a key the work simply runs. A request that fails
-    leaves no stored response, so its retry runs again.
+    The work runs in one transaction of the request (:func:`beatframe.api.deps.transaction`),
+    which also stores the response for the key: the objects and the replayable answer commit
+    together or not at all. ``fingerprint`` is what makes two requests the same (the validated
+    body; for uploads, the file's sha256 and the form fields). Without a key the work simply
+    runs. A request that fails leaves no stored response, so its retry runs again.
     """
     key = request.headers.get("idempotency-key")
     if key is None:
-        return JSONResponse(jsonable_encoder(work()), status_code=status)
+        with transaction(request):
+            body = jsonable_encoder(work())
+        return JSONResponse(body, status_code=status)
     pool = request.app.state.pool
     stored = begin(pool, project_id, key, request_hash(request.method, request.url.path, fingerprint))
     if stored is not None:
         return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
     try:
-        body = jsonable_encoder(work())
+        with transaction(request) as conn:
+            body = jsonable_encoder(work())
+            finish(conn, project_id, key, status, body)
     except BaseException:
         abandon(pool, project_id, key)
         raise
-    finish(pool, project_id, key, status, body)
     return JSONResponse(body, status_code=status)

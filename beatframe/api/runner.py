@@ -9,7 +9,7 @@ where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
   ``stage`` and ``stages``. Each held render beats a heartbeat; a watchdog in every API process
   fails queued or running renders whose heartbeat went stale (their process died), so none stays
   queued or running forever, also when several API processes share a database.
-- ``deployment``: renders are submitted with ``run_deployment`` to the deployments of
+- ``deployment``: renders are submitted as ``run_deployment`` does to the deployments of
   ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``), which Prefect workers on
   the work pools pick up, on this machine or others. The flow run id is stored at once; a sync
   loop mirrors each flow run's state and its progress artifact, and reads the manifest from the
@@ -43,8 +43,8 @@ STALE_AFTER = "5 minutes"
 PROGRESS_EVERY_SECONDS = 0.5
 SYNC_SECONDS = 2.0
 SYNC_BATCH = 200
-#: Threads handing renders to Prefect (each run_deployment is two API calls).
-SUBMITTERS = 4
+#: Threads handing renders to Prefect, each with its own client.
+SUBMITTERS = 2
 DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video"}
 
 
@@ -282,34 +282,49 @@ class DeploymentRunner(RenderRunner):
     def __init__(self, *, pool, settings) -> None:
         super().__init__(pool=pool, settings=settings)
         self._submissions: queue.Queue = queue.Queue()
-        self._threads += [threading.Thread(target=self._submit_loop, name="render-submit", daemon=True),
-                          threading.Thread(target=self._sync_loop, name="render-sync", daemon=True)]
+        self._threads += [threading.Thread(target=self._submit_loop, name=f"render-submit-{i}", daemon=True)
+                          for i in range(SUBMITTERS)]
+        self._threads.append(threading.Thread(target=self._sync_loop, name="render-sync", daemon=True))
 
     def submit(self, *, render_id: str, kind: str, flow_params: dict) -> None:
         # Off the request path: POST answers after its INSERT, not after a round trip to Prefect.
         self._submissions.put((render_id, kind, flow_params))
 
     def _submit_loop(self) -> None:
-        with ThreadPoolExecutor(max_workers=SUBMITTERS, thread_name_prefix="render-submit") as submitters:
+        """Hand queued renders to Prefect: what ``run_deployment(..., timeout=0)`` does, on one
+        long-lived client per thread and with the deployment ids cached, so a submission is one
+        API call (``run_deployment`` opens a client and looks the deployment up every time, which
+        under load costs the API process more than the requests it serves)."""
+        from prefect import get_client
+        from prefect.exceptions import ObjectNotFound
+
+        deployment_ids: dict[str, object] = {}
+        with get_client(sync_client=True) as client:
             while not self._stop.is_set():
                 try:
-                    job = self._submissions.get(timeout=0.5)
+                    render_id, kind, flow_params = self._submissions.get(timeout=0.5)
                 except queue.Empty:
                     continue
-                submitters.submit(self._submit_one, *job)
-
-    def _submit_one(self, render_id: str, kind: str, flow_params: dict) -> None:
-        from prefect.deployments import run_deployment
-
-        try:
-            flow_run = run_deployment(name=DEPLOYMENTS[kind], parameters=flow_params, timeout=0,
-                                      as_subflow=False, tags=["beatframe-api", render_id])
-            with self.pool.connection() as conn:
-                conn.execute("UPDATE renders SET flow_run_id = %s, heartbeat_at = now() WHERE id = %s",
-                             (str(flow_run.id), render_id))
-        except Exception as exc:  # noqa: BLE001 - e.g. no such deployment: the render fails, clearly
-            log.warning("submitting render %s failed", render_id, exc_info=True)
-            self.book.fail(render_id, f"could not submit to Prefect deployment {DEPLOYMENTS[kind]!r}: {exc}")
+                name = DEPLOYMENTS[kind]
+                try:
+                    for attempt in (1, 2):
+                        if name not in deployment_ids:
+                            deployment_ids[name] = client.read_deployment_by_name(name).id
+                        try:
+                            flow_run = client.create_flow_run_from_deployment(
+                                deployment_ids[name], parameters=flow_params, tags=["beatframe-api", render_id],
+                                idempotency_key=render_id)  # a resubmitted render is still one flow run
+                            break
+                        except ObjectNotFound:
+                            deployment_ids.pop(name)  # re-created under a new id: look it up again
+                            if attempt == 2:
+                                raise
+                    with self.pool.connection() as conn:
+                        conn.execute("UPDATE renders SET flow_run_id = %s, heartbeat_at = now() WHERE id = %s",
+                                     (str(flow_run.id), render_id))
+                except Exception as exc:  # noqa: BLE001 - e.g. no such deployment: the render fails, clearly
+                    log.warning("submitting render %s failed", render_id, exc_info=True)
+                    self.book.fail(render_id, f"could not submit to Prefect deployment {name!r}: {exc}")
 
     def cancel(self, render_id: str) -> dict | None:
         row = self.book.mark_canceled(render_id)
@@ -329,9 +344,12 @@ class DeploymentRunner(RenderRunner):
                 log.warning("syncing renders with Prefect failed", exc_info=True)
 
     def sync(self) -> None:
-        """Mirror the Prefect state of every active deployment render (one API call per batch)."""
+        """Mirror the Prefect state of every active deployment render that left the queue.
+
+        One filtered API call per batch; flow runs still scheduled or pending are filtered out by
+        the server and parsed by nobody, so a long queue costs the API process next to nothing.
+        """
         from prefect import get_client
-        from prefect.client.schemas.objects import FlowRun
 
         with self.pool.connection() as conn:
             active = conn.execute(
@@ -342,27 +360,30 @@ class DeploymentRunner(RenderRunner):
                 batch = {r["flow_run_id"]: r for r in active[start:start + SYNC_BATCH]}
                 # the REST filter directly: 3.8.8's sync client sends null paging fields its server refuses
                 response = client.request("POST", "/flow_runs/filter", json={
-                    "flow_runs": {"id": {"any_": list(batch)}}, "limit": len(batch)})
+                    "flow_runs": {"id": {"any_": list(batch)},
+                                  "state": {"type": {"not_any_": ["SCHEDULED", "PENDING"]}}},
+                    "limit": len(batch)})
                 for found in response.json():
-                    flow_run = FlowRun.model_validate(found)
-                    self._mirror(client, batch[str(flow_run.id)], flow_run)
+                    self._mirror(client, batch[found["id"]], found)
 
-    def _mirror(self, client, render: dict, flow_run) -> None:
-        state, flow_run_id = flow_run.state, str(flow_run.id)
-        if state is None or state.is_scheduled() or state.is_pending():
-            return
-        if state.is_running():
+    def _mirror(self, client, render: dict, flow_run: dict) -> None:
+        state, flow_run_id = flow_run.get("state") or {}, flow_run["id"]
+        kind = state.get("type")
+        if kind == "RUNNING":
             if render["status"] == "queued":
                 self.book.start(render["id"], flow_run_id)
             stage, progress = _artifact_progress(client, flow_run_id)
             if stage is not None:
                 self.book.progress(render["id"], stage, progress, _stages_at(render["kind"], stage))
-        elif state.is_completed():
-            self.book.succeed(render["id"], state.result(), flow_run_id)
-        elif state.is_cancelled() or state.is_cancelling():
+        elif kind == "COMPLETED":
+            from prefect.client.schemas.objects import FlowRun
+
+            manifest = FlowRun.model_validate(flow_run).state.result()  # the flow's persisted result
+            self.book.succeed(render["id"], manifest, flow_run_id)
+        elif kind in ("CANCELLED", "CANCELLING"):
             self.book.mark_canceled(render["id"])
-        elif state.is_final():  # failed or crashed
-            self.book.fail(render["id"], state.message or state.name, flow_run_id)
+        elif kind in ("FAILED", "CRASHED"):
+            self.book.fail(render["id"], state.get("message") or state.get("name") or kind, flow_run_id)
 
 
 def _artifact_progress(client, flow_run_id: str) -> tuple[str | None, float]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, connection, in_transaction, principal
+from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import (CANVAS_COLUMNS, canvas_object, check_expand, expanded, fetch_one,
                                    listing, render_object)
@@ -54,7 +54,7 @@ def track_audio(request: Request, who: Principal, track_id: str) -> dict:
 def create_canvas(body: CanvasCreate, request: Request, who: Principal = Depends(principal)):
     """Create a Canvas of a track; its render is queued at once (202). Honours ``Idempotency-Key``."""
     return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
-                               work=lambda: in_transaction(request, lambda: _create_canvas(body, request, who)))
+                               work=lambda: _create_canvas(body, request, who))
 
 
 def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict:

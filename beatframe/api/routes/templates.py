@@ -97,14 +97,14 @@ def resolve_template(request: Request, who: Principal, ref: str) -> tuple[str, T
     A built-in goes by name; a project template as its JSON, so a worker anywhere renders the
     exact version current now.
     """
+    builtin = _builtin(ref)  # first: a project template can never take a built-in's name or id
+    if builtin is not None:
+        return builtin.name, builtin
     row = _project_row(request, who, ref)
-    if row is not None:
-        t = Template.model_validate({**row["definition"], "version": str(row["version"])})
-        return t.canonical_json(), t
-    builtin = _builtin(ref)
-    if builtin is None:
+    if row is None:
         raise ApiError(400, "parameter_invalid", f"no template {ref!r}; see GET /v1/templates", param="template")
-    return builtin.name, builtin
+    t = Template.model_validate({**row["definition"], "version": str(row["version"])})
+    return t.canonical_json(), t
 
 
 def _validated(data: dict) -> Template:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, connection, principal, store
+from beatframe.api.deps import Principal, after_commit, connection, principal, store
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import TRACK_COLUMNS, fetch_one, listing, soft_delete, track_object
 from beatframe.api.uploads import MAX_UPLOAD_BYTES, Received, check_length, receive, safe_name
@@ -63,7 +63,7 @@ def _keep(request: Request, who: Principal, upload: Received, source_url: str | 
             (track_id, who.project_id, who.env, upload.filename, source_url, upload.sha256, upload.bytes,
              clip.duration, key),
         ).fetchone()
-    request.app.state.runner.submit_analysis(track_id=track_id, audio=store_ref(key))
+    after_commit(request, lambda: request.app.state.runner.submit_analysis(track_id=track_id, audio=store_ref(key)))
     return track_object(row)
 
 

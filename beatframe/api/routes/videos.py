@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, in_transaction, principal
+from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import (CANVAS_COLUMNS, VIDEO_COLUMNS, check_expand, expanded, fetch_one, listing,
                                    render_object, video_object)
@@ -63,7 +63,7 @@ def render_size(size: str, env: str) -> str:
 def create_video(body: VideoCreate, request: Request, who: Principal = Depends(principal)):
     """Create a full-length video; its render is queued at once (202). Honours ``Idempotency-Key``."""
     return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
-                               work=lambda: in_transaction(request, lambda: _create_video(body, request, who)))
+                               work=lambda: _create_video(body, request, who))
 
 
 def _create_video(body: VideoCreate, request: Request, who: Principal) -> dict:
