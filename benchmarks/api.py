@@ -75,6 +75,17 @@ def open_loop(call, *, rate: float, seconds: float, threads: int = 64) -> tuple[
     return latencies, failures
 
 
+def count_submitted(client) -> int:
+    """Renders of the benchmark's project that have a Prefect flow run, paging through /v1/renders."""
+    count, after = 0, None
+    while True:
+        page = client.get("/v1/renders", params={"limit": 100, **({"starting_after": after} if after else {})}).json()
+        count += sum(1 for render in page["data"] if render["flow_run_id"])
+        if not page["has_more"]:
+            return count
+        after = page["data"][-1]["id"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
@@ -142,8 +153,9 @@ def main() -> None:
                 track = client.post("/v1/tracks", files={"file": ("song.wav", f)}).json()
             while client.get(f"/v1/tracks/{track['id']}/analysis").status_code == 202:
                 time.sleep(0.2)  # the upload's analysis runs in the API process: not during the load
-            for _ in range(20):  # warm connections and caches
+            for i in range(20):  # warm connections and caches
                 client.get(f"/v1/tracks/{track['id']}")
+                client.post("/v1/canvases", json={"track": track["id"], "seconds": 4, "seed": 10_000 + i})
 
             render_ids: list[str] = []
 
@@ -169,7 +181,7 @@ def main() -> None:
             load_end, submitted = time.monotonic(), 0
             while submitted < len(render_ids) and time.monotonic() - load_end < 300:
                 time.sleep(2)  # the submitters hand the backlog to Prefect at its pace
-                submitted = sum(1 for rid in render_ids if client.get(f"/v1/renders/{rid}").json()["flow_run_id"])
+                submitted = count_submitted(client)
             drained = time.monotonic() - load_end
     finally:
         api.terminate()

@@ -89,15 +89,7 @@ def fetch_one(request: Request, who: Principal, table: str, columns: str, object
 
 def render_row(request: Request, who: Principal, render_id: str) -> dict:
     """A render with the id of the canvas or video it makes."""
-    columns = ", ".join(f"r.{c.strip()}" for c in RENDER_COLUMNS.split(","))
-    with connection(request) as conn:
-        row = conn.execute(
-            f"SELECT {columns}, c.id AS canvas_id, v.id AS video_id FROM renders r"
-            " LEFT JOIN canvases c ON c.render_id = r.id LEFT JOIN videos v ON v.render_id = r.id"
-            " WHERE r.id = %s AND r.project_id = %s AND r.env = %s", (render_id, who.project_id, who.env)).fetchone()
-    if row is None:
-        raise ApiError(404, "resource_missing", f"no render {render_id!r}", param="id")
-    return row
+    return fetch_one(request, who, "render_objects", RENDER_COLUMNS + ", canvas_id, video_id", render_id, noun="render")
 
 
 def check_expand(kind: str, expand: list[str]) -> list[str]:

@@ -41,8 +41,8 @@ def queue_render(request: Request, who: Principal, *, kind: str, insert_target, 
 @router.get("", response_model=ListObject[Render])
 def list_renders(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
                  starting_after: str | None = None, ending_before: str | None = None) -> dict:
-    return listing(request, who, table="renders", columns="id", build=lambda r: render_object(render_row(request, who, r["id"])),
-                   limit=limit, starting_after=starting_after, ending_before=ending_before)
+    return listing(request, who, table="render_objects", columns=RENDER_COLUMNS + ", canvas_id, video_id",
+                   build=render_object, limit=limit, starting_after=starting_after, ending_before=ending_before)
 
 
 @router.get("/{render_id}", response_model=Render)
