@@ -3,11 +3,13 @@ authenticated project."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from fastapi import Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from beatframe import db
 from beatframe.api.errors import ApiError
@@ -19,6 +21,15 @@ class Principal:
     project_name: str
     env: str
     key_id: str
+
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def looks_like_id(value: str) -> bool:
+    """Whether ``value`` could be an object id or a template name; anything else (NUL bytes,
+    slashes, megabytes) is missing without asking the database."""
+    return _ID.fullmatch(value) is not None
 
 
 def pool(request: Request):
@@ -62,11 +73,15 @@ def store(request: Request):
     return request.app.state.store
 
 
-def principal(request: Request, authorization: str | None = Header(default=None)) -> Principal:
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                     description="An API key: `Authorization: Bearer bf_test_…` or `bf_live_…`")
+
+
+def principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     """The project and environment of the Bearer API key (401 without a valid one)."""
-    if not authorization or not authorization.lower().startswith("bearer "):
+    if credentials is None:
         raise ApiError(401, "api_key_missing", "send your API key as 'Authorization: Bearer bf_test_…'")
-    who = db.authenticate(request.app.state.pool, authorization[7:].strip())
+    who = db.authenticate(request.app.state.pool, credentials.credentials.strip())
     if who is None:
         raise ApiError(401, "api_key_invalid", "the API key is invalid or revoked")
     return Principal(project_id=who["project_id"], project_name=who["project_name"], env=who["env"],

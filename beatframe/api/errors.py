@@ -23,7 +23,8 @@ class ApiError(Exception):
 
 
 def error_response(request: Request, status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
-    kind = "idempotency_error" if code.startswith("idempotency") else _TYPES.get(status, "api_error")
+    kind = "idempotency_error" if code.startswith("idempotency") else \
+        _TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
     body = {"error": {"type": kind, "code": code, "message": message, "param": param,
                       "request_id": getattr(request.state, "request_id", None)}}
     return JSONResponse(body, status_code=status)
@@ -56,6 +57,12 @@ def install(app) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         code = {404: "resource_missing", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(psycopg.DataError)
+    async def _unstorable(request: Request, exc: psycopg.DataError):
+        # a value PostgreSQL cannot hold (a NUL character in text, say) that no check caught first
+        return error_response(request, 400, "parameter_invalid", "a value in the request cannot be stored:"
+                              f" {str(exc).splitlines()[0]}")
 
     @app.exception_handler(psycopg.OperationalError)
     async def _database_down(request: Request, exc: psycopg.OperationalError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from beatframe.api.deps import Principal, connection, pool, store
+from beatframe.api.deps import Principal, connection, looks_like_id, pool, store
 from beatframe.api.errors import ApiError
 from beatframe.api.pagination import page
 from beatframe.api.signing import download_url
@@ -79,6 +79,8 @@ def fetch_one(request: Request, who: Principal, table: str, columns: str, object
     """One of the caller's objects; another project's or environment's is as missing as none (404).
     ``live_rows`` skips soft-deleted rows."""
     deleted = " AND deleted_at IS NULL" if live_rows else ""
+    if not looks_like_id(object_id):
+        raise ApiError(404, "resource_missing", f"no {noun} {object_id[:64]!r}", param="id")
     with connection(request) as conn:
         row = conn.execute(f"SELECT {columns} FROM {table} WHERE id = %s AND project_id = %s AND env = %s{deleted}",
                            (object_id, who.project_id, who.env)).fetchone()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from beatframe.api.deps import looks_like_id
 from beatframe.api.errors import ApiError
 
 
@@ -11,6 +12,9 @@ def page(pool, *, table: str, columns: str, project_id: str, env: str, limit: in
     if starting_after and ending_before:
         raise ApiError(400, "parameter_invalid", "give starting_after or ending_before, not both")
     cursor_id = starting_after or ending_before
+    if cursor_id is not None and not looks_like_id(cursor_id):
+        raise ApiError(400, "parameter_invalid", "the cursor must be an object id from an earlier page",
+                       param="starting_after" if starting_after else "ending_before")
     with pool.connection() as conn:
         params: list = [project_id, env]
         clause = ""

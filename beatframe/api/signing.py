@@ -58,4 +58,5 @@ def download_url(store, settings, uri: str, *, base_url: str) -> str:
 def verify(settings, key: str, expires: int, sig: str) -> bool:
     if expires < time.time():
         return False
-    return hmac.compare_digest(signature(signing_secret(settings), key, expires), sig)
+    # bytes: compare_digest refuses str with non-ASCII characters (a forged link is just invalid)
+    return hmac.compare_digest(signature(signing_secret(settings), key, expires).encode(), sig.encode())

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, connection, principal
+from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import (CANVAS_COLUMNS, canvas_object, check_expand, expanded, fetch_one,
                                    listing, render_object)
@@ -41,13 +41,11 @@ class CanvasCreate(BaseModel):
 
 
 def track_audio(request: Request, who: Principal, track_id: str) -> dict:
-    """The track a render reads (400 naming ``track`` when it is not the caller's)."""
-    with connection(request) as conn:
-        row = conn.execute("SELECT id, object_key FROM tracks WHERE id = %s AND project_id = %s AND env = %s"
-                           " AND deleted_at IS NULL", (track_id, who.project_id, who.env)).fetchone()
-    if row is None:
-        raise ApiError(404, "resource_missing", f"no track {track_id!r}", param="track")
-    return row
+    """The track a render reads (404 naming ``track`` when it is not the caller's)."""
+    try:
+        return fetch_one(request, who, "tracks", "id, object_key", track_id, noun="track", live_rows=True)
+    except ApiError as exc:
+        raise ApiError(404, exc.code, exc.message, param="track") from None
 
 
 @router.post("", status_code=202, response_model=Canvas)

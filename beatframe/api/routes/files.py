@@ -13,7 +13,8 @@ from beatframe.storage import LocalStore, validate_key
 router = APIRouter(tags=["files"])
 
 
-@router.get("/files/{key:path}")
+@router.get("/files/{key:path}", response_class=FileResponse, responses={200: {
+    "description": "the file", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}})
 def download(key: str, request: Request, expires: int = 0, signature: str = "") -> FileResponse:
     store = request.app.state.store
     try:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, connection, pool, principal
+from beatframe.api.deps import Principal, connection, looks_like_id, pool, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import ts
 from beatframe.api.pagination import page
@@ -83,6 +83,8 @@ def _builtin(ref: str) -> Template | None:
 
 
 def _project_row(request: Request, who: Principal, ref: str, version: int | None = None) -> dict | None:
+    if not looks_like_id(ref):
+        return None
     column = "t.id" if ref.startswith("tpl_") else "t.name"
     join = _FROM if version is None else _FROM.replace("v.version = t.version", "v.version = %s")
     params = ([version] if version is not None else []) + [ref, who.project_id, who.env]
