@@ -87,18 +87,20 @@ def api_client(prefect_server):
     db.stop_embedded_server()
 
 
-@pytest.fixture(scope="module")
-def project_keys(api_client):
-    """Bearer headers for two fresh projects of this test module: (mine, another project's)."""
+def bearer_for_new_project(name: str, env: str = "test", project: dict | None = None) -> dict:
+    """The Authorization header of a new key of a new (or the given) project, on the current database."""
     from beatframe import db
 
     pool = db.get_pool()
-    headers = []
-    for _ in range(2):
-        project = db.create_project(pool, f"project {db.new_id('t')}")
-        _, secret = db.create_api_key(pool, project=project, env="test")
-        headers.append({"Authorization": f"Bearer {secret}"})
-    return tuple(headers)
+    project = project or db.create_project(pool, f"{name} {db.new_id('t')}")
+    _, secret = db.create_api_key(pool, project=project, env=env)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture(scope="module")
+def project_keys(api_client):
+    """Bearer headers for two fresh projects of this test module: (mine, another project's)."""
+    return bearer_for_new_project("mine"), bearer_for_new_project("theirs")
 
 
 @pytest.fixture(scope="module")

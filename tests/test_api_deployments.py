@@ -70,11 +70,9 @@ def deployment_client(prefect_server):
 
 @pytest.fixture(scope="module")
 def keys(deployment_client):
-    from beatframe import db
+    from conftest import bearer_for_new_project
 
-    pool = db.get_pool()
-    project = db.create_project(pool, f"deployments {db.new_id('t')}")
-    return {"Authorization": f"Bearer {db.create_api_key(pool, project=project, env='test')[1]}"}
+    return bearer_for_new_project("deployments")
 
 
 def _upload(client, headers, song) -> dict:

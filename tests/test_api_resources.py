@@ -142,10 +142,10 @@ def test_bad_video_requests_are_400_or_404(client, auth, track, body, param):
 
 
 def test_usage_aggregates_cost_lines_and_bills_only_live(client, auth, song, wait_render):
-    pool = db.get_pool()
-    project = db.create_project(pool, f"usage {db.new_id('t')}")
-    keys = {env: {"Authorization": f"Bearer {db.create_api_key(pool, project=project, env=env)[1]}"}
-            for env in ("test", "live")}
+    from conftest import bearer_for_new_project
+
+    project = db.create_project(db.get_pool(), f"usage {db.new_id('t')}")
+    keys = {env: bearer_for_new_project("usage", env, project) for env in ("test", "live")}
     canvases = {}
     for env, headers in keys.items():
         with open(song, "rb") as f:

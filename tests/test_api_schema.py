@@ -65,12 +65,9 @@ def app(prefect_server):
 @pytest.fixture(scope="module")
 def bearer(app):
     """The Authorization header of a fresh test-mode project."""
-    from beatframe import db
+    from conftest import bearer_for_new_project
 
-    pool = db.get_pool()
-    project = db.create_project(pool, f"schema {db.new_id('t')}")
-    _, secret = db.create_api_key(pool, project=project, env="test")
-    return {"Authorization": f"Bearer {secret}"}
+    return bearer_for_new_project("schema")
 
 
 def _served_document() -> dict:
