@@ -113,10 +113,12 @@ def remux_faststart(src: Path, dest: Path) -> None:
                     what=f"remux {src}")
 
 
-def extract_poster(video: Path, dest: Path, *, at_seconds: float = 0.0, quality: int = 3) -> None:
-    """Write one frame of ``video`` as a JPEG poster (atomically)."""
+def extract_poster(video: Path, dest: Path, *, at_seconds: float = 0.0, quality: int = 3,
+                   width: int | None = None) -> None:
+    """Write one frame of ``video`` as a JPEG poster (atomically), scaled to ``width`` if given."""
+    scale = ["-vf", f"scale={width}:-2"] if width else []
     with atomic_path(dest) as tmp:
-        run_ffmpeg(["-ss", f"{at_seconds:.3f}", "-i", str(video), "-frames:v", "1",
+        run_ffmpeg(["-ss", f"{at_seconds:.3f}", "-i", str(video), "-frames:v", "1", *scale,
                      "-q:v", str(quality), str(tmp)], what=f"extract a poster from {video}")
         if tmp.stat().st_size == 0:
             raise RuntimeError(f"ffmpeg wrote an empty poster for {video}")

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "Analysis", "ApiErrorBody", "ApiErrorDetail", "Asset", "BeatframeObject", "Canvas", "Cost", "CostLine",
     "Deleted", "ListObject", "LoopMode", "Output", "Render", "RenderError", "RenderStage", "Segment", "Template",
-    "Track", "Usage", "UsageRow", "Video", "id_of",
+    "Track", "Usage", "UsageRow", "Video", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint", "Event",
+    "id_of",
 ]
 
 LoopMode = Literal["continuous", "rebound", "hard_cut"]
@@ -289,3 +290,47 @@ class Usage(BeatframeObject):
     total: float
     billed_total: float
     data: list[UsageRow]
+
+
+class WebhookEndpoint(BeatframeObject):
+    id: str = Field(description="we_…")
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    url: str
+    events: list[str] = Field(description="event types, or ['*'] for all")
+    description: str
+    secret: str | None = Field(None, description="whsec_…: the signing secret, only in the answer that creates it")
+    livemode: bool
+    created: int
+
+
+class Event(BeatframeObject):
+    id: str = Field(description="evt_…: receivers deduplicate on it")
+    object: Literal["event"] = "event"
+    type: str = Field(description="render.created, render.succeeded, canvas.completed, track.analyzed, …")
+    livemode: bool
+    created: int
+    data: dict[str, Any] = Field(description='{"object": the render, track, canvas or video}')
+
+
+class WebhookAttempt(BeatframeObject):
+    attempt: int
+    status: int | None = Field(None, description="the receiver's HTTP status, if it answered")
+    error: str | None = None
+    duration_ms: float
+    created: int
+
+
+class WebhookDelivery(BeatframeObject):
+    id: str = Field(description="whd_…")
+    object: Literal["webhook_delivery"] = "webhook_delivery"
+    event: str
+    endpoint: str
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    last_status: int | None = None
+    last_error: str | None = None
+    next_attempt: int | None = Field(None, description="when a pending delivery is tried next")
+    delivered: int | None = None
+    livemode: bool
+    created: int
+    attempt_log: list[WebhookAttempt] | None = Field(None, description="every attempt (retrieve only)")

@@ -20,8 +20,19 @@ Environment variables (see DESIGN.md):
   they are private (e.g. a label's on-premises file server); empty by default, so loopback,
   private and link-local addresses are refused. ``BEATFRAME_FETCH_MAX_BYTES`` (default 200 MB)
   and ``BEATFRAME_FETCH_TIMEOUT`` (seconds for the whole download, default 60) bound a fetch.
+- ``BEATFRAME_WEBHOOK_RETRY_BASE`` (30 s), ``_RETRY_CAP`` (1 h), ``_RETRY_FOR`` (24 h) and
+  ``_TIMEOUT`` (10 s): webhook retries double from the base up to the cap, for a day; each
+  attempt may take the timeout (see :mod:`beatframe.webhooks`).
 - ``BEATFRAME_API_URL`` and ``BEATFRAME_API_KEY``: a remote beatframe API for the CLI's remote
   mode and the Python SDK (:mod:`beatframe.client`).
+- ``BEATFRAME_METRICS_TOKEN``: when set, ``GET /metrics`` wants ``Authorization: Bearer <token>``
+  (unset: open, as Prometheus scrapes by default). ``BEATFRAME_SLA_LEVEL`` (``best_effort`` |
+  ``standard`` | ``premium`` | ``critical``, default ``standard``) and ``BEATFRAME_SLA_WINDOW``
+  (seconds, default 900): what ``GET /v1/sla/status`` measures against, and over how long (see
+  :mod:`beatframe.api.metrics`).
+- ``BEATFRAME_RATE_LIMITS``: requests per API key and endpoint class, e.g.
+  ``generate=0.5/5,batch=0.1/2,default=10/50`` (the defaults: per second / at once), a class
+  ``=off``, or ``off`` (see :mod:`beatframe.api.ratelimit`); checked at start.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +71,25 @@ class Settings(BaseSettings):
 
     api_url: str | None = None
     api_key: str | None = None
+
+    metrics_token: str | None = None
+    sla_level: Literal["best_effort", "standard", "premium", "critical"] = "standard"
+    sla_window: float = Field(default=900.0, ge=10, le=86400)
+
+    webhook_retry_base: float = Field(default=30.0, gt=0)
+    webhook_retry_cap: float = Field(default=3600.0, gt=0)
+    webhook_retry_for: float = Field(default=86400.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+
+    rate_limits: str = ""  # empty: the defaults of beatframe.api.ratelimit
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _check_rate_limits(cls, value: str) -> str:
+        from beatframe.api.ratelimit import parse_limits
+
+        parse_limits(value)  # a ValueError naming the wrong entry
+        return value
 
     @property
     def objects_dir(self) -> Path:

@@ -1,6 +1,7 @@
-"""Download a client-supplied URL to a file without letting the client reach our own network.
+"""Download from, or post to, a client-supplied URL without letting the client reach our own network.
 
 The HTTP API creates a track from ``{"url": "https://…"}``; :func:`fetch_to_file` downloads it.
+Webhook deliveries go out through :func:`post`, under the same guard.
 A URL is attacker-controlled, so the fetch is guarded against server-side request forgery:
 
 - only ``http`` and ``https``, no user name or password, at most 2048 characters;
@@ -177,7 +178,43 @@ def fetch_to_file(
     raise FetchError("url_fetch_failed", f"more than {MAX_REDIRECTS} redirects")
 
 
-def _request(pool: httpcore.ConnectionPool, target: _Target, deadline: float):
+def post(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str],
+    timeout: float,
+    allowed_networks: str = "",
+    resolver: Resolver | None = None,
+) -> int:
+    """POST ``body`` to a client-supplied ``url`` under the same guard; the response's status.
+
+    Redirects are not followed (a webhook receiver answers where it was registered). Raises
+    :class:`FetchError` as :func:`fetch_to_file` does; any HTTP status is returned, not raised.
+    """
+    backend = _GuardedBackend(_parse_networks(allowed_networks), resolver or _resolve)
+    deadline = time.monotonic() + timeout
+    target = _parse_url(url)
+    extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    with httpcore.ConnectionPool(network_backend=backend) as pool:
+        try:
+            with _request(pool, target, deadline, method="POST", body=body, extra=extra) as response:
+                response.read()  # drain (bounded by the deadline); receivers answer briefly
+                return response.status
+        except httpcore.TimeoutException:
+            raise _timed_out(target.host) from None
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise FetchError("url_fetch_failed",
+                             f"could not reach {target.host}: {str(exc) or type(exc).__name__}") from None
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that could never be fetched (shape, scheme, credentials), before storing it."""
+    _parse_url(url)
+
+
+def _request(pool: httpcore.ConnectionPool, target: _Target, deadline: float, *, method: str = "GET",
+             body: bytes | None = None, extra: list[tuple[bytes, bytes]] | None = None):
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise _timed_out(target.host)
@@ -186,6 +223,7 @@ def _request(pool: httpcore.ConnectionPool, target: _Target, deadline: float):
         (b"User-Agent", b"beatframe-fetch"),
         (b"Accept", b"*/*"),
         (b"Accept-Encoding", b"identity"),
+        *(extra or []),
     ]
     timeouts = {
         "connect": min(MAX_CONNECT_TIMEOUT, remaining),
@@ -193,7 +231,7 @@ def _request(pool: httpcore.ConnectionPool, target: _Target, deadline: float):
         "write": remaining,
         "pool": remaining,
     }
-    return pool.stream("GET", target.url, headers=headers, extensions={"timeout": timeouts})
+    return pool.stream(method, target.url, headers=headers, content=body, extensions={"timeout": timeouts})
 
 
 def _save(

@@ -9,7 +9,11 @@ What it does, all in a temporary data folder:
 1. starts a local Prefect server, a ``process`` work pool with the canvas deployment and *no
    worker*, so renders are real Prefect flow runs that wait in the pool (the render itself is
    excluded, as the target says), and the API under uvicorn with
-   ``BEATFRAME_RENDER_BACKEND=deployment`` on the embedded PostgreSQL;
+   ``BEATFRAME_RENDER_BACKEND=deployment`` on the embedded PostgreSQL, and with
+   ``BEATFRAME_RATE_LIMITS`` raised to 1000/s (burst 1000) for every class: the load is 50 POST/s
+   on one key, 100 times the ``generate`` default, which would refuse it, while each request
+   still pays for taking its token (one statement on the database; ``--rate-limits off``
+   measures without the limiter);
 2. uploads one track, then drives an open-loop load (requests start on a fixed schedule at
    ``--rate`` per second whatever the latency, so slow answers cannot hide behind fewer
    requests) of, in turn:
@@ -94,6 +98,8 @@ def main() -> None:
     parser.add_argument("--prefect-nice", type=int, default=0,
                         help="lower the local Prefect server's CPU priority by this much (default 0): stands in for"
                              " the separate host it has in production, off the API's cores")
+    parser.add_argument("--rate-limits", default="generate=1000/1000,batch=1000/1000,default=1000/1000",
+                        help="BEATFRAME_RATE_LIMITS for the API (default: far above the load; off: no limiter)")
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="beatframe-bench-api-"))
@@ -129,7 +135,8 @@ def main() -> None:
     db.close_pool()
 
     port = free_port()
-    env = {**os.environ, "BEATFRAME_RENDER_BACKEND": "deployment"}
+    env = {**os.environ, "BEATFRAME_RENDER_BACKEND": "deployment",
+           "BEATFRAME_RATE_LIMITS": args.rate_limits}
     api = subprocess.Popen([sys.executable, "-m", "uvicorn", "beatframe.api.app:create_app", "--factory",
                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers),
                             "--log-level", "warning", "--no-access-log"], env=env, cwd=ROOT)

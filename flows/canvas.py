@@ -28,6 +28,7 @@ from tasks.generate import generate_clip
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_canvas
 from tasks.plan import plan_canvas_shots
+from tasks.preview import publish_preview
 from tasks.stitch import stitch_canvas
 from tasks.upload import upload_outputs
 
@@ -49,11 +50,13 @@ def render_canvas(
     start: float | None = None,
     cover: str | None = None,
     cover_license: str | None = None,
+    previews: str | None = None,
 ) -> dict:
     """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest.
 
     ``audio`` and ``cover`` are local paths or ``store:<key>`` objects; ``template`` is a built-in's
-    name or a template's JSON; ``cover_license`` a licence name or a JSON licence record.
+    name or a template's JSON; ``cover_license`` a licence name or a JSON licence record;
+    ``previews``, an object-store prefix where preview frames go while it runs.
     """
     audio, cover = fetch_inputs(audio, cover)
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
@@ -69,10 +72,14 @@ def render_canvas(
                      size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
     with progress.stage("generate"), costs.stage("generate", device="cpu"):
         clip = run_with_files(generate_clip, **clip_args)
+        if previews:
+            publish_preview(clip["path"], previews, quality="draft")
     render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template,
                            seed=request.seed, size=list(request.size)).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_canvas, clip, render_key)
+        if previews:
+            publish_preview(staged["poster"], previews, quality="full")
     with progress.stage("check"), costs.stage("check"):
         checks = check_output(staged["video"], request.size, request.loop_mode)
     files = {"canvas.mp4": staged["video"], "canvas.jpg": staged["poster"]}

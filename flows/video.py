@@ -26,6 +26,7 @@ from tasks.generate import generate_shot
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_video
 from tasks.plan import plan_video_shots
+from tasks.preview import publish_preview
 from tasks.stitch import stitch_video
 from tasks.upload import upload_outputs
 
@@ -46,6 +47,7 @@ def render_video(
     transitions: bool = True,
     cover: str | None = None,
     cover_license: str | None = None,
+    previews: str | None = None,
 ) -> dict:
     """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``).
 
@@ -70,10 +72,14 @@ def render_video(
             progress.flush()
         clips = [clip if files_exist(clip) else run_with_files(generate_shot, index=i, **shot_args)
                  for i, clip in enumerate(future.result() for future in futures)]
+        if previews:
+            publish_preview(clips[0]["path"], previews, quality="draft")
     render_key = cache_key("video", inputs=inputs, template=request.template, seed=request.seed,
                            size=list(request.size), transitions=request.transitions).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_video, [c["path"] for c in clips], audio_path, inputs["audio"], render_key)
+        if previews:
+            publish_preview(staged["poster"], previews, quality="full")
     with progress.stage("check"), costs.stage("check"):
         luminance = [row for clip in clips for row in clip["luminance"]]
         checks = check_video_output(staged["video"], request.size, analysis["audio"]["duration"], luminance)

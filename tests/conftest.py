@@ -15,6 +15,8 @@ os.environ["BEATFRAME_DATA_DIR"] = str(_SESSION_DIR / "data")
 os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_SESSION_DIR / "prefect-results")
 os.environ["PREFECT_HOME"] = str(_SESSION_DIR / "prefect-home")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+# many tests send bursts with one key; tests/test_api_ratelimit.py turns limits on for its own servers
+os.environ["BEATFRAME_RATE_LIMITS"] = "off"
 for _name in [k for k in os.environ if k.startswith("BEATFRAME_S3_")] + ["PREFECT_API_URL", "DATABASE_URL",
                                                                          "BEATFRAME_API_URL", "BEATFRAME_API_KEY"]:
     os.environ.pop(_name, None)

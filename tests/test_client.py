@@ -439,3 +439,12 @@ def test_usage(client, canvas):
     assert canvas.render_id in {row.key for row in usage.data} or canvas.id in {row.key for row in usage.data}
     by_day = client.usage.retrieve(group_by="day", start="2020-01-01", end=time.strftime("%Y-%m-%d"))
     assert by_day.total == pytest.approx(usage.total)
+
+
+def test_webhook_endpoints_events_and_deliveries(client, canvas):
+    endpoint = client.webhook_endpoints.create("https://hooks.example.com/beatframe", events=["render.succeeded"])
+    assert endpoint.secret.startswith("whsec_") and client.webhook_endpoints.retrieve(endpoint.id).secret is None
+    events = client.events.list(limit=100).data
+    assert any(e.type == "render.succeeded" and e.data["object"]["id"] == canvas.render_id for e in events)
+    assert client.webhook_deliveries.list().object == "list"
+    assert client.webhook_endpoints.delete(endpoint.id).deleted

@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 
 from beatframe import __version__, db
-from beatframe.api import errors
-from beatframe.api.routes import assets, canvases, files, renders, templates, tracks, usage, videos
+from beatframe.api import errors, metrics, ratelimit
+from beatframe.api.routes import (assets, canvases, files, renders, sla, stream, templates, tracks, usage, videos,
+                                  webhooks)
+from beatframe.api.live import RenderListener
 from beatframe.api.runner import make_runner
 from beatframe.settings import Settings, get_settings
 from beatframe.storage import get_store
+from beatframe.webhooks import DeliveryWorker
 
 #: The API version a request gets without a ``Beatframe-Version`` header.
 API_VERSION = "2026-11-21"
@@ -33,6 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = get_store(settings)
         ensure_api(settings)  # renders are Prefect flow runs: the configured server or the local one
         app.state.runner = make_runner(pool=app.state.pool, settings=settings)
+        app.state.webhooks = DeliveryWorker(pool=app.state.pool, settings=settings).start()
+        app.state.live = RenderListener(db.database_url(settings)).start()
+        metrics.start(app, settings)  # this process's request log, read by GET /v1/sla/status
         # Everything loaded so far (Prefect, FastAPI, pydantic: millions of objects) lives as long
         # as the process; frozen, it is skipped by every later full collection, which would
         # otherwise stall all requests for 100-200 ms at a time.
@@ -40,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         yield
         app.state.runner.shutdown()
+        app.state.webhooks.stop()
+        app.state.live.stop()
+        metrics.stop(app)
 
     app = FastAPI(title="beatframe Music Visuals API", version=__version__, lifespan=lifespan,
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
@@ -56,10 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response = await call_next(request)
         response.headers["Request-Id"] = request.state.request_id
         response.headers["Beatframe-Version"] = API_VERSION
+        response.headers.update(ratelimit.response_headers(request))  # X-RateLimit-* once a key was known
         return response
 
+    metrics.install(app, settings)  # added last, so outermost: it also times the answers of the middleware above
     v1 = APIRouter(prefix="/v1")
-    for routes in (tracks, canvases, videos, renders, templates, assets, usage, files):
-        v1.include_router(routes.router)
+    for routes in (tracks, canvases, videos, renders, templates, assets, usage, sla, webhooks, files):
+        v1.include_router(routes.router, responses={} if routes is files else ratelimit.RESPONSES)
+    v1.include_router(stream.router)  # a WebSocket: authenticates itself, outside the HTTP responses
     app.include_router(v1)
+    app.include_router(metrics.router)  # GET /metrics, at the root as Prometheus expects
     return app

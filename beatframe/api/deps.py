@@ -1,5 +1,5 @@
 """Request dependencies: the database pool and connections, the object store and the
-authenticated project."""
+authenticated project (which also takes the request's rate-limit token, :mod:`beatframe.api.ratelimit`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from beatframe import db
+from beatframe.api import ratelimit
 from beatframe.api.errors import ApiError
 
 
@@ -78,11 +79,15 @@ _bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
 
 
 def principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-    """The project and environment of the Bearer API key (401 without a valid one)."""
+    """The project and environment of the Bearer API key (401 without a valid one; 429 when the key's
+    bucket for this kind of request is empty)."""
     if credentials is None:
         raise ApiError(401, "api_key_missing", "send your API key as 'Authorization: Bearer bf_test_…'")
     who = db.authenticate(request.app.state.pool, credentials.credentials.strip())
     if who is None:
         raise ApiError(401, "api_key_invalid", "the API key is invalid or revoked")
+    decision = ratelimit.limit_request(request, who["key_id"])
+    if decision is not None and not decision.allowed:
+        raise ApiError(429, "rate_limited", decision.message)
     return Principal(project_id=who["project_id"], project_name=who["project_name"], env=who["env"],
                      key_id=who["key_id"])

@@ -119,11 +119,12 @@ def expanded(obj: dict, expand: list[str], request: Request, who: Principal) -> 
 
 
 def listing(request: Request, who: Principal, *, table: str, columns: str, build, limit: int,
-            starting_after: str | None, ending_before: str | None, where: str = "TRUE",
+            starting_after: str | None, ending_before: str | None, where: str = "TRUE", where_params: tuple = (),
             expand: list[str] | None = None) -> dict:
     """One page of the caller's objects of ``table`` as a list object; ``build(row)`` makes each."""
     rows, has_more = page(pool(request), table=table, columns=columns, project_id=who.project_id, env=who.env,
-                          limit=limit, starting_after=starting_after, ending_before=ending_before, where=where)
+                          limit=limit, starting_after=starting_after, ending_before=ending_before, where=where,
+                          where_params=where_params)
     return {"object": "list", "has_more": has_more,
             "data": [expanded(build(row), expand or [], request, who) for row in rows]}
 

@@ -7,8 +7,10 @@ from beatframe.api.errors import ApiError
 
 
 def page(pool, *, table: str, columns: str, project_id: str, env: str, limit: int,
-         starting_after: str | None, ending_before: str | None, where: str = "TRUE") -> tuple[list[dict], bool]:
-    """One page of ``table`` for a project, ordered by (created_at, id) descending."""
+         starting_after: str | None, ending_before: str | None, where: str = "TRUE",
+         where_params: tuple = ()) -> tuple[list[dict], bool]:
+    """One page of ``table`` for a project, ordered by (created_at, id) descending; ``where`` narrows
+    it further, with its ``%s`` placeholders filled from ``where_params``."""
     if starting_after and ending_before:
         raise ApiError(400, "parameter_invalid", "give starting_after or ending_before, not both")
     cursor_id = starting_after or ending_before
@@ -16,7 +18,7 @@ def page(pool, *, table: str, columns: str, project_id: str, env: str, limit: in
         raise ApiError(400, "parameter_invalid", "the cursor must be an object id from an earlier page",
                        param="starting_after" if starting_after else "ending_before")
     with pool.connection() as conn:
-        params: list = [project_id, env]
+        params: list = [project_id, env, *where_params]
         clause = ""
         if cursor_id:
             cursor = conn.execute(f"SELECT created_at, id FROM {table} WHERE id = %s AND project_id = %s",

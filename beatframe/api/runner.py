@@ -34,6 +34,9 @@ from psycopg.types.json import Jsonb
 
 from beatframe.db import new_id
 from beatframe.errors import BadInputError
+from beatframe.api.live import PREVIEW_QUALITIES, notify
+from beatframe.storage import get_store
+from beatframe.webhooks import emit
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30
@@ -97,11 +100,50 @@ class StageTracker:
         self._write(stage, round(overall, 4), _stages_at(self.kind, stage))
 
 
-class RenderBook:
-    """The render rows: every state change a backend makes goes through here."""
+def emit_render_event(conn, render_id: str, type: str) -> None:
+    """Queue webhook event ``type`` with the render as it is now, in ``conn``'s transaction."""
+    from beatframe.api.objects import RENDER_COLUMNS, render_object
 
-    def __init__(self, pool) -> None:
-        self.pool = pool
+    row = conn.execute(f"SELECT {RENDER_COLUMNS}, canvas_id, video_id, project_id FROM render_objects WHERE id = %s",
+                       (render_id,)).fetchone()
+    emit(conn, project_id=row["project_id"], env=row["env"], type=type, obj=render_object(row))
+
+
+def emit_track_analyzed(conn, track_id: str) -> None:
+    from beatframe.api.objects import TRACK_COLUMNS, track_object
+
+    row = conn.execute(f"SELECT {TRACK_COLUMNS}, project_id FROM tracks WHERE id = %s", (track_id,)).fetchone()
+    emit(conn, project_id=row["project_id"], env=row["env"], type="track.analyzed", obj=track_object(row))
+
+
+class RenderBook:
+    """The render rows: every state change a backend makes goes through here, with its webhook
+    event and its live event (:mod:`beatframe.api.live`) in the same transaction."""
+
+    def __init__(self, pool, store) -> None:
+        self.pool, self.store = pool, store
+        self._announced: dict[str, set[str]] = {}
+        self._announced_lock = threading.Lock()
+
+    def announce_previews(self, render_id: str, prefix: str | None) -> None:
+        """Publish ``frame_available`` for each preview the flow uploaded under ``prefix`` since last time."""
+        if not prefix:
+            return
+        with self._announced_lock:
+            seen = self._announced.setdefault(render_id, set())
+            new = [q for q in PREVIEW_QUALITIES if q not in seen]
+        new = [q for q in new if self.store.exists(f"{prefix}/{q}.jpg")]
+        if not new:
+            return
+        with self.pool.connection() as conn:
+            for quality in new:
+                notify(conn, render_id, {"type": "frame_available", "quality": quality, "key": f"{prefix}/{quality}.jpg"})
+        with self._announced_lock:
+            seen.update(new)
+
+    def _forget(self, render_id: str) -> None:
+        with self._announced_lock:
+            self._announced.pop(render_id, None)
 
     def start(self, render_id: str, flow_run_id: str | None = None) -> bool:
         """queued -> running; False when the render is no longer queued (canceled)."""
@@ -110,6 +152,9 @@ class RenderBook:
                 "UPDATE renders SET status = 'running', started_at = coalesce(started_at, now()),"
                 " heartbeat_at = now(), flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status = 'queued'"
                 " RETURNING id", (flow_run_id, render_id)).fetchone()
+            if row is not None:
+                emit_render_event(conn, render_id, "render.started")
+                notify(conn, render_id, {"type": "progress", "progress": 0.0, "stage": None})
         return row is not None
 
     def progress(self, render_id: str, stage: str | None, progress: float, stages: list[dict],
@@ -117,9 +162,16 @@ class RenderBook:
         """Record progress; False when the render stopped running (it was canceled)."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "UPDATE renders SET stage = %s, progress = greatest(progress, %s), stages = %s, heartbeat_at = now(),"
-                " flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status = 'running' RETURNING id",
+                "UPDATE renders r SET stage = %s, progress = greatest(r.progress, %s), stages = %s, heartbeat_at = now(),"
+                " flow_run_id = coalesce(%s, r.flow_run_id)"
+                " FROM (SELECT id, stage FROM renders WHERE id = %s FOR UPDATE) before"
+                " WHERE r.id = before.id AND r.status = 'running' RETURNING before.stage AS previous_stage",
                 (stage, progress, Jsonb(stages), flow_run_id, render_id)).fetchone()
+            if row is not None and row["previous_stage"] != stage:  # one event per stage, not per report
+                emit_render_event(conn, render_id, "render.progress")
+                notify(conn, render_id, {"type": "stage", "stage": stage})
+            if row is not None:
+                notify(conn, render_id, {"type": "progress", "progress": progress, "stage": stage})
         return row is not None
 
     def succeed(self, render_id: str, manifest: dict, flow_run_id: str | None) -> None:
@@ -131,11 +183,17 @@ class RenderBook:
                 " WHERE id = %s AND status IN ('queued', 'running') RETURNING project_id, env, kind",
                 (Jsonb(_stages_at(manifest["kind"], None, finished=True)), flow_run_id, Jsonb(manifest["cost"]),
                  render_id)).fetchone()
+            self._forget(render_id)
             if render is None:
                 return  # canceled meanwhile: the outputs exist, but the render stays canceled
+            notify(conn, render_id, {"type": "complete", "status": "succeeded"})
             table = "canvases" if render["kind"] == "canvas" else "videos"
             target = conn.execute(f"UPDATE {table} SET manifest = %s WHERE render_id = %s RETURNING id",
                                   (Jsonb(manifest), render_id)).fetchone()
+            emit_render_event(conn, render_id, "render.succeeded")
+            emit(conn, project_id=render["project_id"], env=render["env"], type=f"{render['kind']}.completed",
+                 obj={"id": target["id"], "object": render["kind"], "render": render_id,
+                      "outputs": [{k: o[k] for k in ("role", "uri", "sha256", "bytes")} for o in manifest["outputs"]]})
             billed = render["env"] == "live"  # test-mode renders are priced, never billed
             with conn.cursor() as cur:
                 cur.executemany(
@@ -150,16 +208,28 @@ class RenderBook:
         error = {"type": "invalid_request_error" if bad_input else "api_error",
                  "code": "bad_input" if bad_input else "render_failed", "message": str(exc)}
         with self.pool.connection() as conn:
-            conn.execute("UPDATE renders SET status = 'failed', error = %s, finished_at = now(), heartbeat_at = now(),"
-                         " flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status IN ('queued', 'running')",
-                         (Jsonb(error), flow_run_id, render_id))
+            row = conn.execute(
+                "UPDATE renders SET status = 'failed', error = %s, finished_at = now(), heartbeat_at = now(),"
+                " flow_run_id = coalesce(%s, flow_run_id) WHERE id = %s AND status IN ('queued', 'running') RETURNING id",
+                (Jsonb(error), flow_run_id, render_id)).fetchone()
+            if row is not None:
+                emit_render_event(conn, render_id, "render.failed")
+                notify(conn, render_id, {"type": "error", "error": error})
+        self._forget(render_id)
 
     def mark_canceled(self, render_id: str) -> dict | None:
         """queued|running -> canceled; the render's row, or None when it had already finished."""
         with self.pool.connection() as conn:
-            return conn.execute(
+            row = conn.execute(
                 "UPDATE renders SET status = 'canceled', stage = NULL, finished_at = now() WHERE id = %s"
                 " AND status IN ('queued', 'running') RETURNING id, backend, flow_run_id", (render_id,)).fetchone()
+            if row is not None:
+                emit_render_event(conn, render_id, "render.canceled")
+                notify(conn, render_id, {"type": "error", "error": {"type": "invalid_request_error",
+                                                                     "code": "render_canceled",
+                                                                     "message": "the render was canceled"}})
+        self._forget(render_id)
+        return row
 
     def fail_orphans(self) -> int:
         """Fail renders whose process died: in-process ones with a stale heartbeat, and deployment
@@ -173,6 +243,10 @@ class RenderBook:
                 (Jsonb({"type": "api_error", "code": "runner_lost",
                         "message": "the process running this render stopped; create it again"}),),
             ).fetchall()
+            for row in rows:
+                emit_render_event(conn, row["id"], "render.failed")
+                notify(conn, row["id"], {"type": "error", "error": {"type": "api_error", "code": "runner_lost",
+                                                                     "message": "the process running this render stopped"}})
         return len(rows)
 
 
@@ -183,7 +257,7 @@ class RenderRunner:
 
     def __init__(self, *, pool, settings) -> None:
         self.pool, self.settings = pool, settings
-        self.book = RenderBook(pool)
+        self.book = RenderBook(pool, get_store(settings))
         self._executor = ThreadPoolExecutor(max_workers=settings.render_workers, thread_name_prefix="render")
         self._held: set[str] = set()
         self._held_lock = threading.Lock()
@@ -234,6 +308,7 @@ class RenderRunner:
             def write(stage: str, progress: float, stages: list[dict]) -> None:
                 if not self.book.progress(render_id, stage, progress, stages, _current_flow_run_id()):
                     raise RenderCanceled(f"render {render_id} was canceled")
+                self.book.announce_previews(render_id, flow_params.get("previews"))
 
             with reporting(StageTracker(kind, write)):
                 state = _flow(kind)(**flow_params, return_state=True)
@@ -245,6 +320,7 @@ class RenderRunner:
                     log.warning("render %s failed", render_id, exc_info=True)
                 self.book.fail(render_id, exc, flow_run_id)
                 return
+            self.book.announce_previews(render_id, flow_params.get("previews"))
             self.book.succeed(render_id, manifest, flow_run_id)
         except Exception as exc:  # noqa: BLE001 - the render fails, the runner goes on
             log.exception("render %s failed", render_id)
@@ -266,12 +342,14 @@ class RenderRunner:
             with self.pool.connection() as conn:
                 conn.execute("UPDATE tracks SET analysis = %s, analysis_status = 'succeeded' WHERE id = %s",
                              (Jsonb(analysis), track_id))
+                emit_track_analyzed(conn, track_id)
         except Exception as exc:  # noqa: BLE001 - the analysis fails, the runner goes on
             log.warning("analysis of %s failed", track_id, exc_info=not isinstance(exc, BadInputError))
             with self.pool.connection() as conn:
                 conn.execute("UPDATE tracks SET analysis_status = 'failed', analysis_error = %s WHERE id = %s",
                              (Jsonb({"type": "api_error", "code": "analysis_failed", "message": str(exc)}),
                               track_id))
+                emit_track_analyzed(conn, track_id)
 
 
 class DeploymentRunner(RenderRunner):
@@ -375,10 +453,12 @@ class DeploymentRunner(RenderRunner):
             stage, progress = _artifact_progress(client, flow_run_id)
             if stage is not None:
                 self.book.progress(render["id"], stage, progress, _stages_at(render["kind"], stage))
+            self.book.announce_previews(render["id"], (flow_run.get("parameters") or {}).get("previews"))
         elif kind == "COMPLETED":
             from prefect.client.schemas.objects import FlowRun
 
             manifest = FlowRun.model_validate(flow_run).state.result()  # the flow's persisted result
+            self.book.announce_previews(render["id"], (flow_run.get("parameters") or {}).get("previews"))
             self.book.succeed(render["id"], manifest, flow_run_id)
         elif kind in ("CANCELLED", "CANCELLING"):
             self.book.mark_canceled(render["id"])

@@ -13,8 +13,8 @@ from datetime import date
 from typing import IO, Any, Literal
 
 from beatframe.client._core import Api, Operation, Upload, _seg, expand_params
-from beatframe.resources import (Analysis, Asset, Canvas, Deleted, ListObject, Render, Template, Track, Usage,
-                                 Video, id_of)
+from beatframe.resources import (Analysis, Asset, Canvas, Deleted, Event, ListObject, Render, Template, Track,
+                                 Usage, Video, WebhookDelivery, WebhookEndpoint, id_of)
 
 FileInput = str | os.PathLike | IO[bytes]
 ProgressCallback = Callable[[Render], None]
@@ -285,6 +285,37 @@ class Assets(_Collection):
 
     def delete(self, asset_id: str) -> Deleted:
         return self._run(self._api.call(Deleted, "DELETE", f"{self._path}/{_seg(asset_id)}"))
+
+
+class WebhookEndpoints(_Collection):
+    """``/v1/webhook_endpoints``: where the project's events are POSTed, signed."""
+
+    _path, _model = "/v1/webhook_endpoints", WebhookEndpoint
+
+    def create(self, url: str, *, events: Iterable[str] = ("*",), description: str = "",
+               idempotency_key: str | None = None) -> WebhookEndpoint:
+        """Register ``url`` for ``events``; keep the answer's ``secret`` (shown this once) to verify
+        deliveries with :func:`beatframe.webhooks.verify_signature`."""
+        body = {"url": url, "events": list(events), "description": description}
+        return self._post(WebhookEndpoint, self._path, idempotency_key, json=body)
+
+    def delete(self, endpoint_id: str) -> Deleted:
+        return self._run(self._api.call(Deleted, "DELETE", f"{self._path}/{_seg(endpoint_id)}"))
+
+
+class Events(_Collection):
+    """``/v1/events``: everything that happened to the project's renders and tracks."""
+
+    _path, _model = "/v1/events", Event
+
+
+class WebhookDeliveries(_Collection):
+    """``/v1/webhook_deliveries``: the delivery log, with each attempt; ``redeliver`` sends one again."""
+
+    _path, _model = "/v1/webhook_deliveries", WebhookDelivery
+
+    def redeliver(self, delivery_id: str, *, idempotency_key: str | None = None) -> WebhookDelivery:
+        return self._post(WebhookDelivery, f"{self._path}/{_seg(delivery_id)}/redeliver", idempotency_key)
 
 
 class UsageResource(_Namespace):

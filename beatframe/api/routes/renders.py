@@ -14,8 +14,9 @@ from beatframe import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, after_commit, connection, principal
 from beatframe.api.errors import ApiError
+from beatframe.api.live import preview_prefix
 from beatframe.api.objects import RENDER_COLUMNS, listing, render_object, render_row
-from beatframe.api.runner import initial_stages
+from beatframe.api.runner import emit_render_event, initial_stages
 from beatframe.resources import ListObject, Render
 
 router = APIRouter(prefix="/renders", tags=["renders"])
@@ -34,6 +35,8 @@ def queue_render(request: Request, who: Principal, *, kind: str, insert_target, 
             (render_id, who.project_id, who.env, kind, Jsonb(params), Jsonb(initial_stages(kind)), runner.backend),
         ).fetchone()
         target = insert_target(conn, render_id)
+        emit_render_event(conn, render_id, "render.created")
+    flow_params = {**flow_params, "previews": preview_prefix(who.project_id, render_id)}
     after_commit(request, lambda: runner.submit(render_id=render_id, kind=kind, flow_params=flow_params))
     return render, target
 
