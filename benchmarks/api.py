@@ -95,9 +95,6 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of load per operation (default 20)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (default 1)")
-    parser.add_argument("--prefect-nice", type=int, default=0,
-                        help="lower the local Prefect server's CPU priority by this much (default 0): stands in for"
-                             " the separate host it has in production, off the API's cores")
     parser.add_argument("--rate-limits", default="generate=1000/1000,batch=1000/1000,default=1000/1000",
                         help="BEATFRAME_RATE_LIMITS for the API (default: far above the load; off: no limiter)")
     args = parser.parse_args()
@@ -111,15 +108,13 @@ def main() -> None:
     import httpx
 
     from beatframe import db
-    from beatframe.prefect_local import ensure_api, running_server, stop_server
+    from beatframe.prefect_local import ensure_api, stop_server
     from beatframe.settings import get_settings
     from beatframe.synth import demo_track, write_wav
 
     settings = get_settings()
     print("starting Prefect, PostgreSQL and the API ...", flush=True)
     ensure_api(settings)
-    if args.prefect_nice:
-        os.setpriority(os.PRIO_PROCESS, running_server(settings).pid, args.prefect_nice)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
@@ -199,7 +194,7 @@ def main() -> None:
 
     baseline_p99 = percentile(results["GET /v1/tracks/{id} (baseline)"][0], 99)
     print(f"\nopen-loop load on loopback, {args.rate:g} req/s, {args.seconds:g} s each, "
-          f"{os.cpu_count()} cores, uvicorn workers: {args.workers}, Prefect server nice +{args.prefect_nice}")
+          f"{os.cpu_count()} cores, uvicorn workers: {args.workers}")
     print(f"{'operation':34} {'n':>5} {'fail':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99/base':>9}")
     for name, (latencies, failures) in results.items():
         p99 = percentile(latencies, 99)

@@ -48,6 +48,8 @@ SYNC_SECONDS = 2.0
 SYNC_BATCH = 200
 #: Threads handing renders to Prefect, each with its own client.
 SUBMITTERS = 2
+#: Attempts to hand a render to a busy Prefect server (waiting 2, 4, 8, 16, 30, 30 … s) before it fails.
+SUBMIT_TRIES = 8
 DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video"}
 
 
@@ -366,7 +368,7 @@ class DeploymentRunner(RenderRunner):
 
     def submit(self, *, render_id: str, kind: str, flow_params: dict) -> None:
         # Off the request path: POST answers after its INSERT, not after a round trip to Prefect.
-        self._submissions.put((render_id, kind, flow_params))
+        self._submissions.put((render_id, kind, flow_params, 1))
 
     def _submit_loop(self) -> None:
         """Hand queued renders to Prefect: what ``run_deployment(..., timeout=0)`` does, on one
@@ -380,7 +382,7 @@ class DeploymentRunner(RenderRunner):
         with get_client(sync_client=True) as client:
             while not self._stop.is_set():
                 try:
-                    render_id, kind, flow_params = self._submissions.get(timeout=0.5)
+                    render_id, kind, flow_params, tries = self._submissions.get(timeout=0.5)
                 except queue.Empty:
                     continue
                 name = DEPLOYMENTS[kind]
@@ -401,6 +403,13 @@ class DeploymentRunner(RenderRunner):
                         conn.execute("UPDATE renders SET flow_run_id = %s, heartbeat_at = now() WHERE id = %s",
                                      (str(flow_run.id), render_id))
                 except Exception as exc:  # noqa: BLE001 - e.g. no such deployment: the render fails, clearly
+                    if _prefect_busy(exc) and tries < SUBMIT_TRIES:
+                        # an overloaded or restarting server: try again later (the idempotency key
+                        # makes an attempt that did reach Prefect count once)
+                        log.info("Prefect is busy (%s); render %s is submitted again", exc, render_id)
+                        self._stop.wait(min(30.0, 2.0 ** tries))
+                        self._submissions.put((render_id, kind, flow_params, tries + 1))
+                        continue
                     log.warning("submitting render %s failed", render_id, exc_info=True)
                     self.book.fail(render_id, f"could not submit to Prefect deployment {name!r}: {exc}")
 
@@ -464,6 +473,16 @@ class DeploymentRunner(RenderRunner):
             self.book.mark_canceled(render["id"])
         elif kind in ("FAILED", "CRASHED"):
             self.book.fail(render["id"], state.get("message") or state.get("name") or kind, flow_run_id)
+
+
+def _prefect_busy(exc: Exception) -> bool:
+    """Whether submitting failed for a passing reason: Prefect unreachable, timing out or 5xx."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    if isinstance(exc, PrefectHTTPStatusError):
+        return exc.response.status_code >= 500 or exc.response.status_code == 429
+    return isinstance(exc, httpx.TransportError)
 
 
 def _artifact_progress(client, flow_run_id: str) -> tuple[str | None, float]:
