@@ -7,12 +7,13 @@ the models of :mod:`beatframe.resources`.
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from beatframe.api.deps import Principal, connection, looks_like_id, pool, store
+from beatframe.api.deps import Principal, connection, looks_like_id, pool, principal, store
 from beatframe.api.errors import ApiError
 from beatframe.api.pagination import page
 from beatframe.api.signing import download_url
+from beatframe.resources import ListObject
 
 TRACK_COLUMNS = "id, env, filename, source_url, sha256, bytes, duration, status, analysis_status, created_at"
 RENDER_COLUMNS = ("id, env, kind, status, progress, stage, stages, flow_run_id, cost, error, created_at,"
@@ -136,3 +137,25 @@ def soft_delete(request: Request, who: Principal, table: str, object_id: str, *,
         conn.execute(f"UPDATE {table} SET deleted_at = now() WHERE id = %s", (object_id,))
     store(request).delete(row["object_key"])
     return {"id": object_id, "object": noun, "deleted": True}
+
+
+def add_list_and_retrieve(router: APIRouter, *, kind: str, table: str, columns: str, build, model) -> None:
+    """Add ``GET ""`` (a page) and ``GET /{object_id}`` of an object that has ``expand[]``
+    (canvases, videos) to ``router``; ``build(row, request)`` makes each object."""
+    expand_query = Query([], alias="expand[]",
+                         description=f"{', '.join(EXPANDABLE[kind])}: return these objects instead of their ids")
+
+    def list_objects(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
+                     starting_after: str | None = None, ending_before: str | None = None,
+                     expand: list[str] = expand_query) -> dict:
+        return listing(request, who, table=table, columns=columns, build=lambda row: build(row, request), limit=limit,
+                       starting_after=starting_after, ending_before=ending_before, expand=check_expand(kind, expand))
+
+    def retrieve_object(object_id: str, request: Request, who: Principal = Depends(principal),
+                        expand: list[str] = expand_query) -> dict:
+        row = fetch_one(request, who, table, columns, object_id, noun=kind)
+        return expanded(build(row, request), check_expand(kind, expand), request, who)
+
+    router.add_api_route("", list_objects, methods=["GET"], response_model=ListObject[model], name=f"list_{table}")
+    router.add_api_route("/{object_id}", retrieve_object, methods=["GET"], response_model=model,
+                         name=f"retrieve_{kind}")

@@ -307,10 +307,14 @@ class RenderRunner:
             if not self.book.start(render_id):
                 return  # canceled before it started
 
+            last_stage: list[str] = []
+
             def write(stage: str, progress: float, stages: list[dict]) -> None:
                 if not self.book.progress(render_id, stage, progress, stages, _current_flow_run_id()):
                     raise RenderCanceled(f"render {render_id} was canceled")
-                self.book.announce_previews(render_id, flow_params.get("previews"))
+                if last_stage != [stage]:  # previews appear as a stage ends: look once per stage, not per report
+                    last_stage[:] = [stage]
+                    self.book.announce_previews(render_id, flow_params.get("previews"))
 
             with reporting(StageTracker(kind, write)):
                 state = _flow(kind)(**flow_params, return_state=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,16 +17,14 @@ from beatframe import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
-from beatframe.api.objects import (CANVAS_COLUMNS, canvas_object, check_expand, expanded, fetch_one,
-                                   listing, render_object)
+from beatframe.api.objects import CANVAS_COLUMNS, add_list_and_retrieve, canvas_object, fetch_one, render_object
 from beatframe.api.routes.assets import cover_inputs
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
+from beatframe.resources import Canvas
 from beatframe.storage import store_ref
-from beatframe.resources import Canvas, ListObject
 
 router = APIRouter(prefix="/canvases", tags=["canvases"])
-ExpandQuery = Query([], alias="expand[]", description="render, track: return these objects instead of their ids")
 
 
 class CanvasCreate(BaseModel):
@@ -77,17 +75,4 @@ def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict
     return {**canvas_object(canvas, request), "render": render_object({**render, "canvas_id": canvas_id})}
 
 
-@router.get("", response_model=ListObject[Canvas])
-def list_canvases(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
-                  starting_after: str | None = None, ending_before: str | None = None,
-                  expand: list[str] = ExpandQuery) -> dict:
-    return listing(request, who, table="canvases", columns=CANVAS_COLUMNS, build=lambda r: canvas_object(r, request),
-                   limit=limit, starting_after=starting_after, ending_before=ending_before,
-                   expand=check_expand("canvas", expand))
-
-
-@router.get("/{canvas_id}", response_model=Canvas)
-def retrieve_canvas(canvas_id: str, request: Request, who: Principal = Depends(principal),
-                    expand: list[str] = ExpandQuery) -> dict:
-    row = fetch_one(request, who, "canvases", CANVAS_COLUMNS, canvas_id, noun="canvas")
-    return expanded(canvas_object(row, request), check_expand("canvas", expand), request, who)
+add_list_and_retrieve(router, kind="canvas", table="canvases", columns=CANVAS_COLUMNS, build=canvas_object, model=Canvas)

@@ -7,7 +7,7 @@ are cheap previews: rendered at most 640 px on their long side.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,20 +15,19 @@ from beatframe import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
-from beatframe.api.objects import (CANVAS_COLUMNS, VIDEO_COLUMNS, check_expand, expanded, fetch_one, listing,
-                                   render_object, video_object)
+from beatframe.api.objects import (CANVAS_COLUMNS, VIDEO_COLUMNS, add_list_and_retrieve, fetch_one, render_object,
+                                   video_object)
 from beatframe.api.routes.assets import cover_inputs
 from beatframe.api.routes.canvases import track_audio
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
 from beatframe.errors import BadInputError
-from beatframe.resources import ListObject, Video
+from beatframe.resources import Video
 from beatframe.storage import store_ref
 from beatframe.video import parse_video_size
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 PREVIEW_LONG_SIDE = 640
-ExpandQuery = Query([], alias="expand[]", description="render, track, canvas: return these objects instead of their ids")
 
 
 class VideoCreate(BaseModel):
@@ -95,17 +94,4 @@ def _create_video(body: VideoCreate, request: Request, who: Principal) -> dict:
     return {**video_object(video, request), "render": render_object({**render, "video_id": video_id})}
 
 
-@router.get("", response_model=ListObject[Video])
-def list_videos(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
-                starting_after: str | None = None, ending_before: str | None = None,
-                expand: list[str] = ExpandQuery) -> dict:
-    return listing(request, who, table="videos", columns=VIDEO_COLUMNS, build=lambda r: video_object(r, request),
-                   limit=limit, starting_after=starting_after, ending_before=ending_before,
-                   expand=check_expand("video", expand))
-
-
-@router.get("/{video_id}", response_model=Video)
-def retrieve_video(video_id: str, request: Request, who: Principal = Depends(principal),
-                   expand: list[str] = ExpandQuery) -> dict:
-    row = fetch_one(request, who, "videos", VIDEO_COLUMNS, video_id, noun="video")
-    return expanded(video_object(row, request), check_expand("video", expand), request, who)
+add_list_and_retrieve(router, kind="video", table="videos", columns=VIDEO_COLUMNS, build=video_object, model=Video)
