@@ -7,7 +7,7 @@ the models of :mod:`beatframe.resources`.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from beatframe.api.deps import Principal, connection, looks_like_id, pool, principal, store
 from beatframe.api.errors import ApiError
@@ -151,11 +151,12 @@ def add_list_and_retrieve(router: APIRouter, *, kind: str, table: str, columns: 
         return listing(request, who, table=table, columns=columns, build=lambda row: build(row, request), limit=limit,
                        starting_after=starting_after, ending_before=ending_before, expand=check_expand(kind, expand))
 
-    def retrieve_object(object_id: str, request: Request, who: Principal = Depends(principal),
-                        expand: list[str] = expand_query) -> dict:
+    # the path parameter keeps the kind's name (canvas_id, video_id) in the route template and OpenAPI
+    def retrieve_object(request: Request, object_id: str = Path(alias=f"{kind}_id"),
+                        who: Principal = Depends(principal), expand: list[str] = expand_query) -> dict:
         row = fetch_one(request, who, table, columns, object_id, noun=kind)
         return expanded(build(row, request), check_expand(kind, expand), request, who)
 
     router.add_api_route("", list_objects, methods=["GET"], response_model=ListObject[model], name=f"list_{table}")
-    router.add_api_route("/{object_id}", retrieve_object, methods=["GET"], response_model=model,
+    router.add_api_route(f"/{{{kind}_id}}", retrieve_object, methods=["GET"], response_model=model,
                          name=f"retrieve_{kind}")
