@@ -120,6 +120,22 @@ def accent_frames(steps: np.ndarray, fps: float) -> np.ndarray:
     return peaks
 
 
+def stream_problems(facts: VideoFacts, *, width: int, height: int, fps: float) -> list[str]:
+    """What every output must be: H.264 yuv420p at the asked size and frame rate, index first."""
+    problems = []
+    if facts.codec != "h264":
+        problems.append(f"codec is {facts.codec}, not h264")
+    if facts.pix_fmt != "yuv420p":
+        problems.append(f"pixel format is {facts.pix_fmt}, not yuv420p")
+    if (facts.width, facts.height) != (width, height):
+        problems.append(f"size is {facts.width}x{facts.height}, not {width}x{height}")
+    if abs(facts.fps - fps) > 0.01:
+        problems.append(f"frame rate is {facts.fps:.3f}, not {fps:g}")
+    if not facts.faststart:
+        problems.append("the MP4 index is not at the front (faststart)")
+    return problems
+
+
 @dataclass(frozen=True)
 class CanvasSpec:
     width: int = 720
@@ -137,23 +153,13 @@ def check_canvas(path: Path, *, spec: CanvasSpec, loop_mode: str) -> dict:
     """
     facts = probe(path)
     grey, lum = decode_small(path)
-    problems = []
-    if facts.codec != "h264":
-        problems.append(f"codec is {facts.codec}, not h264")
-    if facts.pix_fmt != "yuv420p":
-        problems.append(f"pixel format is {facts.pix_fmt}, not yuv420p")
-    if (facts.width, facts.height) != (spec.width, spec.height):
-        problems.append(f"size is {facts.width}x{facts.height}, not {spec.width}x{spec.height}")
+    problems = stream_problems(facts, width=spec.width, height=spec.height, fps=spec.fps)
     if facts.width * 16 != facts.height * 9:
         problems.append(f"{facts.width}x{facts.height} is not 9:16")
-    if abs(facts.fps - spec.fps) > 0.01:
-        problems.append(f"frame rate is {facts.fps:.3f}, not {spec.fps}")
     if not spec.min_seconds - 0.05 <= facts.duration <= spec.max_seconds + 0.05:
         problems.append(f"duration {facts.duration:.2f} s is outside {spec.min_seconds:g}-{spec.max_seconds:g} s")
     if facts.audio_streams:
         problems.append(f"has {facts.audio_streams} audio stream(s); a Canvas is silent")
-    if not facts.faststart:
-        problems.append("the MP4 index is not at the front (faststart)")
     flashes = max_flashes_per_second(lum, facts.fps or spec.fps)
     flash_safe = flashes <= MAX_FLASHES_PER_SECOND
     if not flash_safe:
@@ -183,27 +189,32 @@ def check_video(path: Path, *, width: int, height: int, track_seconds: float, lu
     the region luminance of every frame as it went to the encoder (decoding a full-length video
     again would cost as much as rendering it)."""
     facts = probe(path)
-    problems = []
-    if facts.codec != "h264" or facts.pix_fmt != "yuv420p":
-        problems.append(f"video is {facts.codec}/{facts.pix_fmt}, not h264/yuv420p")
-    if (facts.width, facts.height) != (width, height):
-        problems.append(f"size is {facts.width}x{facts.height}, not {width}x{height}")
-    if abs(facts.fps - fps) > 0.01:
-        problems.append(f"frame rate is {facts.fps:.3f}, not {fps}")
+    problems = stream_problems(facts, width=width, height=height, fps=fps)
     if abs(facts.duration - track_seconds) > 0.1:
         problems.append(f"lasts {facts.duration:.2f} s but the track lasts {track_seconds:.2f} s")
     codecs = audio_codecs(path)
     if codecs != ["aac"]:
         problems.append(f"audio streams are {codecs or 'missing'}, not one AAC stream")
-    if not facts.faststart:
-        problems.append("the MP4 index is not at the front (faststart)")
     flashes = max_flashes_per_second(luminance, fps) if len(luminance) else 0
+    return _verdict(facts, problems, flashes, audio=codecs)
+
+
+def check_generation(path: Path, *, width: int, height: int, fps: int, seconds: float) -> dict:
+    """Probe a prompt's generated clip: the stream spec, silent, ``seconds`` long (within a frame),
+    flash-safe on its decoded frames."""
+    facts = probe(path)
+    _, lum = decode_small(path)
+    problems = stream_problems(facts, width=width, height=height, fps=fps)
+    if abs(facts.duration - seconds) > 1.0 / fps + 1e-3:
+        problems.append(f"lasts {facts.duration:.3f} s, not {seconds:.3f} s")
+    if facts.audio_streams:
+        problems.append(f"has {facts.audio_streams} audio stream(s); a generated clip is silent")
+    return _verdict(facts, problems, max_flashes_per_second(lum, fps))
+
+
+def _verdict(facts: VideoFacts, problems: list[str], flashes: int, **extra) -> dict:
+    """A check's result: the problems found, with too many flashes per second among them."""
     if flashes > MAX_FLASHES_PER_SECOND:
         problems.append(f"{flashes} flashes in one second (at most {MAX_FLASHES_PER_SECOND})")
-    return {
-        "spec_ok": not problems,
-        "problems": problems,
-        "probe": asdict(facts),
-        "audio": codecs,
-        "flash": {"max_flashes_per_s": flashes, "safe": flashes <= MAX_FLASHES_PER_SECOND},
-    }
+    return {"spec_ok": not problems, "problems": problems, "probe": asdict(facts), **extra,
+            "flash": {"max_flashes_per_s": flashes, "safe": flashes <= MAX_FLASHES_PER_SECOND}}

@@ -35,9 +35,9 @@ def build_manifest(
     *,
     kind: str,
     render_id: str,
-    audio_uri: str,
+    source: Source,
     inputs: dict,
-    analysis: dict,
+    pulse: dict,
     segment: tuple[float, float],
     shots: list[ShotPlan],
     loop: LoopInfo | None,
@@ -51,7 +51,11 @@ def build_manifest(
     cover: dict | None,
     flow_run_id: str | None,
 ) -> Manifest:
-    """The manifest of one render (a Canvas or a video).
+    """The manifest of one render (a Canvas, a video or a prompt's generation).
+
+    ``source`` is the track (or, for a generation, the prompt: ``prompt:`` with the prompt's
+    sha256); ``inputs`` the content hashes provenance fingerprints; ``pulse`` the tempo and meter
+    the output moves to.
 
     ``checks`` is the check stage's result; ``cover`` (when the render animates artwork) holds the
     cover's URI, sha256 and the licence the user declared for it (with attribution, rights
@@ -65,9 +69,9 @@ def build_manifest(
         id=render_id,
         kind=kind,
         created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        source=Source(uri=audio_uri, sha256=inputs["audio"], duration=analysis["audio"]["duration"]),
+        source=source,
         segment=Span(start=round(segment[0], 4), end=round(segment[1], 4)),
-        analysis={"bpm": analysis["bpm"], "meter": analysis["meter"]},
+        analysis=pulse,
         template=TemplateRef(name=template.name, version=str(template.version)),
         generator=GeneratorInfo(name=generator["name"], model=None, revision=generator["revision"],
                                 seed=seed, params=params),

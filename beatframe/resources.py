@@ -155,13 +155,14 @@ class RenderError(BeatframeObject):
 class Render(BeatframeObject):
     id: str = Field(description="rnd_…")
     object: Literal["render"] = "render"
-    kind: Literal["canvas", "video"]
+    kind: Literal["canvas", "video", "generation"]
     status: RenderStatus
     progress: float = Field(ge=0.0, le=1.0)
     stage: str | None = Field(None, description="the stage running now")
     stages: list[RenderStage]
     canvas: str | None = None
     video: str | None = None
+    generation: str | None = Field(None, description="the generation (gen_…, a POST /v1/generate task_id)")
     flow_run_id: str | None = None
     cost: Cost | None = None
     error: RenderError | None = None
@@ -292,6 +293,38 @@ class Usage(BeatframeObject):
     data: list[UsageRow]
 
 
+SlaLevel = Literal["best_effort", "standard", "premium", "critical"]
+
+
+class SlaViolation(BeatframeObject):
+    metric: Literal["uptime_percent", "latency_p99_ms", "error_rate_percent"]
+    measured: float
+    target: float
+    message: str = Field(description="e.g. 'error_rate_percent 2.5 is above premium's 0.1'")
+
+
+class SlaTargets(BeatframeObject):
+    uptime_percent: float = Field(description="at least")
+    latency_p99_ms: float = Field(description="at most")
+    error_rate_percent: float = Field(description="at most")
+
+
+class SlaStatus(BeatframeObject):
+    object: Literal["sla_status"] = "sla_status"
+    target_level: SlaLevel
+    meets_sla: bool = Field(description="true when there are no violations")
+    uptime_percent: float
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    latency_p99_ms: float | None = None
+    error_rate_percent: float
+    current_throughput_rps: float
+    violations: list[SlaViolation]
+    targets: SlaTargets
+    window_seconds: float
+    requests: int = Field(description="requests in the window, on every API process")
+
+
 class WebhookEndpoint(BeatframeObject):
     id: str = Field(description="we_…")
     object: Literal["webhook_endpoint"] = "webhook_endpoint"
@@ -299,6 +332,7 @@ class WebhookEndpoint(BeatframeObject):
     events: list[str] = Field(description="event types, or ['*'] for all")
     description: str
     secret: str | None = Field(None, description="whsec_…: the signing secret, only in the answer that creates it")
+    task: str | None = Field(None, description="gen_…: the endpoint of one generate task's webhook_url")
     livemode: bool
     created: int
 
@@ -334,3 +368,63 @@ class WebhookDelivery(BeatframeObject):
     livemode: bool
     created: int
     attempt_log: list[WebhookAttempt] | None = Field(None, description="every attempt (retrieve only)")
+
+
+# --- the reference video-generation API's routes (POST /v1/generate, /v1/status, /v1/result, /v1/genius)
+
+
+class ReferenceErrorBody(BeatframeObject):
+    """The reference API's error body, on its routes."""
+
+    error: str = Field(description="a title, e.g. 'Validation error'")
+    detail: str = Field(description="what is wrong, e.g. 'duration_seconds: must be between 1 and 60'")
+    type: str = Field(description="e.g. ValueError, NotFoundError, RateLimitError, NotImplementedError")
+    code: str | None = Field(None, description="beatframe's error code")
+    request_id: str | None = None
+
+
+TaskStatusName = Literal["pending", "planning", "generating", "finalizing", "uploading", "processing", "completed",
+                         "failed", "cancelled"]
+#: The statuses of a generate task that is still going.
+TASK_RUNNING_STATUSES = frozenset({"pending", "planning", "generating", "finalizing", "uploading", "processing"})
+
+
+class GenerateAccepted(BeatframeObject):
+    task_id: str = Field(description="gen_…")
+    status: TaskStatusName
+    message: str
+    estimated_time_seconds: float = Field(description="a planning figure for the backend that renders it")
+    queue_position: int = Field(description="1 when it is next; counts renders queued before it")
+    seed: int = Field(description="the seed used (drawn when the request had none)")
+    render: str = Field(description="rnd_…: the render, as /v1/renders shows it")
+    webhook_secret: str | None = Field(None, description="whsec_…: signs this task's webhook_url deliveries;"
+                                                         " shown only here")
+
+
+class TaskStatus(BeatframeObject):
+    task_id: str
+    status: TaskStatusName
+    progress: float = Field(ge=0.0, le=1.0)
+    current_step: str
+    elapsed_seconds: float
+    eta_seconds: float | None = None
+    preview_url: str | None = Field(None, description="a signed URL of the newest preview frame")
+    error: str | None = None
+
+
+class TaskResultMetadata(BeatframeObject):
+    prompt: str
+    model: str = Field(description="the generator that made the frames, e.g. procedural")
+    seed: int
+
+
+class TaskResult(BeatframeObject):
+    task_id: str
+    status: Literal["completed"] = "completed"
+    video_url: str = Field(description="signed, expiring")
+    thumbnail_url: str = Field(description="signed, expiring")
+    duration_seconds: float
+    resolution: str
+    file_size_mb: float
+    generation_time_seconds: float
+    metadata: TaskResultMetadata

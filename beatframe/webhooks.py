@@ -13,6 +13,13 @@ project's endpoints with retries for up to a day.
   with the endpoint's secret. Receivers check it with :func:`verify_signature` (or the same few
   lines in their language) and reject stale timestamps, so a captured delivery cannot be replayed.
 
+- Events of the reference video-generation API (``task.created/started/progress/completed/failed``,
+  about ``POST /v1/generate`` tasks) are delivered in that API's payload shape,
+  ``{"id", "event", "task_id", "timestamp", "data"}``, and carry its signature form too:
+  ``X-Webhook-Signature: sha256=<hex HMAC-SHA256 of the body>`` (:func:`verify_reference_signature`,
+  the reference's own snippet). They go to the project's endpoints that subscribe to them and to the
+  task's own ``webhook_url``, an endpoint of the task alone whose secret the generate answer shows once.
+
 Events may arrive out of order and, after a network failure, more than once; each has a unique
 ``id`` for receivers to deduplicate.
 """
@@ -37,8 +44,12 @@ from beatframe.db import new_id
 log = logging.getLogger(__name__)
 
 EVENT_TYPES = ("render.created", "render.started", "render.progress", "render.succeeded", "render.failed",
-               "render.canceled", "canvas.completed", "video.completed", "track.analyzed")
+               "render.canceled", "canvas.completed", "video.completed", "track.analyzed",
+               "task.created", "task.started", "task.progress", "task.completed", "task.failed")
+TASK_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t.startswith("task."))
 SIGNATURE_HEADER = "Beatframe-Signature"
+#: The reference API's signature header on task events: ``sha256=<hex>`` (no timestamp).
+REFERENCE_SIGNATURE_HEADER = "X-Webhook-Signature"
 #: How old a signed timestamp a receiver accepts, in seconds.
 SIGNATURE_TOLERANCE = 300
 #: A claimed delivery is someone's for this long; a worker that died frees it when it runs out.
@@ -83,6 +94,18 @@ def verify_signature(body: bytes, header: str, secret: str, *, tolerance: int = 
     return any(hmac.compare_digest(expected.encode(), mac.encode()) for mac in macs)
 
 
+def reference_signature(secret: str, body: bytes) -> str:
+    """The ``X-Webhook-Signature`` value of a task event's ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_reference_signature(body: bytes, header: str, secret: str) -> bool:
+    """Whether ``header`` (``X-Webhook-Signature``) signs ``body`` with ``secret``: the reference
+    API's check. It has no timestamp, so receivers that fear replays deduplicate on the event ``id``
+    or check ``Beatframe-Signature`` (:func:`verify_signature`), sent on the same delivery."""
+    return hmac.compare_digest(reference_signature(secret, body).encode(), header.strip().encode())
+
+
 def retry_delay(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
     """Seconds before attempt ``attempt + 1``: ``base * 2**(attempt-1)`` up to ``cap``, jittered
     to 50-100 % so receivers coming back up are not hit by every sender at the same instant."""
@@ -95,7 +118,10 @@ def event_body(event: dict) -> bytes:
 
 
 def emit(conn, *, project_id: str, env: str, type: str, obj: dict) -> str:
-    """Record event ``type`` about ``obj`` and queue its deliveries, in ``conn``'s transaction."""
+    """Record event ``type`` about ``obj`` and queue its deliveries, in ``conn``'s transaction.
+
+    A task event (``obj["task_id"]``) also goes to that task's own endpoint (its ``webhook_url``).
+    """
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
     event_id = new_id("evt")
@@ -105,7 +131,8 @@ def emit(conn, *, project_id: str, env: str, type: str, obj: dict) -> str:
         "INSERT INTO webhook_deliveries (id, project_id, env, event_id, endpoint_id)"
         " SELECT 'whd_' || substr(md5(random()::text || id), 1, 24), project_id, env, %s, id"
         " FROM webhook_endpoints WHERE project_id = %s AND env = %s AND deleted_at IS NULL"
-        " AND (%s = ANY(events) OR '*' = ANY(events))", (event_id, project_id, env, type))
+        " AND (%s = ANY(events) OR '*' = ANY(events)) AND (task_id IS NULL OR task_id = %s)",
+        (event_id, project_id, env, type, obj.get("task_id") if type in TASK_EVENT_TYPES else None))
     return event_id
 
 
@@ -115,6 +142,15 @@ def event_object(row: dict) -> dict:
     return {"id": row["id"], "object": "event", "type": row["type"], "livemode": row["env"] == "live",
             "created": int(created.timestamp()) if isinstance(created, datetime) else created,
             "data": row["data"]}
+
+
+def reference_event(row: dict) -> dict:
+    """A task event as the reference API delivers it: ``event``, ``task_id``, ``timestamp`` (ISO
+    8601, UTC) and ``data``, plus the event ``id`` to deduplicate on."""
+    task = dict(row["data"]["object"])
+    created = row["created_at"]
+    return {"id": row["id"], "event": row["type"], "task_id": task.pop("task_id"),
+            "timestamp": created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "data": task}
 
 
 class DeliveryWorker:
@@ -164,12 +200,15 @@ class DeliveryWorker:
         """Send one claimed delivery and record the outcome (and the next try, if any)."""
         from beatframe.urlfetch import FetchError, post
 
-        body = event_body(event_object({"id": delivery["event_id"], "type": delivery["type"],
-                                        "env": delivery["env"], "data": delivery["data"],
-                                        "created_at": delivery["created_at"]}))
+        event = {"id": delivery["event_id"], "type": delivery["type"], "env": delivery["env"],
+                 "data": delivery["data"], "created_at": delivery["created_at"]}
+        task_event = delivery["type"] in TASK_EVENT_TYPES
+        body = event_body(reference_event(event) if task_event else event_object(event))
         headers = {"Content-Type": "application/json", "User-Agent": "beatframe-webhooks",
                    SIGNATURE_HEADER: sign(delivery["secret"], body, int(time.time())),
                    "Beatframe-Event-Id": delivery["event_id"], "Beatframe-Delivery-Id": delivery["id"]}
+        if task_event:
+            headers[REFERENCE_SIGNATURE_HEADER] = reference_signature(delivery["secret"], body)
         started, status, error = time.perf_counter(), None, None
         try:
             status = post(delivery["url"], body, headers=headers, timeout=self.settings.webhook_timeout,

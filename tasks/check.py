@@ -42,3 +42,19 @@ def check_video_output(video: str, size: tuple[int, int], track_seconds: float, 
     if not checks["spec_ok"]:
         raise SpecError("the video fails its spec: " + "; ".join(checks["problems"]))
     return checks
+
+
+def _generation_check_key(context, parameters) -> str:
+    return cache_key("check-generation", video=sha256_file(Path(parameters["video"])), size=list(parameters["size"]),
+                     fps=parameters["fps"], seconds=parameters["seconds"], code=source_revision(*_CHECK_SOURCES))
+
+
+@task(name="check", cache_key_fn=_generation_check_key)
+def check_generation_output(video: str, size: tuple[int, int], fps: int, seconds: float) -> dict:
+    """Probe a prompt's clip against its spec; raises SpecError naming every problem if it fails."""
+    from beatframe.check import check_generation
+
+    checks = check_generation(video, width=size[0], height=size[1], fps=fps, seconds=seconds)
+    if not checks["spec_ok"]:
+        raise SpecError("the generated clip fails its spec: " + "; ".join(checks["problems"]))
+    return checks

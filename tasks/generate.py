@@ -1,8 +1,9 @@
 """Stage 3: generate clips: frames from the generator, flash-guarded, encoded.
 
 ``generate_clip`` renders a Canvas loop (looped per its mode); ``generate_shot`` renders one shot
-of a music video (with its transition in), one task per shot so shots render in parallel.
-Cached by the audio hash, the plan, the template's fingerprint, the render code's revision, the
+of a music video (with its transition in), one task per shot so shots render in parallel;
+``generate_prompt_clip`` renders a prompt's clip (``POST /v1/generate``).
+Track clips are cached by the audio hash, the plan, the template's fingerprint, the render code's revision, the
 seed, the size and the cover's hash; clips live in ``$BEATFRAME_DATA_DIR/cache/clips``.
 """
 
@@ -26,7 +27,7 @@ _PACKAGE = Path(beatframe.__file__).parent
 _RENDER_SOURCES = (
     str(Path(models.__file__).parent),
     *(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py", "templates.py",
-                                          "video.py", "video_planning.py")),
+                                          "video.py", "video_planning.py", "generation.py")),
 )
 
 
@@ -111,4 +112,33 @@ def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, 
     )
     return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
             "luminance": result.luminance.round(5).tolist(),
+            "generator": {"name": generator.name, "revision": generator.revision}}
+
+
+def _prompt_clip_key(context, parameters) -> str:
+    from beatframe.templates import load_template
+
+    plan = parameters["plan"]
+    return cache_key("prompt-clip", plan=plan, template=load_template(plan["template"]).fingerprint(),
+                     generator="procedural", code=source_revision(*_RENDER_SOURCES))
+
+
+@task(name="generate-clip", cache_key_fn=_prompt_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def generate_prompt_clip(plan: dict) -> dict:
+    """Render a prompt's planned clip to a silent H.264 clip; returns its path, frames and generator."""
+    from beatframe.canvas import render_loop_clip
+    from beatframe.generation import GenerationPlan, generation_timeline
+    from beatframe.templates import load_template
+
+    spec = GenerationPlan.from_dict(plan)
+    generator = _make_generator(None)
+    out = get_settings().cache_dir / "clips" / f"{_prompt_clip_key(None, {'plan': plan})}.mp4"
+    # a non-periodic timeline in "continuous" mode: rendered straight through, flash-guarded, encoded
+    result = render_loop_clip(
+        generator=generator, timeline=generation_timeline(spec), template=load_template(spec.template),
+        size=spec.size, seed=spec.seed, loop_mode="continuous", out_path=out,
+        on_progress=lambda f: progress.report("generate", f),
+    )
+    return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
             "generator": {"name": generator.name, "revision": generator.revision}}

@@ -11,7 +11,7 @@ from prefect.artifacts import create_table_artifact
 from beatframe.cost import CostLog
 from beatframe.fsutil import write_json_atomic
 from beatframe.manifest import build_manifest, media_record, publish
-from beatframe.schemas import LoopInfo, ShotPlan
+from beatframe.schemas import LoopInfo, ShotPlan, Source
 from beatframe.templates import load_template
 from tasks.upload import upload_outputs
 
@@ -45,7 +45,8 @@ def _manifest(*, kind: str, role: str, render_id: str, request, audio_path: str,
     facts = checks["probe"]
     video_name, poster_name = list(files)
     manifest = build_manifest(
-        kind=kind, render_id=render_id, audio_uri=Path(audio_path).as_uri(), inputs=inputs, analysis=analysis,
+        kind=kind, render_id=render_id, inputs=inputs, pulse={"bpm": analysis["bpm"], "meter": analysis["meter"]},
+        source=Source(uri=Path(audio_path).as_uri(), sha256=inputs["audio"], duration=analysis["audio"]["duration"]),
         segment=segment, shots=shots, loop=loop, template=load_template(request.template), generator=generator,
         seed=request.seed, params=params,
         outputs=[media_record(role, stored[video_name], facts),
@@ -79,3 +80,30 @@ def finalize_video(*, shots: list[dict], generator: dict, **common) -> dict:
                for s in shots],
         loop=None, generator=generator,
         params={"scene": request.scene, "size": f"{request.size[0]}x{request.size[1]}"}, **common)
+
+
+@task(name="manifest")
+def finalize_generation(*, render_id: str, request: dict, plan: dict, clip: dict, stored: dict, checks: dict,
+                        costs: CostLog, files: dict[str, str], out_dir: str, flow_run_id: str | None) -> dict:
+    """Write a prompt's generation ``manifest.json``: the prompt (by its sha256) as the source, the
+    pulse it moves to, every request parameter; publish outputs and manifest to ``out_dir``."""
+    import hashlib
+
+    facts = checks["probe"]
+    video_name, poster_name = list(files)
+    prompt_sha256 = hashlib.sha256(request["prompt"].encode()).hexdigest()
+    template = load_template(plan["template"])
+    seconds = round(plan["n_frames"] / plan["fps"], 4)
+    manifest = build_manifest(
+        kind="generation", render_id=render_id, inputs={"prompt": prompt_sha256},
+        source=Source(uri=f"prompt:sha256:{prompt_sha256}", sha256=prompt_sha256, duration=seconds),
+        pulse={"bpm": plan["bpm"], "meter": 4}, segment=(0.0, seconds),
+        shots=[ShotPlan(start=0.0, end=seconds, section="chorus", scene=template.scene, transition_in="cut")],
+        loop=None, template=template, generator=clip["generator"], seed=plan["seed"],
+        params={**{k: v for k, v in request.items() if k not in ("seed", "webhook_url")},
+                "scene": template.scene, "matched_word": plan["matched_word"], "genre_style": plan["genre"]},
+        outputs=[media_record("video", stored[video_name], facts),
+                 media_record("thumbnail", stored[poster_name], facts, still=True)],
+        checks=checks, cost=costs.summary(), cover=None, flow_run_id=flow_run_id,
+    )
+    return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)

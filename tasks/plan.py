@@ -42,3 +42,18 @@ def plan_video_shots(analysis: dict, transitions: bool = True) -> list[dict]:
     from beatframe.video_planning import plan_video
 
     return [shot.to_dict() for shot in plan_video(Analysis.model_validate(analysis), transitions=transitions)]
+
+
+def _prompt_plan_key(context, parameters) -> str:
+    import beatframe.generation
+
+    return cache_key("prompt-plan", request=parameters["request"], seed=parameters["seed"],
+                     code=source_revision(beatframe.generation.__file__))
+
+
+@task(name="plan-shots", cache_key_fn=_prompt_plan_key)
+def plan_prompt_video(request: dict, seed: int) -> dict:
+    """A prompt's render plan: template, frame size, tempo (see :class:`beatframe.generation.GenerationPlan`)."""
+    from beatframe.generation import GenerationRequest, plan_generation
+
+    return plan_generation(GenerationRequest.model_validate(request), seed=seed).to_dict()

@@ -21,11 +21,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def work_pool(prefect_server):
-    """A process pool with the canvas deployment (no video deployment: its renders must fail clearly)."""
+    """A process pool with the canvas and generate deployments (no video deployment: its renders must fail clearly)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
     from flows.canvas import render_canvas
+    from flows.generate import generate_video
 
     name = f"test-cpu-{uuid.uuid4().hex[:6]}"
     with get_client(sync_client=True) as client:
@@ -34,6 +35,8 @@ def work_pool(prefect_server):
     # null paging fields that its own server refuses (422)
     render_canvas.from_source(source=str(REPO), entrypoint="flows/canvas.py:render_canvas").to_deployment(
         name="canvas", work_pool_name=name).apply()
+    generate_video.from_source(source=str(REPO), entrypoint="flows/generate.py:generate_video").to_deployment(
+        name="generate", work_pool_name=name).apply()
     return name
 
 
@@ -96,6 +99,20 @@ def test_canvas_renders_on_a_work_pool_worker(deployment_client, keys, worker, s
     canvas = client.get(f"/v1/canvases/{created.json()['id']}", headers=keys).json()
     assert canvas["manifest"]["provenance"]["prefect_flow_run_id"] == render["flow_run_id"]
     assert client.get(canvas["outputs"][0]["url"]).status_code == 200
+
+
+def test_a_generate_task_runs_on_a_work_pool_worker(deployment_client, keys, worker):
+    client = deployment_client
+    task = client.post("/v1/generate", headers=keys, json={"prompt": "neon tunnel", "duration_seconds": 1, "fps": 12,
+                                                          "resolution": "480p"}).json()
+    deadline = time.monotonic() + 300
+    while (status := client.get(f"/v1/status/{task['task_id']}", headers=keys).json())["status"] not in (
+            "completed", "failed", "cancelled"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "completed", (status, worker.read_text()[-3000:])
+    result = client.get(f"/v1/result/{task['task_id']}", headers=keys).json()
+    assert result["metadata"]["model"] == "procedural" and client.get(result["video_url"]).status_code == 200
 
 
 def test_a_missing_deployment_fails_the_render_with_its_name(deployment_client, keys, song, wait_render):

@@ -70,6 +70,7 @@ def test_a_bad_setting_is_a_clear_error(spec, says, monkeypatch):
 def test_endpoint_classes():
     assert endpoint_class("POST", "/v1/canvases") == endpoint_class("post", "/v1/videos/") == "generate"
     assert endpoint_class("POST", "/v1/generate") == "generate"
+    assert endpoint_class("POST", "/v1/genius/batch/submit") == "batch"
     for method, path in [("GET", "/v1/canvases"), ("GET", "/v1/videos/vid_1"), ("POST", "/v1/tracks"),
                          ("POST", "/v1/renders/rnd_1/cancel"), ("DELETE", "/v1/assets/ast_1")]:
         assert endpoint_class(method, path) == "default"
@@ -129,6 +130,8 @@ def test_the_429_is_documented_on_operations_with_a_key():
     assert documented["content"]["application/json"]["schema"]["$ref"].endswith("/ApiErrorBody")
     assert "429" in paths["/v1/tracks/{track_id}"]["get"]["responses"]
     assert "429" not in paths["/v1/files/{key}"]["get"]["responses"]
+    reference = paths["/v1/generate"]["post"]["responses"]["429"]  # the reference routes' own error body
+    assert reference["content"]["application/json"]["schema"]["$ref"].endswith("/ReferenceErrorBody")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -448,3 +448,19 @@ def test_webhook_endpoints_events_and_deliveries(client, canvas):
     assert any(e.type == "render.succeeded" and e.data["object"]["id"] == canvas.render_id for e in events)
     assert client.webhook_deliveries.list().object == "list"
     assert client.webhook_endpoints.delete(endpoint.id).deleted
+
+
+def test_generate_tasks_and_sla(client, tmp_path):
+    accepted = client.tasks.create("neon tunnel", duration_seconds=1, fps=12, resolution="480p", seed=3)
+    assert accepted.task_id.startswith("gen_") and accepted.status == "pending"
+    seen = []
+    result = client.tasks.wait(accepted.task_id, poll=0.2, on_progress=seen.append)
+    assert seen[-1].status == "completed" and result.metadata.seed == 3 and result.duration_seconds == 1.0
+    assert client.download(result.video_url, tmp_path / "generated.mp4").stat().st_size > 0
+    with pytest.raises(InvalidRequestError) as bad:
+        client.tasks.create("x", fps=5)
+    assert "fps" in str(bad.value) and bad.value.status == 400  # the reference body, read by the SDK
+    with pytest.raises(NotFoundError):
+        client.tasks.status("gen_missing")
+    sla = client.sla.retrieve(level="best_effort")
+    assert sla.target_level == "best_effort" and sla.requests >= 1

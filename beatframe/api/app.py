@@ -11,10 +11,11 @@ from fastapi import APIRouter, FastAPI, Request
 
 from beatframe import __version__, db
 from beatframe.api import errors, metrics, ratelimit
-from beatframe.api.routes import (assets, canvases, files, renders, sla, stream, templates, tracks, usage, videos,
-                                  webhooks)
+from beatframe.api.routes import (assets, canvases, files, generate, genius, renders, sla, stream, templates, tracks,
+                                  usage, videos, webhooks)
 from beatframe.api.live import RenderListener
 from beatframe.api.runner import make_runner
+from beatframe.resources import ReferenceErrorBody
 from beatframe.settings import Settings, get_settings
 from beatframe.storage import get_store
 from beatframe.webhooks import DeliveryWorker
@@ -72,7 +73,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/v1")
     for routes in (tracks, canvases, videos, renders, templates, assets, usage, sla, webhooks, files):
         v1.include_router(routes.router, responses={} if routes is files else ratelimit.RESPONSES)
-    v1.include_router(stream.router)  # a WebSocket: authenticates itself, outside the HTTP responses
+    # the reference video-generation API's routes: its error body, also on a 429
+    reference_429 = {429: {**ratelimit.RESPONSES[429], "model": ReferenceErrorBody}}
+    for routes in (generate, genius):
+        v1.include_router(routes.router, responses=reference_429)
+    v1.include_router(stream.router)  # WebSockets: they authenticate themselves, outside the HTTP responses
+    v1.include_router(stream.task_router)
     app.include_router(v1)
+    app.include_router(stream.task_router)  # the reference's WS /ws/{task_id}, at the root as it documents it
     app.include_router(metrics.router)  # GET /metrics, at the root as Prometheus expects
     return app

@@ -1,4 +1,5 @@
-"""One error shape for every failure: ``{"error": {"type", "code", "message", "param", "request_id"}}``."""
+"""One error shape for every failure: ``{"error": {"type", "code", "message", "param", "request_id"}}``;
+the reference video-generation API's routes answer theirs instead (:mod:`beatframe.api.reference`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from beatframe.api import reference
 from beatframe.errors import BadInputError
 from beatframe.resources import ApiErrorBody
 
@@ -23,10 +25,13 @@ class ApiError(Exception):
 
 
 def error_response(request: Request, status: int, code: str, message: str, param: str | None = None) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    if reference.is_reference_path(request.url.path):
+        detail = f"{param}: {message}" if param and not message.startswith(param) else message
+        return JSONResponse(reference.error_body(status, code, detail, request_id), status_code=status)
     kind = "idempotency_error" if code.startswith("idempotency") else \
         _TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
-    body = {"error": {"type": kind, "code": code, "message": message, "param": param,
-                      "request_id": getattr(request.state, "request_id", None)}}
+    body = {"error": {"type": kind, "code": code, "message": message, "param": param, "request_id": request_id}}
     return JSONResponse(body, status_code=status)
 
 

@@ -40,7 +40,8 @@ def track_object(row: dict) -> dict:
 def render_object(row: dict) -> dict:
     return {"id": row["id"], "object": "render", "kind": row["kind"], "status": row["status"],
             "progress": row["progress"], "stage": row["stage"], "stages": row["stages"],
-            "canvas": row.get("canvas_id"), "video": row.get("video_id"), "flow_run_id": row["flow_run_id"],
+            "canvas": row.get("canvas_id"), "video": row.get("video_id"), "generation": row.get("generation_id"),
+            "flow_run_id": row["flow_run_id"],
             "cost": row["cost"], "error": row["error"], "livemode": row["env"] == "live",
             "created": ts(row["created_at"]), "started": ts(row["started_at"]), "finished": ts(row["finished_at"])}
 
@@ -91,8 +92,9 @@ def fetch_one(request: Request, who: Principal, table: str, columns: str, object
 
 
 def render_row(request: Request, who: Principal, render_id: str) -> dict:
-    """A render with the id of the canvas or video it makes."""
-    return fetch_one(request, who, "render_objects", RENDER_COLUMNS + ", canvas_id, video_id", render_id, noun="render")
+    """A render with the id of the canvas, video or generation it makes."""
+    return fetch_one(request, who, "render_objects", RENDER_COLUMNS + ", canvas_id, video_id, generation_id",
+                     render_id, noun="render")
 
 
 def check_expand(kind: str, expand: list[str]) -> list[str]:

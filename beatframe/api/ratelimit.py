@@ -9,7 +9,7 @@ from a full bucket, or ``class=off``. Classes not named keep their defaults (the
 
 - ``generate``: requests that create renders (``POST /v1/canvases``, ``POST /v1/videos``,
   ``POST /v1/generate``): 1 per 2 s, 5 at once;
-- ``batch``: batch routes (none yet): 1 per 10 s, 2 at once;
+- ``batch``: ``POST /v1/genius/batch/submit``: 1 per 10 s, 2 at once;
 - ``default``: every other request with a valid API key: 10 per second, 50 at once.
 
 Requests without a valid key (401), the signed downloads under ``/v1/files/`` and the OpenAPI
@@ -76,7 +76,7 @@ DEFAULT_LIMITS = {"generate": Limit(0.5, 5), "batch": Limit(0.1, 2), "default": 
 #: ``(method, path)`` of the requests that are not in the ``default`` class (paths without parameters:
 #: they are matched as sent, since routes of included routers know only their own part of it).
 ROUTE_CLASSES = {("POST", "/v1/canvases"): "generate", ("POST", "/v1/videos"): "generate",
-                 ("POST", "/v1/generate"): "generate"}
+                 ("POST", "/v1/generate"): "generate", ("POST", "/v1/genius/batch/submit"): "batch"}
 
 _EXAMPLE = "e.g. 'generate=0.5/5,batch=0.1/2,default=10/50', 'default=off' or 'off'"
 

@@ -10,7 +10,7 @@ where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
   fails queued or running renders whose heartbeat went stale (their process died), so none stays
   queued or running forever, also when several API processes share a database.
 - ``deployment``: renders are submitted as ``run_deployment`` does to the deployments of
-  ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``), which Prefect workers on
+  ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``, ``generate_video/generate``), which Prefect workers on
   the work pools pick up, on this machine or others. The flow run id is stored at once; a sync
   loop mirrors each flow run's state and its progress artifact, and reads the manifest from the
   flow's persisted result when it completes. Prefect decides liveness: a crashed run fails the
@@ -50,7 +50,12 @@ SYNC_BATCH = 200
 SUBMITTERS = 2
 #: Attempts to hand a render to a busy Prefect server (waiting 2, 4, 8, 16, 30, 30 … s) before it fails.
 SUBMIT_TRIES = 8
-DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video"}
+DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video", "generation": "generate_video/generate"}
+#: The table of the object each kind of render makes.
+TARGET_TABLES = {"canvas": "canvases", "video": "videos", "generation": "generations"}
+#: The reference API's task event of each render event of a generation.
+TASK_EVENTS = {"render.created": "task.created", "render.started": "task.started", "render.progress": "task.progress",
+               "render.succeeded": "task.completed", "render.failed": "task.failed", "render.canceled": "task.failed"}
 
 
 class RenderCanceled(Exception):
@@ -60,6 +65,8 @@ class RenderCanceled(Exception):
 def stage_weights(kind: str) -> dict[str, float]:
     if kind == "canvas":
         from flows.canvas import STAGE_WEIGHTS
+    elif kind == "generation":
+        from flows.generate import STAGE_WEIGHTS
     else:
         from flows.video import STAGE_WEIGHTS
     return STAGE_WEIGHTS
@@ -103,12 +110,19 @@ class StageTracker:
 
 
 def emit_render_event(conn, render_id: str, type: str) -> None:
-    """Queue webhook event ``type`` with the render as it is now, in ``conn``'s transaction."""
+    """Queue webhook event ``type`` with the render as it is now, in ``conn``'s transaction; for a
+    generation's render, the reference API's ``task.*`` event too."""
     from beatframe.api.objects import RENDER_COLUMNS, render_object
+    from beatframe.api.reference import task_event_object
 
-    row = conn.execute(f"SELECT {RENDER_COLUMNS}, canvas_id, video_id, project_id FROM render_objects WHERE id = %s",
-                       (render_id,)).fetchone()
+    row = conn.execute(f"SELECT {RENDER_COLUMNS}, canvas_id, video_id, generation_id, project_id"
+                       " FROM render_objects WHERE id = %s", (render_id,)).fetchone()
     emit(conn, project_id=row["project_id"], env=row["env"], type=type, obj=render_object(row))
+    if row["generation_id"] is not None and type in TASK_EVENTS:
+        generation = conn.execute("SELECT id, manifest FROM generations WHERE id = %s",
+                                  (row["generation_id"],)).fetchone()
+        emit(conn, project_id=row["project_id"], env=row["env"], type=TASK_EVENTS[type],
+             obj=task_event_object(row, generation))
 
 
 def emit_track_analyzed(conn, track_id: str) -> None:
@@ -189,13 +203,14 @@ class RenderBook:
             if render is None:
                 return  # canceled meanwhile: the outputs exist, but the render stays canceled
             notify(conn, render_id, {"type": "complete", "status": "succeeded"})
-            table = "canvases" if render["kind"] == "canvas" else "videos"
-            target = conn.execute(f"UPDATE {table} SET manifest = %s WHERE render_id = %s RETURNING id",
-                                  (Jsonb(manifest), render_id)).fetchone()
+            target = conn.execute(f"UPDATE {TARGET_TABLES[render['kind']]} SET manifest = %s WHERE render_id = %s"
+                                  " RETURNING id", (Jsonb(manifest), render_id)).fetchone()
             emit_render_event(conn, render_id, "render.succeeded")
-            emit(conn, project_id=render["project_id"], env=render["env"], type=f"{render['kind']}.completed",
-                 obj={"id": target["id"], "object": render["kind"], "render": render_id,
-                      "outputs": [{k: o[k] for k in ("role", "uri", "sha256", "bytes")} for o in manifest["outputs"]]})
+            if render["kind"] != "generation":  # a generation's completion is its task.completed
+                emit(conn, project_id=render["project_id"], env=render["env"], type=f"{render['kind']}.completed",
+                     obj={"id": target["id"], "object": render["kind"], "render": render_id,
+                          "outputs": [{k: o[k] for k in ("role", "uri", "sha256", "bytes")}
+                                      for o in manifest["outputs"]]})
             billed = render["env"] == "live"  # test-mode renders are priced, never billed
             with conn.cursor() as cur:
                 cur.executemany(
@@ -513,6 +528,9 @@ def _flow(kind: str):
     if kind == "canvas":
         from flows.canvas import render_canvas
         return render_canvas
+    if kind == "generation":
+        from flows.generate import generate_video
+        return generate_video
     from flows.video import render_video
     return render_video
 

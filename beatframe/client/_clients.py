@@ -16,8 +16,8 @@ import httpx
 
 from beatframe.client._core import (_CHUNK, DEFAULT_VERSION, Api, Emit, Operation, Outcome, Sink, Sleep, emit_result,
                                     resolve_config, step)
-from beatframe.client._resources import (Assets, Canvases, Events, Renders, Templates, Tracks, UsageResource, Videos,
-                                         WebhookDeliveries, WebhookEndpoints, download_target)
+from beatframe.client._resources import (Assets, Canvases, Events, Renders, SlaResource, Tasks, Templates, Tracks,
+                                         UsageResource, Videos, WebhookDeliveries, WebhookEndpoints, download_target)
 
 
 class _BaseClient:
@@ -40,6 +40,8 @@ class _BaseClient:
         self.webhook_endpoints = WebhookEndpoints(self)
         self.events = Events(self)
         self.webhook_deliveries = WebhookDeliveries(self)
+        self.sla = SlaResource(self)
+        self.tasks = Tasks(self)
 
     @property
     def base_url(self) -> str:

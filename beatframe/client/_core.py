@@ -35,7 +35,7 @@ from beatframe import __version__
 from beatframe.client.errors import (APIConnectionError, APITimeoutError, BeatframeError, RenderFailed,
                                      WaitTimeoutError, error_from_response)
 from beatframe.fsutil import _umask
-from beatframe.resources import FINISHED_STATUSES, ListObject, Render
+from beatframe.resources import FINISHED_STATUSES, TASK_RUNNING_STATUSES, ListObject, Render, TaskResult, TaskStatus
 
 M = TypeVar("M", bound=BaseModel)
 DEFAULT_VERSION = "2026-11-21"
@@ -290,6 +290,14 @@ class Api:
         if render.status != "succeeded":
             raise RenderFailed(render)
         return render
+
+    def wait_task(self, task_id: str, *, timeout: float | None, poll: float,
+                  on_progress: Callable[[Any], None] | None) -> Operation:
+        """Poll a generate task until it finishes, then read its result."""
+        yield from self.poll(lambda: self.call(TaskStatus, "GET", f"/v1/status/{_seg(task_id)}"),
+                             lambda status: status.status not in TASK_RUNNING_STATUSES, timeout=timeout, interval=poll,
+                             what=f"task {task_id}", on_progress=on_progress)
+        return (yield from self.call(TaskResult, "GET", f"/v1/result/{_seg(task_id)}"))
 
     def download(self, url: str, dest: Path, *, sha256: str | None = None, name: str | None = None) -> Operation:
         """Stream ``url`` (a signed link: no API key is sent) to a temporary file, then rename it to

@@ -13,8 +13,9 @@ from datetime import date
 from typing import IO, Any, Literal
 
 from beatframe.client._core import Api, Operation, Upload, _seg, expand_params
-from beatframe.resources import (Analysis, Asset, Canvas, Deleted, Event, ListObject, Render, Template, Track,
-                                 Usage, Video, WebhookDelivery, WebhookEndpoint, id_of)
+from beatframe.resources import (Analysis, Asset, Canvas, Deleted, Event, GenerateAccepted, ListObject, Render,
+                                 SlaStatus, TaskResult, TaskStatus, Template, Track, Usage, Video, WebhookDelivery,
+                                 WebhookEndpoint, id_of)
 
 FileInput = str | os.PathLike | IO[bytes]
 ProgressCallback = Callable[[Render], None]
@@ -326,6 +327,37 @@ class UsageResource(_Namespace):
         """Usage between ``start`` and ``end`` (``YYYY-MM-DD`` or dates), grouped by ``group_by``."""
         params = [("group_by", group_by), ("start", start), ("end", end)]
         return self._run(self._api.call(Usage, "GET", "/v1/usage", params=params))
+
+
+class SlaResource(_Namespace):
+    """``/v1/sla/status``: the service's latency, errors and uptime against an SLA level."""
+
+    def retrieve(self, *, level: Literal["best_effort", "standard", "premium", "critical"] | None = None,
+                 window: float | None = None) -> SlaStatus:
+        """The status over the last ``window`` seconds (default and at most the server's window)."""
+        return self._run(self._api.call(SlaStatus, "GET", "/v1/sla/status",
+                                         params=[("level", level), ("window", window)]))
+
+
+class Tasks(_Namespace):
+    """The reference video-generation API's tasks: ``POST /v1/generate``, ``/v1/status``, ``/v1/result``."""
+
+    def create(self, prompt: str, *, idempotency_key: str | None = None, **fields: Any) -> GenerateAccepted:
+        """Start a generation from ``prompt``; ``fields`` are the reference's (``duration_seconds``,
+        ``fps``, ``resolution``, ``aspect_ratio``, ``genre``, ``seed``, ``webhook_url`` …)."""
+        return self._post(GenerateAccepted, "/v1/generate", idempotency_key, json={"prompt": prompt, **_present(fields)})
+
+    def status(self, task_id: str) -> TaskStatus:
+        return self._run(self._api.call(TaskStatus, "GET", f"/v1/status/{_seg(task_id)}"))
+
+    def result(self, task_id: str) -> TaskResult:
+        """A completed task's result (:class:`ConflictError` while it is not completed, or after it failed)."""
+        return self._run(self._api.call(TaskResult, "GET", f"/v1/result/{_seg(task_id)}"))
+
+    def wait(self, task_id: str, *, timeout: float | None = 600.0, poll: float = 1.0,
+             on_progress: Callable[[TaskStatus], None] | None = None) -> TaskResult:
+        """Poll until the task finished, then return its result (a failed task raises :class:`ConflictError`)."""
+        return self._run(self._api.wait_task(task_id, timeout=timeout, poll=poll, on_progress=on_progress))
 
 
 def _present(body: dict[str, Any]) -> dict[str, Any]:

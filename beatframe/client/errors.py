@@ -124,6 +124,9 @@ def error_from_response(status: int, content: bytes, request_id: str | None) -> 
     except ValueError:
         body = None
     detail = body.get("error") if isinstance(body, dict) else None
+    if isinstance(detail, str) and "detail" in body:  # the reference API's body, on its routes
+        detail = {"message": body["detail"], "type": body.get("type"), "code": body.get("code"),
+                  "request_id": body.get("request_id")}
     if not isinstance(detail, dict):
         text = content[:200].decode("utf-8", "replace").strip()
         detail = {"message": f"HTTP {status}" + (f": {text}" if text else "")}

@@ -44,7 +44,7 @@ def queue_render(request: Request, who: Principal, *, kind: str, insert_target, 
 @router.get("", response_model=ListObject[Render])
 def list_renders(request: Request, who: Principal = Depends(principal), limit: int = Query(10, ge=1, le=100),
                  starting_after: str | None = None, ending_before: str | None = None) -> dict:
-    return listing(request, who, table="render_objects", columns=RENDER_COLUMNS + ", canvas_id, video_id",
+    return listing(request, who, table="render_objects", columns=RENDER_COLUMNS + ", canvas_id, video_id, generation_id",
                    build=render_object, limit=limit, starting_after=starting_after, ending_before=ending_before)
 
 

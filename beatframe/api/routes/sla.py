@@ -37,19 +37,17 @@ The status is the whole service's, the same for every project; any valid API key
 from __future__ import annotations
 
 import time
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import Field
 
 from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.metrics import SLOT_SECONDS
-from beatframe.resources import BeatframeObject
+from beatframe.resources import SlaLevel, SlaStatus
 
 router = APIRouter(prefix="/sla", tags=["sla"])
 
-SlaLevel = Literal["best_effort", "standard", "premium", "critical"]
 #: Throughput is measured over this many most recent seconds.
 THROUGHPUT_SECONDS = 60.0
 
@@ -66,35 +64,6 @@ LEVELS: dict[str, SlaTarget] = {
     "premium": SlaTarget(99.9, 1_000.0, 0.1),
     "critical": SlaTarget(99.99, 200.0, 0.01),
 }
-
-
-class SlaViolation(BeatframeObject):
-    metric: Literal["uptime_percent", "latency_p99_ms", "error_rate_percent"]
-    measured: float
-    target: float
-    message: str = Field(description="e.g. 'error_rate_percent 2.5 is above premium's 0.1'")
-
-
-class SlaTargets(BeatframeObject):
-    uptime_percent: float = Field(description="at least")
-    latency_p99_ms: float = Field(description="at most")
-    error_rate_percent: float = Field(description="at most")
-
-
-class SlaStatus(BeatframeObject):
-    object: Literal["sla_status"] = "sla_status"
-    target_level: SlaLevel
-    meets_sla: bool = Field(description="true when there are no violations")
-    uptime_percent: float
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
-    latency_p99_ms: float | None = None
-    error_rate_percent: float
-    current_throughput_rps: float
-    violations: list[SlaViolation]
-    targets: SlaTargets
-    window_seconds: float
-    requests: int = Field(description="requests in the window, on every API process")
 
 
 def sla_status(conn, *, level: str, window_seconds: float, now: float | None = None) -> dict:

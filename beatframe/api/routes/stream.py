@@ -1,4 +1,6 @@
-"""``WS /v1/renders/{id}/stream``: a render as it happens, over a WebSocket.
+"""``WS /v1/renders/{id}/stream``: a render as it happens, over a WebSocket; and the reference
+video-generation API's ``WS /ws/{task_id}`` (also ``/v1/ws/{task_id}`` and
+``/genius/stream/ws/{task_id}``), the same stream of a generate task in that API's event shapes.
 
 Authenticate with ``Authorization: Bearer …`` or, where a client cannot set headers (browsers),
 ``?api_key=…``. The stream opens with the render's current progress and any preview frames
@@ -54,17 +56,33 @@ def _finished_event(render: dict) -> dict | None:
 
 @router.websocket("/renders/{render_id}/stream")
 async def stream(websocket: WebSocket, render_id: str) -> None:
+    await _relay(websocket, render_id, noun="render", find=_render, adapt=None)
+
+
+async def _relay(websocket: WebSocket, object_id: str, *, noun: str, find, adapt) -> None:
+    """Authenticate, find the render (``find(pool, object_id, who)``), then relay its events, each
+    passed through ``await adapt(websocket, event, render)`` when given (``render`` is None on a refusal)."""
     app = websocket.app
+    render: dict | None = None
+
+    async def send(event: dict) -> None:
+        await websocket.send_json(await adapt(websocket, event, render) if adapt else event)
+
+    async def refuse(code: int, kind: str, error_code: str, message: str) -> None:
+        await send({"type": "error", "error": {"type": kind, "code": error_code, "message": message}})
+        await websocket.close(code=code)
+
     await websocket.accept()
     who = await run_in_threadpool(db.authenticate, app.state.pool, _key(websocket))
     if who is None:
-        await _refuse(websocket, 4401, "authentication_error", "api_key_invalid", "a valid API key is required")
+        await refuse(4401, "authentication_error", "api_key_invalid", "a valid API key is required")
         return
-    render = await run_in_threadpool(_render, app.state.pool, render_id, who)
+    render = await run_in_threadpool(find, app.state.pool, object_id, who)
     if render is None:
-        await _refuse(websocket, 4404, "invalid_request_error", "resource_missing", f"no render {render_id[:64]!r}")
+        await refuse(4404, "invalid_request_error", "resource_missing", f"no {noun} {object_id[:64]!r}")
         return
-    base_url = str(websocket.base_url).replace("ws", "http", 1)
+    render_id = render["id"]
+    base_url = _http_base_url(websocket)
     prefix = preview_prefix(render["project_id"], render_id)
 
     sent: set[str] = set()
@@ -78,12 +96,12 @@ async def stream(websocket: WebSocket, render_id: str) -> None:
         for quality in PREVIEW_QUALITIES:
             key = f"{prefix}/{quality}.jpg"
             if quality not in sent and await run_in_threadpool(app.state.store.exists, key):
-                await websocket.send_json(frame(key, quality))
+                await send(frame(key, quality))
 
     queue = app.state.live.subscribe(render_id)  # before the snapshot: nothing falls between the two
     try:
         last = render["progress"]
-        await websocket.send_json({"type": "progress", "render": render_id, "progress": last, "stage": render["stage"]})
+        await send({"type": "progress", "render": render_id, "progress": last, "stage": render["stage"]})
         await send_previews()
         final = _finished_event(render)
         while final is None:
@@ -101,11 +119,11 @@ async def stream(websocket: WebSocket, render_id: str) -> None:
             elif event["type"] in ("complete", "error"):
                 final = event
                 continue
-            await websocket.send_json(event)
+            await send(event)
         if final["type"] == "complete":
             await send_previews()  # any the live events did not bring (a stream opened late)
-            await websocket.send_json({"type": "progress", "render": render_id, "progress": 1.0, "stage": None})
-        await websocket.send_json(final)
+            await send({"type": "progress", "render": render_id, "progress": 1.0, "stage": None})
+        await send(final)
         await websocket.close()
     except WebSocketDisconnect:
         pass
@@ -113,6 +131,52 @@ async def stream(websocket: WebSocket, render_id: str) -> None:
         app.state.live.unsubscribe(render_id, queue)
 
 
-async def _refuse(websocket: WebSocket, code: int, kind: str, error_code: str, message: str) -> None:
-    await websocket.send_json({"type": "error", "error": {"type": kind, "code": error_code, "message": message}})
-    await websocket.close(code=code)
+def _http_base_url(websocket: WebSocket) -> str:
+    return str(websocket.base_url).replace("ws", "http", 1)
+
+
+# --- the reference video-generation API's task stream: WS /ws/{task_id} (also under /v1, and as
+# /genius/stream/ws/{session_id}, a session being a task)
+
+task_router = APIRouter(tags=["generate"])
+
+
+def _task_render(pool, task_id: str, who: dict) -> dict | None:
+    if not looks_like_id(task_id):
+        return None
+    with pool.connection() as conn:
+        return conn.execute("SELECT r.id, r.project_id, r.status, r.progress, r.stage, r.error, g.id AS task_id"
+                            " FROM generations g JOIN renders r ON r.id = g.render_id"
+                            " WHERE g.id = %s AND g.project_id = %s AND g.env = %s",
+                            (task_id, who["project_id"], who["env"])).fetchone()
+
+
+async def _reference_event(websocket: WebSocket, event: dict, render: dict | None) -> dict:
+    """A render event in the reference API's shape: ``step`` on progress, ``frame_index`` on
+    frames, ``video_url`` on complete, the error's message as ``error``; ``task_id`` on each."""
+    task = {"task_id": render["task_id"]} if render else {}
+    kind = event["type"]
+    if kind == "error":
+        return {"type": "error", **task, "error": event["error"]["message"], "code": event["error"]["code"]}
+    if kind == "progress":
+        return {**event, **task, "step": event["stage"] or ("done" if event["progress"] >= 1 else "queued")}
+    if kind == "frame_available":
+        return {**event, **task, "frame_index": 0}  # the previews are of the clip's first frame
+    if kind == "complete":
+        app = websocket.app
+        manifest = await run_in_threadpool(_task_manifest, app.state.pool, render["task_id"])
+        video = next(o for o in manifest["outputs"] if o["role"] == "video")
+        url = download_url(app.state.store, app.state.settings, video["uri"], base_url=_http_base_url(websocket))
+        return {**event, **task, "video_url": url}
+    return {**event, **task}
+
+
+def _task_manifest(pool, task_id: str) -> dict:
+    with pool.connection() as conn:
+        return conn.execute("SELECT manifest FROM generations WHERE id = %s", (task_id,)).fetchone()["manifest"]
+
+
+@task_router.websocket("/ws/{task_id}")
+@task_router.websocket("/genius/stream/ws/{task_id}")
+async def task_stream(websocket: WebSocket, task_id: str) -> None:
+    await _relay(websocket, task_id, noun="task", find=_task_render, adapt=_reference_event)

@@ -19,7 +19,7 @@ from beatframe.resources import Deleted, Event, ListObject, WebhookDelivery, Web
 from beatframe.urlfetch import FetchError, check_url
 
 router = APIRouter(tags=["webhooks"])
-_ENDPOINT_COLUMNS = "id, env, url, events, description, created_at"
+_ENDPOINT_COLUMNS = "id, env, url, events, description, task_id, created_at"
 _DELIVERY_COLUMNS = ("id, env, event_id, endpoint_id, status, attempts, next_attempt_at, last_status, last_error,"
                      " created_at, delivered_at")
 
@@ -43,7 +43,8 @@ class EndpointCreate(BaseModel):
 
 def endpoint_object(row: dict) -> dict:
     return {"id": row["id"], "object": "webhook_endpoint", "url": row["url"], "events": row["events"],
-            "description": row["description"], "livemode": row["env"] == "live", "created": ts(row["created_at"])}
+            "description": row["description"], "task": row["task_id"], "livemode": row["env"] == "live",
+            "created": ts(row["created_at"])}
 
 
 def delivery_object(row: dict) -> dict:

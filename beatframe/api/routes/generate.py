@@ -1,0 +1,141 @@
+"""The reference video-generation API's core routes (``../shared/reference/video-generation-api.md``)
+on beatframe's renders: ``POST /v1/generate``, ``GET /v1/status/{task_id}``, ``GET /v1/result/{task_id}``.
+
+A task is a generation (``gen_…``) made by a render of the ``generate_video`` flow
+(:mod:`flows.generate`), so it runs where every render runs (in-process or on Prefect workers),
+shows in ``/v1/renders``, streams on ``WS /ws/{task_id}`` and sends ``task.*`` webhooks. The body,
+its ranges and defaults are the reference's (:class:`beatframe.generation.GenerationRequest`);
+errors on these routes have the reference's body (:mod:`beatframe.api.reference`). Creating a
+task is in the ``generate`` rate-limit class and honours ``Idempotency-Key``.
+
+``webhook_url`` becomes an endpoint of the task alone (``task.*`` events of this task), checked by
+the same SSRF guard as every webhook; its signing secret is in the 202 answer, once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from psycopg.types.json import Jsonb
+
+from beatframe import db, webhooks
+from beatframe.api import idempotency, reference
+from beatframe.api.deps import Principal, connection, principal
+from beatframe.api.errors import ApiError
+from beatframe.api.live import PREVIEW_QUALITIES, preview_prefix
+from beatframe.api.objects import fetch_one, render_row
+from beatframe.api.routes.renders import queue_render
+from beatframe.api.signing import download_url
+from beatframe.generation import GenerationRequest, estimate_seconds, plan_generation
+from beatframe.resources import GenerateAccepted, ReferenceErrorBody, TaskResult, TaskStatus
+from beatframe.urlfetch import FetchError, check_url
+
+#: Every 4xx and 5xx of the reference routes has the reference error body.
+REFERENCE_RESPONSES = {"4XX": {"model": ReferenceErrorBody, "description": "Client error (the reference error body)"},
+                       "5XX": {"model": ReferenceErrorBody, "description": "Server error (the reference error body)"}}
+GENERATION_COLUMNS = "id, env, render_id, request, manifest, created_at"
+
+router = APIRouter(tags=["generate"], responses=REFERENCE_RESPONSES)
+
+
+@router.post("/generate", status_code=202, response_model=GenerateAccepted)
+def generate(body: GenerationRequest, request: Request, who: Principal = Depends(principal)):
+    """Start a video generation task (202). Without a GPU backend, the procedural generator renders it."""
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=lambda: create_task(body, request, who))
+
+
+def create_task(body: GenerationRequest, request: Request, who: Principal, *, batch_id: str | None = None) -> dict:
+    """Queue a generate task (in the request's transaction, when one is open); the 202 answer."""
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
+    plan = plan_generation(body, seed=seed)  # a resolution the backend cannot draw is a 400 now, not a failed task
+    if body.webhook_url is not None:
+        try:
+            check_url(body.webhook_url)
+        except FetchError as exc:
+            raise ApiError(400, exc.code, str(exc), param="webhook_url") from None
+    task_request = {**body.model_dump(mode="json", exclude={"webhook_url"}), "seed": seed}
+    task_id = db.new_id("gen")
+    secret = webhooks.new_secret() if body.webhook_url else None
+
+    def insert_generation(conn, render_id: str) -> dict:
+        row = conn.execute("INSERT INTO generations (id, project_id, env, render_id, request, batch_id)"
+                           " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                           (task_id, who.project_id, who.env, render_id, Jsonb(task_request), batch_id)).fetchone()
+        if secret is not None:
+            conn.execute("INSERT INTO webhook_endpoints (id, project_id, env, url, secret, events, description, task_id)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                         (db.new_id("we"), who.project_id, who.env, body.webhook_url, secret,
+                          list(webhooks.TASK_EVENT_TYPES), f"webhook_url of task {task_id}", task_id))
+        return row
+
+    flow_params = {"request": task_request, "seed": seed,
+                   "out_dir": str(request.app.state.settings.data_dir / "renders" / task_id)}
+    render, _ = queue_render(request, who, kind="generation", insert_target=insert_generation,
+                             flow_params=flow_params, params=task_request)
+    with connection(request) as conn:
+        ahead = conn.execute("SELECT count(*) AS n FROM renders WHERE status = 'queued' AND backend = %s"
+                             " AND created_at < now()", (request.app.state.runner.backend,)).fetchone()["n"]
+    return {"task_id": task_id, "status": "pending", "message": "Task queued for processing",
+            "estimated_time_seconds": estimate_seconds(plan), "queue_position": ahead + 1, "seed": seed,
+            "render": render["id"], "webhook_secret": secret}
+
+
+def find_task(request: Request, who: Principal, task_id: str) -> tuple[dict, dict]:
+    """The caller's task and its render (404 naming the task otherwise)."""
+    generation = fetch_one(request, who, "generations", GENERATION_COLUMNS, task_id, noun="task")
+    return generation, render_row(request, who, generation["render_id"])
+
+
+def _signed(request: Request, uri: str) -> str:
+    return download_url(request.app.state.store, request.app.state.settings, uri, base_url=str(request.base_url))
+
+
+def _output(manifest: dict, role: str) -> dict:
+    return next(output for output in manifest["outputs"] if output["role"] == role)
+
+
+@router.get("/status/{task_id}", response_model=TaskStatus)
+def task_status(task_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
+    """Where a task is: status, progress, step, elapsed and remaining seconds, the newest preview."""
+    generation, render = find_task(request, who, task_id)
+    elapsed, eta = reference.elapsed_and_eta(render)
+    preview = None
+    if generation["manifest"]:
+        preview = _signed(request, _output(generation["manifest"], "thumbnail")["uri"])
+    elif render["status"] == "running":
+        store, prefix = request.app.state.store, preview_prefix(who.project_id, render["id"])
+        key = next((f"{prefix}/{q}.jpg" for q in reversed(PREVIEW_QUALITIES) if store.exists(f"{prefix}/{q}.jpg")),
+                   None)
+        preview = _signed(request, store.uri(key)) if key else None
+    return {"task_id": generation["id"], "status": reference.task_status(render), "progress": render["progress"],
+            "current_step": reference.current_step(render), "elapsed_seconds": elapsed, "eta_seconds": eta,
+            "preview_url": preview, "error": (render["error"] or {}).get("message")}
+
+
+@router.get("/result/{task_id}", response_model=TaskResult)
+def task_result(task_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
+    """A completed task's video and thumbnail (signed URLs) and facts; 409 while it is not completed."""
+    generation, render = find_task(request, who, task_id)
+    manifest = generation["manifest"]
+    if render["status"] != "succeeded" or not manifest:
+        status = reference.task_status(render)
+        why = f": {render['error']['message']}" if render["error"] else ""
+        raise ApiError(409, "task_not_completed", f"task {task_id} is {status}, not completed{why}", param="task_id")
+    video, asked = _output(manifest, "video"), generation["request"]
+    started, finished = render["started_at"], render["finished_at"]
+    return {"task_id": generation["id"], "status": "completed", "video_url": _signed(request, video["uri"]),
+            "thumbnail_url": _signed(request, _output(manifest, "thumbnail")["uri"]),
+            "duration_seconds": video["duration"], "resolution": asked["resolution"],
+            "width": video["width"], "height": video["height"], "fps": video["fps"],
+            "file_size_mb": round(video["bytes"] / 1e6, 3),
+            "generation_time_seconds": round((finished - started).total_seconds(), 3)
+            if isinstance(started, datetime) and isinstance(finished, datetime) else 0.0,
+            "metadata": {"prompt": asked["prompt"], "model": manifest["generator"]["model"]
+                         or manifest["generator"]["name"], "seed": manifest["generator"]["seed"],
+                         "negative_prompt": asked["negative_prompt"], "genre": asked["genre"],
+                         "aspect_ratio": asked["aspect_ratio"], "guidance_scale": asked["guidance_scale"],
+                         "num_inference_steps": asked["num_inference_steps"],
+                         "template": manifest["template"]["name"], "render": render["id"]}}

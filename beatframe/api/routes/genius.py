@@ -1,0 +1,241 @@
+"""The reference video-generation API's ``/genius/*`` routes (under ``/v1``), wired to what
+beatframe really does; a feature not built yet answers 501 naming what is missing, never a made-up
+result.
+
+========================================  ==================================================================
+route                                     answers with
+========================================  ==================================================================
+``POST /genius/orchestrator/select-model``  the model registry's choice for the prompt, length, resolution
+                                          and free VRAM (:mod:`models.orchestrator`)
+``GET  /genius/scene/transitions``        the transitions the video stitcher has (:mod:`models.transitions`)
+``POST /genius/scene/edit``               501: multi-shot scene edits from prompts
+``POST /genius/batch/submit``             one generate task per prompt, in one transaction (rate-limit
+                                          class ``batch``); 501 for priority scheduling and VRAM budgets
+``POST /genius/stream/start``             the task's stream: ``WS /genius/stream/ws/{task_id}``
+``POST /genius/lipsync/generate``         501: lip-sync
+``POST /genius/inpaint/process``          501: video inpainting
+``GET  /genius/decoder/stats``            501: acceleration statistics of a diffusion backend
+``POST /genius/consistency/…``            501: entity registration and tracking
+``GET  /genius/sla/status``               the SLA status (:mod:`beatframe.api.routes.sla`)
+``POST /genius/v2v/transform``            501: video-to-video transforms
+========================================  ==================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from beatframe import db
+from beatframe.api import idempotency
+from beatframe.api.deps import Principal, principal
+from beatframe.api.errors import ApiError
+from beatframe.api.routes import sla
+from beatframe.api.routes.generate import REFERENCE_RESPONSES, create_task, find_task
+from beatframe.generation import GenerationRequest, Resolution
+from beatframe.resources import BeatframeObject, ReferenceErrorBody, SlaStatus
+
+router = APIRouter(prefix="/genius", tags=["genius"], responses=REFERENCE_RESPONSES)
+
+TRANSITION_DESCRIPTIONS = {"cut": "Instant cut", "crossfade": "Smooth blend", "wipe": "Directional wipe",
+                           "zoom": "Zoom transition", "blur": "Blur effect",
+                           "morph": "Optical-flow morph between the two shots"}
+
+
+def not_built(feature: str, missing: str) -> ApiError:
+    return ApiError(501, "not_implemented", f"{feature} is not built yet: {missing}")
+
+
+# --- orchestrator
+
+
+class SelectModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=2000)
+    duration_seconds: float = Field(4.0, gt=0, le=60.0)
+    target_resolution: Resolution = "720p"
+    max_vram_gb: float | None = Field(None, gt=0, le=1024, description="the most VRAM the model may use")
+    prefer_quality: bool = True
+
+
+class ModelAlternative(BeatframeObject):
+    model: str
+    vram_gb: float
+    speed_factor: float
+
+
+class ModelChoice(BeatframeObject):
+    recommended_model: str
+    complexity: str
+    confidence: float
+    estimated_time_seconds: float
+    vram_required_gb: float
+    alternatives: list[ModelAlternative]
+    reason: str | None = Field(None, description="why this model (e.g. no GPU, no local weights)")
+
+
+@router.post("/orchestrator/select-model", response_model=ModelChoice)
+def select_model(body: SelectModel, request: Request, who: Principal = Depends(principal)) -> dict:
+    """The model this deployment would use: its free VRAM and the weights under BEATFRAME_MODELS_DIR count."""
+    from models import orchestrator
+
+    choice = orchestrator.select_model(
+        prompt=body.prompt, duration_seconds=body.duration_seconds, resolution=body.target_resolution,
+        free_vram_gb=orchestrator.free_vram_gb(), max_vram_gb=body.max_vram_gb, prefer_quality=body.prefer_quality,
+        available=orchestrator.installed_models(request.app.state.settings.models_dir))
+    return {**choice.as_reference(), "reason": choice.reason}
+
+
+# --- scenes
+
+
+class Transition(BeatframeObject):
+    type: str
+    description: str
+
+
+class TransitionList(BeatframeObject):
+    transitions: list[Transition]
+
+
+@router.get("/scene/transitions", response_model=TransitionList)
+def scene_transitions(who: Principal = Depends(principal)) -> dict:
+    """The transitions music videos cut with (on beats; section changes on downbeats)."""
+    from models.transitions import TRANSITIONS
+
+    return {"transitions": [{"type": kind, "description": TRANSITION_DESCRIPTIONS[kind]} for kind in TRANSITIONS]}
+
+
+# --- batches
+
+
+class BatchSubmit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompts: list[Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]] = Field(
+        min_length=1, max_length=50, description="one generate task each (1-50 prompts of 1-2000 characters)")
+    priority: Literal["low", "normal", "high"] = "normal"
+    enable_similarity_caching: bool = Field(True, description="prompts without a seed get one from their text,"
+                                            " so an exact repeat is served from the render cache")
+    max_concurrent: int | None = Field(None, ge=1, le=64)
+    vram_budget_gb: float | None = Field(None, gt=0, le=1024)
+    duration_seconds: float = Field(4.0, ge=1.0, le=60.0)
+    fps: int = Field(24, ge=12, le=60)
+    resolution: Resolution = "720p"
+    aspect_ratio: Literal["16:9", "9:16", "1:1", "4:3"] = "16:9"
+    genre: str = Field("cinematic", min_length=1, max_length=64)
+    seed: int | None = Field(None, ge=0, lt=2**32)
+
+
+class BatchAccepted(BeatframeObject):
+    batch_id: str
+    task_ids: list[str]
+    total: int
+    estimated_time_seconds: float
+    queue_position: int
+
+
+@router.post("/batch/submit", status_code=202, response_model=BatchAccepted, responses={501: {
+    "model": ReferenceErrorBody, "description": "priority scheduling or VRAM-aware packing asked for: not built"}})
+def batch_submit(body: BatchSubmit, request: Request, who: Principal = Depends(principal)):
+    """Queue one generate task per prompt, all or none. Honours ``Idempotency-Key``."""
+    if body.priority != "normal":
+        raise not_built("priority scheduling", "tasks run first come, first served; send priority=normal")
+    if body.max_concurrent is not None or body.vram_budget_gb is not None:
+        raise not_built("VRAM-aware batch packing", "no GPU backend packs batches into a VRAM budget yet;"
+                        " leave max_concurrent and vram_budget_gb out")
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=lambda: _batch(body, request, who))
+
+
+def _batch(body: BatchSubmit, request: Request, who: Principal) -> dict:
+    shared = body.model_dump(include={"duration_seconds", "fps", "resolution", "aspect_ratio", "genre"})
+    batch_id = db.new_id("bat")
+    accepted = []
+    for prompt in body.prompts:
+        seed = body.seed
+        if seed is None and body.enable_similarity_caching:
+            blob = json.dumps({"prompt": prompt, **shared}, sort_keys=True).encode()
+            seed = int.from_bytes(hashlib.sha256(blob).digest()[:4], "little")
+        generation = GenerationRequest.model_validate({"prompt": prompt, "seed": seed, **shared})
+        accepted.append(create_task(generation, request, who, batch_id=batch_id))
+    return {"batch_id": batch_id, "task_ids": [task["task_id"] for task in accepted], "total": len(accepted),
+            "estimated_time_seconds": round(sum(task["estimated_time_seconds"] for task in accepted), 1),
+            "queue_position": accepted[0]["queue_position"]}
+
+
+# --- progressive streaming
+
+
+class StreamStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(min_length=1, max_length=128)
+    initial_quality: Literal["preview", "full"] = "preview"
+    enable_adaptive: bool = True
+
+
+class StreamSession(BeatframeObject):
+    session_id: str = Field(description="the task id: a task has one stream")
+    task_id: str
+    ws_url: str = Field(description="connect with the API key (Authorization header or ?api_key=)")
+    qualities: list[str] = Field(description="preview frames come as a draft first, then full quality")
+
+
+@router.post("/stream/start", response_model=StreamSession, responses={501: {
+    "model": ReferenceErrorBody, "description": "a stream quality choice asked for: not built"}})
+def stream_start(body: StreamStart, request: Request, who: Principal = Depends(principal)) -> dict:
+    """Where a task's progress and preview frames stream (any number of clients may connect)."""
+    if body.initial_quality != "preview" or not body.enable_adaptive:
+        raise not_built("choosing stream qualities", "every stream sends a draft preview first and the"
+                        " full-quality frame next")
+    generation, _ = find_task(request, who, body.task_id)
+    ws_base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
+    return {"session_id": generation["id"], "task_id": generation["id"],
+            "ws_url": f"{ws_base}/genius/stream/ws/{generation['id']}", "qualities": ["draft", "full"]}
+
+
+# --- not built yet: 501 naming what is missing
+
+NOT_BUILT = (
+    ("/scene/edit", "a multi-shot scene edit", "beatframe cuts videos from a track's sections, not from a list"
+     " of prompted scenes; render each scene with POST /v1/generate meanwhile"),
+    ("/lipsync/generate", "lip-sync", "there is no viseme model or face renderer in beatframe yet"),
+    ("/inpaint/process", "video inpainting", "there is no inpainting model in beatframe yet"),
+    ("/consistency/register-entity", "entity registration", "there is no cross-frame entity tracker in beatframe yet"),
+    ("/consistency/track/{task_id}", "entity tracking", "there is no cross-frame entity tracker in beatframe yet"),
+    ("/v2v/transform", "video-to-video transforms", "there is no video-to-video pipeline in beatframe yet"),
+)
+NOT_BUILT_GET = (
+    ("/decoder/stats", "decoder statistics", "they come from a diffusion backend's cache hooks, and none runs"
+     " in this API process"),
+)
+
+
+def _not_built_route(feature: str, missing: str, *, takes_task: bool):
+    def route(who: Principal = Depends(principal)) -> None:
+        raise not_built(feature, missing)
+
+    def task_route(task_id: str, who: Principal = Depends(principal)) -> None:
+        raise not_built(feature, missing)
+
+    chosen = task_route if takes_task else route
+    chosen.__doc__ = f"Not built yet: answers 501 ({missing})."
+    return chosen
+
+
+for methods, table in ((["POST"], NOT_BUILT), (["GET"], NOT_BUILT_GET)):
+    for path, feature, missing in table:
+        router.add_api_route(path, _not_built_route(feature, missing, takes_task="{task_id}" in path),
+                             methods=methods, summary=f"{feature} (501)",
+                             name=f"not_built_{path.strip('/').replace('/', '_').replace('-', '_')}",
+                             responses={501: {"model": ReferenceErrorBody, "description": f"{feature} is not built"}})
+
+
+router.add_api_route("/sla/status", sla.get_sla_status, methods=["GET"], response_model=SlaStatus,
+                     summary="The SLA status (the same as GET /v1/sla/status)")

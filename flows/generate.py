@@ -1,0 +1,77 @@
+"""The prompt flow: the reference video-generation API's ``POST /v1/generate`` as a Prefect flow.
+
+    plan (prompt + genre -> template, size, pulse) -> generate clip -> stitch (index first, thumbnail)
+        -> check -> upload -> manifest
+
+No track: the request's text, length, frame rate, resolution and aspect ratio say what to render
+(see :mod:`beatframe.generation` for how the prompt is read and which backend renders it). Each
+stage is a cached task, so the same request with the same seed renders once.
+
+    from flows.generate import generate_video
+    manifest = generate_video(request={"prompt": "neon tunnel at night", "duration_seconds": 6}, seed=7)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, runtime
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from beatframe.cachekeys import cache_key
+from beatframe.cost import CostLog, PriceTable
+from beatframe.errors import BadInputError
+from beatframe.settings import get_settings
+from flows.progress import StageProgress
+from flows.stages import run_with_files
+from tasks.check import check_generation_output
+from tasks.generate import generate_prompt_clip
+from tasks.manifest import finalize_generation
+from tasks.plan import plan_prompt_video
+from tasks.preview import publish_preview
+from tasks.stitch import stitch_canvas
+from tasks.upload import upload_outputs
+
+STAGE_WEIGHTS = {"plan": 1, "generate": 80, "stitch": 5, "check": 8, "upload": 4, "manifest": 2}
+
+
+@flow(name="generate_video", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True,
+      persist_result=True)  # the API reads a deployment run's manifest from its result
+def generate_video(request: dict, seed: int, out_dir: str | None = None, previews: str | None = None) -> dict:
+    """Render a prompt's video into ``out_dir`` (default ``out/generate-<key>``); returns the manifest.
+
+    ``request`` holds the reference API's fields (:class:`beatframe.generation.GenerationRequest`);
+    ``seed`` is the seed actually used (the API draws one when the request has none);
+    ``previews``, an object-store prefix where preview frames go while it runs.
+    """
+    from beatframe.generation import GenerationRequest
+
+    try:
+        request = GenerationRequest.model_validate({**request, "seed": seed}).model_dump(mode="json")
+    except ValueError as exc:
+        raise BadInputError(f"not a generation request: {exc}") from None
+    costs = CostLog(PriceTable.load(get_settings().prices))
+    progress = StageProgress(STAGE_WEIGHTS, key="generation-progress")
+    with progress.stage("plan"), costs.stage("plan"):
+        plan = plan_prompt_video(request, seed)
+    with progress.stage("generate"), costs.stage("generate", device="cpu"):
+        clip = run_with_files(generate_prompt_clip, plan)
+        if previews:
+            publish_preview(clip["path"], previews, quality="draft")
+    render_key = cache_key("generation", request=request, plan=plan).split("-", 1)[1][:24]
+    with progress.stage("stitch"), costs.stage("stitch"):
+        staged = run_with_files(stitch_canvas, clip, render_key)
+        if previews:
+            publish_preview(staged["poster"], previews, quality="full")
+    size, fps = (plan["width"], plan["height"]), plan["fps"]
+    with progress.stage("check"), costs.stage("check"):
+        checks = check_generation_output(staged["video"], size, fps, plan["n_frames"] / fps)
+    files = {"video.mp4": staged["video"], "thumbnail.jpg": staged["poster"]}
+    with progress.stage("upload"), costs.stage("upload"):
+        stored = upload_outputs(files, f"generations/{render_key}")
+    out = Path(out_dir) if out_dir else Path("out") / f"generate-{render_key[:12]}"
+    with progress.stage("manifest"):
+        manifest = finalize_generation(
+            render_id=f"gen_{render_key}", request=request, plan=plan, clip=clip, stored=stored, checks=checks,
+            costs=costs, files=files, out_dir=str(out), flow_run_id=str(runtime.flow_run.id or "") or None)
+    return manifest
