@@ -24,14 +24,29 @@ def _cover_art(**kwargs: Any):
     return CoverArtGenerator(**kwargs)
 
 
+def _wan_t2v(**kwargs: Any):
+    from models.wan import WanGenerator
+
+    return WanGenerator(kind="t2v", **kwargs)
+
+
+def _wan_i2v(**kwargs: Any):
+    from models.wan import WanGenerator
+
+    return WanGenerator(kind="i2v", **kwargs)
+
+
 GENERATORS: dict[str, Callable[..., Any]] = {
     "procedural": _procedural,
     "cover-art": _cover_art,
+    "wan-t2v": _wan_t2v,
+    "wan-i2v": _wan_i2v,
 }
 
 
 def get_generator(name: str, **kwargs: Any):
-    """A generator instance by registry name (``cover-art`` takes ``image_path=``)."""
+    """A generator instance by registry name (``cover-art`` and ``wan-i2v`` take ``image_path=``;
+    the Wan generators' other keywords are :class:`models.wan.WanGenerator`'s)."""
     try:
         factory = GENERATORS[name]
     except KeyError:
