@@ -21,6 +21,10 @@ from pathlib import Path
 
 from beatframe import __version__
 from beatframe.errors import BadInputError, SpecError
+from models.backend import parse_choice
+
+GENERATOR_HELP = ("auto (default: Wan on a GPU with local weights, else the CPU generator), procedural, wan-t2v,"
+                  " wan-i2v, or JSON with options, e.g. '{\"name\": \"wan-t2v\", \"steps\": 30}'")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,7 +136,7 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
     if (api := _remote_api(args)) is not None:
-        _remote_only(args, cover=args.cover, start=args.start, size=args.size != "720x1280")
+        _remote_only(args, cover=args.cover, start=args.start, size=args.size != "720x1280", generator=args.generator)
         return _canvas_summary(out, _remote_render(
             api, audio, out, "canvas", lambda client, track: client.canvases.create(
                 track, template=args.template, seconds=args.seconds, seed=args.seed, loop=args.loop)))
@@ -142,13 +146,14 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     CanvasRequest.validate(audio=audio, template=args.template, seconds=args.seconds, seed=args.seed,
                            size=args.size, loop_mode=args.loop, start=args.start, cover=args.cover,
                            cover_license=args.cover_license)
+    parse_choice(args.generator)
     with _foreground_prefect(args.verbose), _progress_bar(f"Rendering a Canvas of {audio}"):
         from flows.canvas import render_canvas
 
         manifest = render_canvas(audio=str(audio), out_dir=str(out), template=args.template,
                                  seconds=args.seconds, seed=args.seed, size=args.size, loop=args.loop,
                                  start=args.start, cover=str(args.cover) if args.cover else None,
-                                 cover_license=args.cover_license)
+                                 cover_license=args.cover_license, generator=args.generator)
     return _canvas_summary(out, manifest)
 
 
@@ -189,7 +194,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
     if (api := _remote_api(args)) is not None:
-        _remote_only(args, cover=args.cover, cuts_only=args.cuts_only)
+        _remote_only(args, cover=args.cover, cuts_only=args.cuts_only, generator=args.generator)
         return _video_summary(out, _remote_render(
             api, args.audio, out, "video", lambda client, track: client.videos.create(
                 track=track, template=args.template, size=args.size, seed=args.seed)))
@@ -197,12 +202,14 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     VideoRequest.validate(audio=args.audio, template=args.template, seed=args.seed, size=args.size,
                           transitions=not args.cuts_only, cover=args.cover, cover_license=args.cover_license)
+    parse_choice(args.generator)
     with _foreground_prefect(args.verbose), _progress_bar(f"Rendering a video of {args.audio}"):
         from flows.video import render_video
 
         manifest = render_video(audio=str(args.audio), out_dir=str(out), template=args.template, seed=args.seed,
                                 size=args.size, transitions=not args.cuts_only,
-                                cover=str(args.cover) if args.cover else None, cover_license=args.cover_license)
+                                cover=str(args.cover) if args.cover else None, cover_license=args.cover_license,
+                                generator=args.generator)
     return _video_summary(out, manifest)
 
 
@@ -470,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the loop closes (default: the template's)")
     canvas.add_argument("--size", default="720x1280", help="9:16 size, 720x1280 to 1080x1920")
     canvas.add_argument("--start", type=float, help="start the loop at the bar nearest this time (s)")
+    canvas.add_argument("--generator", help=GENERATOR_HELP)
     _remote_arguments(canvas)
     canvas.set_defaults(run=cmd_canvas)
 
@@ -482,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--cover", type=Path, help="animate this artwork instead of a procedural scene")
     video.add_argument("--cover-license", help="the licence of the cover art, recorded in the manifest")
     video.add_argument("--cuts-only", action="store_true", help="plain cuts at section changes, no transitions")
+    video.add_argument("--generator", help=GENERATOR_HELP)
     video.add_argument("--like", type=Path, metavar="MANIFEST",
                        help="take template, seed and cover from a Canvas's manifest.json (expand it to a video)")
     _remote_arguments(video)

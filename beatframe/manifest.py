@@ -73,14 +73,18 @@ def build_manifest(
         segment=Span(start=round(segment[0], 4), end=round(segment[1], 4)),
         analysis=pulse,
         template=TemplateRef(name=template.name, version=str(template.version)),
-        generator=GeneratorInfo(name=generator["name"], model=None, revision=generator["revision"],
-                                seed=seed, params=params),
+        generator=GeneratorInfo(name=generator["name"], model=generator.get("model"),
+                                revision=generator["revision"], seed=seed,
+                                params={**params, **generator.get("params", {}),
+                                        **({"stats": generator["stats"]} if generator.get("stats") else {})}),
         plan=Plan(shots=shots),
         loop=loop,
         outputs=outputs,
         checks={k: v for k, v in checks.items() if k != "probe"},
         cost=cost,
-        licensing=Licensing(license=template.license, assets=assets, models=[]),
+        licensing=Licensing(license=template.license, assets=assets, models=[
+            {"model": generator["model"], "license": generator.get("license") or "see the model card"}
+        ] if generator.get("model") else []),
         provenance=Provenance(software=f"beatframe {__version__}", prefect_flow_run_id=flow_run_id,
                               inputs_sha256=cache_key("inputs", **inputs).split("-", 1)[1]),
     )

@@ -27,7 +27,7 @@ from tasks.check import check_output
 from tasks.generate import generate_clip
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_canvas
-from tasks.plan import plan_canvas_shots
+from tasks.plan import choose_generator, plan_canvas_shots
 from tasks.preview import publish_preview
 from tasks.stitch import stitch_canvas
 from tasks.upload import upload_outputs
@@ -51,12 +51,14 @@ def render_canvas(
     cover: str | None = None,
     cover_license: str | None = None,
     previews: str | None = None,
+    generator: str | None = None,
 ) -> dict:
     """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest.
 
     ``audio`` and ``cover`` are local paths or ``store:<key>`` objects; ``template`` is a built-in's
     name or a template's JSON; ``cover_license`` a licence name or a JSON licence record;
-    ``previews``, an object-store prefix where preview frames go while it runs.
+    ``previews``, an object-store prefix where preview frames go while it runs; ``generator``,
+    ``auto`` (default), a generator's name or JSON with its options (:mod:`models.backend`).
     """
     audio, cover = fetch_inputs(audio, cover)
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
@@ -68,14 +70,17 @@ def render_canvas(
     with progress.stage("plan"), costs.stage("plan"):
         plan = plan_canvas_shots(analysis, request.seconds, request.start, request.loop_mode,
                                  "cover-art" if cover_path else request.scene)
+        backend = choose_generator(generator, "i2v" if cover_path else "t2v", request.size,
+                                   plan["end"] - plan["start"])
     clip_args = dict(analysis=analysis, plan=plan, template=request.template, seed=request.seed,
-                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
-    with progress.stage("generate"), costs.stage("generate", device="cpu"):
+                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"], backend=backend)
+    with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
         clip = run_with_files(generate_clip, **clip_args)
         if previews:
             publish_preview(clip["path"], previews, quality="draft")
-    render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template,
-                           seed=request.seed, size=list(request.size)).split("-", 1)[1][:24]
+    render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template, seed=request.seed,
+                           size=list(request.size), generator=backend["generator"],
+                           model=backend.get("model")).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_canvas, clip, render_key)
         if previews:

@@ -1,6 +1,6 @@
 """The prompt flow: the reference video-generation API's ``POST /v1/generate`` as a Prefect flow.
 
-    plan (prompt + genre -> template, size, pulse) -> generate clip -> stitch (index first, thumbnail)
+    plan (prompt + genre -> template, size, pulse; the generator) -> generate clip -> stitch (thumbnail)
         -> check -> upload -> manifest
 
 No track: the request's text, length, frame rate, resolution and aspect ratio say what to render
@@ -13,6 +13,7 @@ stage is a cached task, so the same request with the same seed renders once.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from prefect import flow, runtime
@@ -27,7 +28,7 @@ from flows.stages import run_with_files
 from tasks.check import check_generation_output
 from tasks.generate import generate_prompt_clip
 from tasks.manifest import finalize_generation
-from tasks.plan import plan_prompt_video
+from tasks.plan import choose_generator, plan_prompt_video
 from tasks.preview import publish_preview
 from tasks.stitch import stitch_canvas
 from tasks.upload import upload_outputs
@@ -54,11 +55,16 @@ def generate_video(request: dict, seed: int, out_dir: str | None = None, preview
     progress = StageProgress(STAGE_WEIGHTS, key="generation-progress")
     with progress.stage("plan"), costs.stage("plan"):
         plan = plan_prompt_video(request, seed)
-    with progress.stage("generate"), costs.stage("generate", device="cpu"):
-        clip = run_with_files(generate_prompt_clip, plan)
+        # the best generator this machine has, with the request's diffusion settings
+        choice = {"name": "auto", "guidance_scale": request["guidance_scale"], "steps": request["num_inference_steps"]}
+        backend = choose_generator(json.dumps(choice), "t2v", (plan["width"], plan["height"]),
+                                   plan["n_frames"] / plan["fps"], request["prompt"])
+    with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
+        clip = run_with_files(generate_prompt_clip, plan, request, backend)
         if previews:
             publish_preview(clip["path"], previews, quality="draft")
-    render_key = cache_key("generation", request=request, plan=plan).split("-", 1)[1][:24]
+    render_key = cache_key("generation", request=request, plan=plan, generator=backend["generator"],
+                           model=backend.get("model")).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_canvas, clip, render_key)
         if previews:

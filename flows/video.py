@@ -20,12 +20,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from beatframe.cachekeys import cache_key
 from beatframe.requests import VideoRequest
+from beatframe.video_planning import VIDEO_FPS
 from flows.stages import files_exist, run_with_files, start_render
 from tasks.check import check_video_output
 from tasks.generate import generate_shot
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_video
-from tasks.plan import plan_video_shots
+from tasks.plan import choose_generator, plan_video_shots
 from tasks.preview import publish_preview
 from tasks.stitch import stitch_video
 from tasks.upload import upload_outputs
@@ -48,10 +49,11 @@ def render_video(
     cover: str | None = None,
     cover_license: str | None = None,
     previews: str | None = None,
+    generator: str | None = None,
 ) -> dict:
     """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``).
 
-    Inputs take the same forms as :func:`flows.canvas.render_canvas`'s.
+    Inputs and ``generator`` take the same forms as :func:`flows.canvas.render_canvas`'s.
     """
     audio, cover = fetch_inputs(audio, cover)
     request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
@@ -62,9 +64,11 @@ def render_video(
     audio_path, cover_path = run.audio_path, run.cover_path
     with progress.stage("plan"), costs.stage("plan"):
         shots = plan_video_shots(analysis, request.transitions)
+        longest = max(shot["last_frame"] - shot["first_frame"] for shot in shots) / VIDEO_FPS
+        backend = choose_generator(generator, "i2v" if cover_path else "t2v", request.size, longest)
     shot_args = dict(analysis=analysis, shots=shots, template=request.template, seed=request.seed,
-                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"])
-    with progress.stage("generate", parts=len(shots)), costs.stage("generate", device="cpu"):
+                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"], backend=backend)
+    with progress.stage("generate", parts=len(shots)), costs.stage("generate", device=backend["compute"]):
         futures = [generate_shot.submit(index=i, **shot_args) for i in range(len(shots))]
         # Poll the plain futures: prefect.futures.wait(timeout=...) arms a cancel scope that can
         # deadlock when this flow runs as a subflow in a worker thread (packs, catalogs, the API).
@@ -75,7 +79,8 @@ def render_video(
         if previews:
             publish_preview(clips[0]["path"], previews, quality="draft")
     render_key = cache_key("video", inputs=inputs, template=request.template, seed=request.seed,
-                           size=list(request.size), transitions=request.transitions).split("-", 1)[1][:24]
+                           size=list(request.size), transitions=request.transitions,
+                           generator=backend["generator"], model=backend.get("model")).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_video, [c["path"] for c in clips], audio_path, inputs["audio"], render_key)
         if previews:

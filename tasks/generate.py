@@ -31,21 +31,79 @@ _RENDER_SOURCES = (
 )
 
 
-def _make_generator(cover: str | None):
+def _make_generator(backend: dict, cover: str | None, *, template: str, section: str, energy: float,
+                    options=None, prompt: str | None = None, negative: str | None = None):
+    """The backend's generator for one clip; a Wan generator gets the music-first prompts of the
+    clip's section (:mod:`models.prompting`) unless ``prompt`` is given."""
     from models.registry import get_generator
 
-    return get_generator("cover-art", image_path=cover) if cover else get_generator("procedural")
+    name = backend["generator"]
+    if name in ("procedural", "cover-art"):
+        return get_generator("cover-art", image_path=cover) if cover else get_generator("procedural")
+    from models.prompting import negative_prompt, shot_prompt
+    from models.wan_loader import WanOptions
+
+    return get_generator(
+        name, model=backend["model"], image_path=cover if name == "wan-i2v" else None,
+        prompt=prompt or shot_prompt(template=template, section=section, energy=energy,
+                                     user_prompt=backend.get("prompt")),
+        negative_prompt=negative or negative_prompt(template=template, user_negative=backend.get("negative_prompt")),
+        guidance_scale=backend["guidance_scale"], num_inference_steps=backend["steps"],
+        native_fps=backend["native_fps"], max_native_frames=backend["max_native_frames"],
+        options=options or WanOptions(device=backend["device"], offload=backend["offload"],
+                                      max_area=backend["max_area"], cache=backend["cache"]))
+
+
+def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
+    """``render(generator)`` with the backend's generator, inside its device slot; returns the
+    result and the generator's manifest record.
+
+    A diffusion generator that runs out of memory is not retried as it was: it is rebuilt with
+    cheaper options (CPU offload and VAE tiling, then a smaller frame) and run again, until the
+    options cannot step down further.
+    """
+    from tasks.slots import device_slot
+
+    options, steps_down = None, []
+    with device_slot(backend):
+        while True:
+            generator = _make_generator(backend, options=options, **make)
+            try:
+                result = render(generator)
+            except Exception as exc:
+                if not hasattr(generator, "close"):
+                    raise
+                from models.wan_loader import is_out_of_memory, oom_step_down
+
+                if not is_out_of_memory(error=exc):
+                    raise
+                generator.close()
+                options = oom_step_down(error=exc, options=generator.options)
+                if options is None:
+                    raise
+                steps_down.append({"offload": options.offload, "max_area": options.max_area})
+                continue
+            record = {"name": generator.name, "revision": generator.revision}
+            if hasattr(generator, "params"):
+                record.update(model=backend.get("catalog_id") or backend["model"], license=backend.get("license"),
+                              params={**generator.params, "prompt": generator.prompt_for(template=make["template"])},
+                              stats={k: v for k, v in generator.stats.items() if isinstance(v, (int, float, str))},
+                              oom_steps=steps_down)
+            return result, record
 
 
 def _render_key(kind: str, parameters: dict, **what: object) -> str:
     """A clip's cache key: what it shows (``what``) plus everything that styles its frames."""
     from beatframe.templates import load_template
+    from models.backend import weights_revision
 
+    backend = parameters["backend"]
     return cache_key(
         kind,
         audio=parameters["analysis"]["audio"]["sha256"],
         template=load_template(parameters["template"]).fingerprint(),
-        generator="cover-art" if parameters["cover"] else "procedural",
+        generator={k: v for k, v in backend.items() if k != "reason"},
+        weights=weights_revision(backend),
         seed=parameters["seed"],
         size=list(parameters["size"]),
         cover=parameters["cover_sha256"],
@@ -61,7 +119,7 @@ def _clip_key(context, parameters) -> str:
 @task(name="generate-clip", cache_key_fn=_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tuple[int, int],
-                  cover: str | None, cover_sha256: str | None) -> dict:
+                  cover: str | None, cover_sha256: str | None, backend: dict) -> dict:
     """Render the planned window to an H.264 clip; returns its path, frame count and generator."""
     from beatframe.canvas import render_loop_clip
     from beatframe.planning import CanvasPlan, loop_timeline, rebound_order
@@ -72,17 +130,17 @@ def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tu
     track = Analysis.model_validate(analysis)
     timeline = loop_timeline(track, canvas_plan)
     order = rebound_order(track, canvas_plan) if canvas_plan.loop_mode == "rebound" else None
-    generator = _make_generator(cover)
     key = _clip_key(None, {"analysis": analysis, "plan": plan, "template": template, "seed": seed,
-                           "size": size, "cover": cover, "cover_sha256": cover_sha256})
+                           "size": size, "cover": cover, "cover_sha256": cover_sha256, "backend": backend})
     out = get_settings().cache_dir / "clips" / f"{key}.mp4"
-    result = render_loop_clip(
-        generator=generator, timeline=timeline, template=load_template(template), size=tuple(size),
-        seed=seed, loop_mode=canvas_plan.loop_mode, out_path=out, order=order,
-        on_progress=lambda f: progress.report("generate", f),
-    )
+    result, generator = _render_with_backend(
+        backend, lambda generator: render_loop_clip(
+            generator=generator, timeline=timeline, template=load_template(template), size=tuple(size),
+            seed=seed, loop_mode=canvas_plan.loop_mode, out_path=out, order=order,
+            on_progress=lambda f: progress.report("generate", f)),
+        cover=cover, template=template, section=canvas_plan.section, energy=timeline.section_energy)
     return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
-            "generator": {"name": generator.name, "revision": generator.revision}}
+            "generator": generator}
 
 
 def _shot_key(context, parameters) -> str:
@@ -93,7 +151,7 @@ def _shot_key(context, parameters) -> str:
 @task(name="generate-shot", cache_key_fn=_shot_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient, task_run_name="generate-shot-{index}")
 def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, seed: int,
-                  size: tuple[int, int], cover: str | None, cover_sha256: str | None) -> dict:
+                  size: tuple[int, int], cover: str | None, cover_sha256: str | None, backend: dict) -> dict:
     """Render shot ``index`` of a video plan to an H.264 clip; returns its path, frames and luminance."""
     from beatframe.schemas import Analysis
     from beatframe.templates import load_template
@@ -102,43 +160,50 @@ def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, 
 
     plan = [VideoShot(**shot) for shot in shots]
     key = _shot_key(None, {"analysis": analysis, "shots": shots, "index": index, "template": template,
-                           "seed": seed, "size": size, "cover": cover, "cover_sha256": cover_sha256})
+                           "seed": seed, "size": size, "cover": cover, "cover_sha256": cover_sha256,
+                           "backend": backend})
     out = get_settings().cache_dir / "clips" / f"{key}.mp4"
-    generator = _make_generator(cover)
-    result = render_shot(
-        generator=generator, analysis=Analysis.model_validate(analysis), shot=plan[index],
-        previous=plan[index - 1] if index else None, template=load_template(template), size=tuple(size),
-        seed=seed, out_path=out, on_progress=lambda f: progress.report(f"generate: shot {index}", f),
-    )
+    track = Analysis.model_validate(analysis)
+    result, generator = _render_with_backend(
+        backend, lambda generator: render_shot(
+            generator=generator, analysis=track, shot=plan[index], previous=plan[index - 1] if index else None,
+            template=load_template(template), size=tuple(size), seed=seed, out_path=out,
+            on_progress=lambda f: progress.report(f"generate: shot {index}", f)),
+        cover=cover, template=template, section=plan[index].section, energy=plan[index].energy)
     return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
-            "luminance": result.luminance.round(5).tolist(),
-            "generator": {"name": generator.name, "revision": generator.revision}}
+            "luminance": result.luminance.round(5).tolist(), "generator": generator}
 
 
 def _prompt_clip_key(context, parameters) -> str:
     from beatframe.templates import load_template
+    from models.backend import weights_revision
 
-    plan = parameters["plan"]
+    plan, backend = parameters["plan"], parameters["backend"]
     return cache_key("prompt-clip", plan=plan, template=load_template(plan["template"]).fingerprint(),
-                     generator="procedural", code=source_revision(*_RENDER_SOURCES))
+                     generator={k: v for k, v in backend.items() if k != "reason"}, weights=weights_revision(backend),
+                     request={k: parameters["request"][k] for k in ("prompt", "negative_prompt")},
+                     code=source_revision(*_RENDER_SOURCES))
 
 
 @task(name="generate-clip", cache_key_fn=_prompt_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
-def generate_prompt_clip(plan: dict) -> dict:
-    """Render a prompt's planned clip to a silent H.264 clip; returns its path, frames and generator."""
+def generate_prompt_clip(plan: dict, request: dict, backend: dict) -> dict:
+    """Render a prompt's planned clip to a silent H.264 clip; returns its path, frames and generator.
+    A Wan backend draws the request's own prompt and negative prompt."""
     from beatframe.canvas import render_loop_clip
     from beatframe.generation import GenerationPlan, generation_timeline
     from beatframe.templates import load_template
 
     spec = GenerationPlan.from_dict(plan)
-    generator = _make_generator(None)
-    out = get_settings().cache_dir / "clips" / f"{_prompt_clip_key(None, {'plan': plan})}.mp4"
+    timeline = generation_timeline(spec)
+    key = _prompt_clip_key(None, {"plan": plan, "request": request, "backend": backend})
+    out = get_settings().cache_dir / "clips" / f"{key}.mp4"
     # a non-periodic timeline in "continuous" mode: rendered straight through, flash-guarded, encoded
-    result = render_loop_clip(
-        generator=generator, timeline=generation_timeline(spec), template=load_template(spec.template),
-        size=spec.size, seed=spec.seed, loop_mode="continuous", out_path=out,
-        on_progress=lambda f: progress.report("generate", f),
-    )
+    result, generator = _render_with_backend(
+        backend, lambda generator: render_loop_clip(
+            generator=generator, timeline=timeline, template=load_template(spec.template), size=spec.size,
+            seed=spec.seed, loop_mode="continuous", out_path=out, on_progress=lambda f: progress.report("generate", f)),
+        cover=None, template=spec.template, section="chorus", energy=timeline.section_energy,
+        prompt=request["prompt"], negative=request["negative_prompt"])
     return {"path": str(out), "frames": result.frames, "softened_frames": result.softened_frames,
-            "generator": {"name": generator.name, "revision": generator.revision}}
+            "generator": generator}

@@ -57,3 +57,13 @@ def plan_prompt_video(request: dict, seed: int) -> dict:
     from beatframe.generation import GenerationRequest, plan_generation
 
     return plan_generation(GenerationRequest.model_validate(request), seed=seed).to_dict()
+
+
+@task(name="choose-generator")
+def choose_generator(choice: str | None, kind: str, size: tuple[int, int], seconds: float,
+                     prompt: str | None = None) -> dict:
+    """The generator this machine renders with (:func:`models.backend.resolve_backend`): never
+    cached, since it depends on the machine's GPU and model folders."""
+    from models.backend import resolve_backend
+
+    return resolve_backend(choice, task=kind, size=tuple(size), seconds=seconds, prompt=prompt)

@@ -202,7 +202,7 @@ def test_the_task_websocket_speaks_the_reference_events(client, auth):
 
 @pytest.mark.parametrize("method, path, missing", [
     ("post", "/v1/genius/scene/edit", "scene edit"), ("post", "/v1/genius/lipsync/generate", "lip-sync"),
-    ("post", "/v1/genius/inpaint/process", "inpainting"), ("get", "/v1/genius/decoder/stats", "decoder statistics"),
+    ("post", "/v1/genius/inpaint/process", "inpainting"),
     ("post", "/v1/genius/consistency/register-entity", "entity registration"),
     ("post", "/v1/genius/consistency/track/gen_x", "entity tracking"),
     ("post", "/v1/genius/v2v/transform", "video-to-video"),
@@ -220,6 +220,8 @@ def test_genius_routes_wired_to_real_features(client, auth):
     assert choice["recommended_model"] == "procedural" and "GPU" in choice["reason"]  # this machine has none
     assert client.post("/v1/genius/orchestrator/select-model", headers=auth[0],
                        json={"prompt": "x", "target_resolution": "16k"}).status_code == 400
+    stats = client.get("/v1/genius/decoder/stats", headers=auth[0]).json()
+    assert stats["renders"] == 0 and stats["acceptance_rate"] is None  # only procedural renders here
     transitions = client.get("/v1/genius/scene/transitions", headers=auth[0]).json()["transitions"]
     assert [t["type"] for t in transitions] == ["cut", "crossfade", "wipe", "zoom", "blur", "morph"]
     sla = client.get("/v1/genius/sla/status", headers=auth[0]).json()
@@ -243,3 +245,31 @@ def test_genius_routes_wired_to_real_features(client, auth):
         while not events or events[-1]["type"] != "complete":
             events.append(ws.receive_json())
     assert events[-1]["video_url"]
+
+
+def test_decoder_stats_come_from_the_diffusion_renders_manifests(client, auth):
+    from conftest import bearer_for_new_project
+    from psycopg.types.json import Jsonb
+
+    from beatframe import db
+
+    headers = bearer_for_new_project("decoder")
+    task = client.post("/v1/generate", headers=headers, json={"prompt": "a quiet sea", **SMALL}).json()
+    assert wait_task(client, headers, task["task_id"])[-1]["status"] == "completed"
+    assert client.get("/v1/genius/decoder/stats", headers=headers).json()["renders"] == 0
+    # as a Wan render with a step cache records itself (models.wan's stats, in the manifest)
+    stats = {"steps": 30, "it_per_s": 4.0, "cache": "first-block", "cache_reuse_rate": 0.6}
+    with db.get_pool().connection() as conn:
+        conn.execute("UPDATE generations SET manifest = jsonb_set(manifest, '{generator,params,stats}', %s)"
+                     " WHERE id = %s", (Jsonb(stats), task["task_id"]))
+    decoder = client.get("/v1/genius/decoder/stats", headers=headers).json()
+    assert decoder == {**decoder, "renders": 1, "total_steps": 30, "average_step_ms": 250.0,
+                       "cache_reuse_rate": 0.6, "acceptance_rate": 0.6, "speedup_factor": 2.5}
+
+
+def test_canvases_and_videos_take_a_generator_choice(client, auth, track):
+    bad = client.post("/v1/canvases", headers=auth[0], json={"track": track["id"], "generator": {"name": "dalle"}})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "generator"
+    bad = client.post("/v1/videos", headers=auth[0], json={"track": track["id"], "generator": '{"name": "wan-t2v",'
+                                                                                            ' "steps": 1}'})
+    assert bad.status_code == 400 and "steps" in bad.json()["error"]["message"]

@@ -193,7 +193,8 @@ def test_unreadable_cover_and_bad_arguments_exit_2(song, tmp_path):
     fake = tmp_path / "cover.png"
     fake.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
     for args in (["--cover", str(fake)], ["--size", "1280x720"], ["--seconds", "12"],
-                 ["--template", "no-such-template"], ["--seconds", "abc"]):
+                 ["--template", "no-such-template"], ["--seconds", "abc"], ["--generator", "dalle"],
+                 ["--generator", '{"name": "wan-t2v", "steps": 3}']):
         proc = run_cli("canvas", str(song), "--out", str(tmp_path / "o"), *args, cwd=tmp_path)
         assert proc.returncode == 2, (args, proc.stderr)
         assert len(proc.stderr.strip().splitlines()) == 1, (args, proc.stderr)

@@ -1,10 +1,10 @@
 """The Wan generators (models.wan, models.wan_loader) on tiny seeded random models, on the CPU.
 
-The tiny pipelines are built here the way diffusers' own Wan tests build theirs (a 2-layer
-WanTransformer3DModel, a 3-channel AutoencoderKLWan, a 1-layer UMT5 encoder from a config, a
-word-level tokenizer made offline with the ``tokenizers`` library, a tiny CLIP vision encoder),
-saved with ``save_pretrained`` into a models folder, and loaded back through our loader: nothing
-is downloaded.
+The tiny pipelines are built by :func:`tiny_wan.build_tiny_wan_models` the way diffusers' own
+Wan tests build theirs (a 2-layer WanTransformer3DModel, a 3-channel AutoencoderKLWan, a 1-layer
+UMT5 encoder from a config, a word-level tokenizer made offline with the ``tokenizers`` library, a
+tiny CLIP vision encoder), saved with ``save_pretrained`` into a models folder, and loaded back
+through our loader: nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from models.motion import grid_timeline  # noqa: E402
 from models.registry import get_generator  # noqa: E402
 from models.wan import WanGenerator, plan_retime  # noqa: E402
 from models.wan_loader import (  # noqa: E402
+    DEFAULT_MODELS,
     WanOptions,
     check_model_folder,
     is_out_of_memory,
@@ -36,68 +37,20 @@ from models.wan_loader import (  # noqa: E402
     render_size,
     resolve_model_folder,
 )
+from tiny_wan import build_tiny_wan_models  # noqa: E402
 
 VIDCHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "vidcheck.py"
 TINY = dict(num_inference_steps=2, min_steps=1, max_sequence_length=16,
             options=WanOptions(device="cpu", max_area=32 * 32))
 
 
-def _tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    words = ["<pad>", "</s>", "<unk>"] + [f"w{i}" for i in range(29)]
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
-                                   unk_token="<unk>"), len(words)
-
-
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     """A BEATFRAME_MODELS_DIR with ``tiny-t2v`` (WanPipeline) and ``tiny-i2v``
     (WanImageToVideoPipeline) folders of tiny random weights."""
-    from diffusers import (
-        AutoencoderKLWan,
-        FlowMatchEulerDiscreteScheduler,
-        WanImageToVideoPipeline,
-        WanPipeline,
-        WanTransformer3DModel,
-    )
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        CLIPVisionModel,
-        UMT5Config,
-        UMT5EncoderModel,
-    )
-
-    root = tmp_path_factory.mktemp("models")
-    tokenizer, vocab = _tokenizer()
-    torch.manual_seed(0)
-    text_encoder = UMT5EncoderModel(UMT5Config(
-        vocab_size=vocab, d_model=32, d_kv=8, d_ff=32, num_layers=1, num_heads=4,
-        relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
-    torch.manual_seed(0)
-    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                           temperal_downsample=[False, True, True])
-    common = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
-                  out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2,
-                  cross_attn_norm=True, qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
-    torch.manual_seed(0)
-    t2v = WanTransformer3DModel(in_channels=16, **common)
-    WanPipeline(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=t2v,
-                scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0)).save_pretrained(root / "tiny-t2v")
-    torch.manual_seed(0)
-    i2v = WanTransformer3DModel(in_channels=36, image_dim=4, **common)
-    torch.manual_seed(0)
-    image_encoder = CLIPVisionModel(CLIPVisionConfig(
-        hidden_size=4, projection_dim=4, num_hidden_layers=2, num_attention_heads=2, image_size=32,
-        intermediate_size=16, patch_size=1))
-    WanImageToVideoPipeline(
-        tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=i2v,
-        scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), image_encoder=image_encoder,
-        image_processor=CLIPImageProcessor(crop_size=32, size=32)).save_pretrained(root / "tiny-i2v")
+    root = build_tiny_wan_models(tmp_path_factory.mktemp("models"))
+    for kind in ("t2v", "i2v"):
+        (root / DEFAULT_MODELS[kind]).rename(root / f"tiny-{kind}")
     return root
 
 

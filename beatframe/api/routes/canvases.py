@@ -7,6 +7,7 @@ object storage. A finished canvas carries its manifest and signed download URLs.
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -21,8 +22,14 @@ from beatframe.api.objects import CANVAS_COLUMNS, add_list_and_retrieve, canvas_
 from beatframe.api.routes.assets import cover_inputs
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
+from beatframe.errors import BadInputError
 from beatframe.resources import Canvas
 from beatframe.storage import store_ref
+from models.backend import parse_choice
+
+GENERATOR_DESCRIPTION = ("auto (default: Wan on a GPU worker with local weights, else the CPU generator), procedural,"
+                         " wan-t2v, wan-i2v, or an object with options: {name, model, prompt, negative_prompt,"
+                         " guidance_scale, steps, max_area, cache, offload, device}")
 
 router = APIRouter(prefix="/canvases", tags=["canvases"])
 
@@ -36,6 +43,17 @@ class CanvasCreate(BaseModel):
     seed: int = Field(0, ge=0, lt=2**32)
     loop: Literal["continuous", "rebound", "hard_cut"] | None = None
     cover_asset: str | None = Field(None, description="an image asset (ast_…) to animate instead of a scene")
+    generator: str | dict | None = Field(None, description=GENERATOR_DESCRIPTION)
+
+
+def generator_param(choice: str | dict | None) -> dict:
+    """The flow parameter of a generator choice (checked now: a bad one is a 400, not a failed render)."""
+    if choice is None:
+        return {}
+    try:
+        return {"generator": json.dumps(parse_choice(choice))}
+    except BadInputError as exc:
+        raise ApiError(400, "parameter_invalid", str(exc), param="generator") from None
 
 
 def track_audio(request: Request, who: Principal, track_id: str) -> dict:
@@ -62,6 +80,7 @@ def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict
     flow_params = {"audio": store_ref(track["object_key"]),
                    "out_dir": str(request.app.state.settings.data_dir / "renders" / canvas_id),
                    "template": template_arg, "seconds": body.seconds, "seed": body.seed, "loop": params["loop"],
+                   **generator_param(body.generator),
                    **(cover_inputs(request, who, body.cover_asset) if body.cover_asset else {})}
 
     def insert_canvas(conn, render_id: str) -> dict:

@@ -14,7 +14,7 @@ route                                     answers with
 ``POST /genius/stream/start``             the task's stream: ``WS /genius/stream/ws/{task_id}``
 ``POST /genius/lipsync/generate``         501: lip-sync
 ``POST /genius/inpaint/process``          501: video inpainting
-``GET  /genius/decoder/stats``            501: acceleration statistics of a diffusion backend
+``GET  /genius/decoder/stats``            the step-cache statistics of the project's diffusion renders
 ``POST /genius/consistency/…``            501: entity registration and tracking
 ``GET  /genius/sla/status``               the SLA status (:mod:`beatframe.api.routes.sla`)
 ``POST /genius/v2v/transform``            501: video-to-video transforms
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe import db
 from beatframe.api import idempotency
-from beatframe.api.deps import Principal, principal
+from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.routes import sla
 from beatframe.api.routes.generate import REFERENCE_RESPONSES, create_task, find_task
@@ -200,6 +200,44 @@ def stream_start(body: StreamStart, request: Request, who: Principal = Depends(p
             "ws_url": f"{ws_base}/genius/stream/ws/{generation['id']}", "qualities": ["draft", "full"]}
 
 
+# --- decoder statistics: the step cache of the diffusion renders
+
+
+class DecoderStats(BeatframeObject):
+    renders: int = Field(description="recent diffusion renders of this project (Wan), the CPU generators not counted")
+    total_steps: int = Field(description="denoising steps they ran")
+    average_step_ms: float | None = Field(None, description="mean time of one denoising step")
+    cache_reuse_rate: float | None = Field(None, description="share of transformer-block work the step cache"
+                                                             " (First Block Cache or Pyramid Attention Broadcast)"
+                                                             " reused, over the renders that had one")
+    acceptance_rate: float | None = Field(None, description="the reference's name for cache_reuse_rate")
+    speedup_factor: float | None = Field(None, description="1 / (1 - cache_reuse_rate): the transformer work"
+                                                           " saved; benchmarks/gpu.py measures wall-clock speed-up")
+
+
+#: How many recent outputs of each kind the statistics cover.
+DECODER_STATS_WINDOW = 200
+
+
+@router.get("/decoder/stats", response_model=DecoderStats)
+def decoder_stats(request: Request, who: Principal = Depends(principal)) -> dict:
+    """Acceleration statistics of this project's recent diffusion renders, from their manifests.
+    The reference describes speculative decoding; beatframe's diffusion backends accelerate by
+    reusing transformer work between steps, reported here under the same names."""
+    with connection(request) as conn:
+        stats = [row["stats"] for table in ("canvases", "videos", "generations") for row in conn.execute(
+            f"SELECT manifest->'generator'->'params'->'stats' AS stats FROM {table}"
+            " WHERE project_id = %s AND env = %s AND manifest->'generator'->'params' ? 'stats'"
+            f" ORDER BY created_at DESC LIMIT {DECODER_STATS_WINDOW}", (who.project_id, who.env))]
+    steps = [s for s in stats if s.get("it_per_s")]
+    reuse = [s["cache_reuse_rate"] for s in stats if s.get("cache_reuse_rate") is not None]
+    rate = round(sum(reuse) / len(reuse), 4) if reuse else None
+    return {"renders": len(stats), "total_steps": int(sum(s.get("steps", 0) for s in stats)),
+            "average_step_ms": round(1000 * sum(1 / s["it_per_s"] for s in steps) / len(steps), 2) if steps else None,
+            "cache_reuse_rate": rate, "acceptance_rate": rate,
+            "speedup_factor": round(1 / (1 - rate), 3) if rate is not None and rate < 1 else None}
+
+
 # --- not built yet: 501 naming what is missing
 
 NOT_BUILT = (
@@ -210,10 +248,6 @@ NOT_BUILT = (
     ("/consistency/register-entity", "entity registration", "there is no cross-frame entity tracker in beatframe yet"),
     ("/consistency/track/{task_id}", "entity tracking", "there is no cross-frame entity tracker in beatframe yet"),
     ("/v2v/transform", "video-to-video transforms", "there is no video-to-video pipeline in beatframe yet"),
-)
-NOT_BUILT_GET = (
-    ("/decoder/stats", "decoder statistics", "they come from a diffusion backend's cache hooks, and none runs"
-     " in this API process"),
 )
 
 
@@ -229,12 +263,11 @@ def _not_built_route(feature: str, missing: str, *, takes_task: bool):
     return chosen
 
 
-for methods, table in ((["POST"], NOT_BUILT), (["GET"], NOT_BUILT_GET)):
-    for path, feature, missing in table:
-        router.add_api_route(path, _not_built_route(feature, missing, takes_task="{task_id}" in path),
-                             methods=methods, summary=f"{feature} (501)",
-                             name=f"not_built_{path.strip('/').replace('/', '_').replace('-', '_')}",
-                             responses={501: {"model": ReferenceErrorBody, "description": f"{feature} is not built"}})
+for path, feature, missing in NOT_BUILT:
+    router.add_api_route(path, _not_built_route(feature, missing, takes_task="{task_id}" in path),
+                         methods=["POST"], summary=f"{feature} (501)",
+                         name=f"not_built_{path.strip('/').replace('/', '_').replace('-', '_')}",
+                         responses={501: {"model": ReferenceErrorBody, "description": f"{feature} is not built"}})
 
 
 router.add_api_route("/sla/status", sla.get_sla_status, methods=["GET"], response_model=SlaStatus,

@@ -18,7 +18,7 @@ from beatframe.api.errors import ApiError
 from beatframe.api.objects import (CANVAS_COLUMNS, VIDEO_COLUMNS, add_list_and_retrieve, fetch_one, render_object,
                                    video_object)
 from beatframe.api.routes.assets import cover_inputs
-from beatframe.api.routes.canvases import track_audio
+from beatframe.api.routes.canvases import GENERATOR_DESCRIPTION, generator_param, track_audio
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
 from beatframe.errors import BadInputError
@@ -38,6 +38,7 @@ class VideoCreate(BaseModel):
     template: str | None = Field(None, description="default: the canvas's template, else neon-pulse")
     size: str = Field("1920x1080", description="16:9, 9:16 or 1:1, e.g. 1920x1080, 1080x1920, 1080x1080")
     seed: int | None = Field(None, ge=0, lt=2**32)
+    generator: str | dict | None = Field(None, description=GENERATOR_DESCRIPTION)
 
     @model_validator(mode="after")
     def _one_source(self) -> "VideoCreate":
@@ -80,7 +81,7 @@ def _create_video(body: VideoCreate, request: Request, who: Principal) -> dict:
     video_id = db.new_id("vid")
     flow_params = {"audio": store_ref(track["object_key"]),
                    "out_dir": str(request.app.state.settings.data_dir / "renders" / video_id),
-                   "template": template_arg, "seed": params["seed"], "size": size,
+                   "template": template_arg, "seed": params["seed"], "size": size, **generator_param(body.generator),
                    **(cover_inputs(request, who, cover_asset) if cover_asset else {})}
 
     def insert_video(conn, render_id: str) -> dict:
