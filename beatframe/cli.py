@@ -538,6 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
     templates.add_argument("name", nargs="?")
     templates.set_defaults(run=cmd_templates)
 
+    from beatframe.cli_post import register
+
+    register(sub, GENERATOR_HELP)
+
     server = sub.add_parser("server", help="the local Prefect server that renders share")
     server.add_argument("action", choices=["start", "stop", "status"])
     server.set_defaults(run=cmd_server)

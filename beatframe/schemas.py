@@ -159,7 +159,7 @@ class Provenance(_Strict):
 class Manifest(_Strict):
     schema_: Literal["beatframe.manifest/1"] = Field("beatframe.manifest/1", alias="schema")
     id: str
-    kind: Literal["canvas", "video", "generation"]
+    kind: Literal["canvas", "video", "generation", "edit"]
     created_at: str
     source: Source
     segment: Span

@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from beatframe.cachekeys import cache_key
 from beatframe.requests import CanvasRequest
 from flows.stages import run_with_files, start_render
+from models.backend import draft_backend
 from tasks.check import check_output
 from tasks.generate import generate_clip
 from tasks.inputs import fetch_inputs
@@ -75,8 +76,12 @@ def render_canvas(
     clip_args = dict(analysis=analysis, plan=plan, template=request.template, seed=request.seed,
                      size=request.size, cover=cover_path, cover_sha256=inputs["cover"], backend=backend)
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
+        draft = draft_backend(backend) if previews else None
+        if draft is not None:  # draft then final: a quick low-step preview while the real one renders
+            publish_preview(run_with_files(generate_clip, **{**clip_args, "backend": draft})["path"], previews,
+                            quality="draft")
         clip = run_with_files(generate_clip, **clip_args)
-        if previews:
+        if previews and draft is None:
             publish_preview(clip["path"], previews, quality="draft")
     render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template, seed=request.seed,
                            size=list(request.size), generator=backend["generator"],

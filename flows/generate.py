@@ -25,6 +25,7 @@ from beatframe.errors import BadInputError
 from beatframe.settings import get_settings
 from flows.progress import StageProgress
 from flows.stages import run_with_files
+from models.backend import draft_backend
 from tasks.check import check_generation_output
 from tasks.generate import generate_prompt_clip
 from tasks.manifest import finalize_generation
@@ -60,8 +61,12 @@ def generate_video(request: dict, seed: int, out_dir: str | None = None, preview
         backend = choose_generator(json.dumps(choice), "t2v", (plan["width"], plan["height"]),
                                    plan["n_frames"] / plan["fps"], request["prompt"])
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
+        draft = draft_backend(backend) if previews else None
+        if draft is not None:  # draft then final: a quick low-step preview while the real one renders
+            publish_preview(run_with_files(generate_prompt_clip, plan, request, draft)["path"], previews,
+                            quality="draft")
         clip = run_with_files(generate_prompt_clip, plan, request, backend)
-        if previews:
+        if previews and draft is None:
             publish_preview(clip["path"], previews, quality="draft")
     render_key = cache_key("generation", request=request, plan=plan, generator=backend["generator"],
                            model=backend.get("model")).split("-", 1)[1][:24]

@@ -204,3 +204,17 @@ def weights_revision(backend: dict, *, models_dir: str | Path | None = None) -> 
         digest.update(str(path.relative_to(folder)).encode())
         digest.update(path.read_bytes() if path.suffix == ".json" else str(path.stat().st_size).encode())
     return digest.hexdigest()[:16]
+
+
+#: The draft of a Wan render: the fewest steps the reference API allows, on a quarter of 480p.
+DRAFT_STEPS, DRAFT_MAX_AREA = 10, 240 * 416
+
+
+def draft_backend(backend: dict) -> dict | None:
+    """A fast, low-step, low-resolution variant of a diffusion backend, rendered first so a preview
+    shows within seconds while the final render runs; None for the CPU generators (their own
+    clip is the preview: they finish about as fast)."""
+    if backend.get("generator") not in WAN_GENERATORS:
+        return None
+    return {**backend, "steps": min(backend["steps"], DRAFT_STEPS),
+            "max_area": min(backend["max_area"], DRAFT_MAX_AREA), "reason": "the draft of the render"}

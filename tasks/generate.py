@@ -24,14 +24,14 @@ _PACKAGE = Path(beatframe.__file__).parent
 #: Every line of code between the analysis and the encoded clip: generators, templates, the loop
 #: assembly, the flash guard and the encoder. Hashing sources (not importing generators) keeps a
 #: cached rerun fast and never misses a change.
-_RENDER_SOURCES = (
+RENDER_SOURCES = (
     str(Path(models.__file__).parent),
     *(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py", "templates.py",
                                           "video.py", "video_planning.py", "generation.py")),
 )
 
 
-def _make_generator(backend: dict, cover: str | None, *, template: str, section: str, energy: float,
+def make_generator(backend: dict, cover: str | None, *, template: str, section: str, energy: float,
                     options=None, prompt: str | None = None, negative: str | None = None):
     """The backend's generator for one clip; a Wan generator gets the music-first prompts of the
     clip's section (:mod:`models.prompting`) unless ``prompt`` is given."""
@@ -67,7 +67,7 @@ def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
     options, steps_down = None, []
     with device_slot(backend):
         while True:
-            generator = _make_generator(backend, options=options, **make)
+            generator = make_generator(backend, options=options, **make)
             try:
                 result = render(generator)
             except Exception as exc:
@@ -107,7 +107,7 @@ def _render_key(kind: str, parameters: dict, **what: object) -> str:
         seed=parameters["seed"],
         size=list(parameters["size"]),
         cover=parameters["cover_sha256"],
-        code=source_revision(*_RENDER_SOURCES),
+        code=source_revision(*RENDER_SOURCES),
         **what,
     )
 
@@ -182,7 +182,7 @@ def _prompt_clip_key(context, parameters) -> str:
     return cache_key("prompt-clip", plan=plan, template=load_template(plan["template"]).fingerprint(),
                      generator={k: v for k, v in backend.items() if k != "reason"}, weights=weights_revision(backend),
                      request={k: parameters["request"][k] for k in ("prompt", "negative_prompt")},
-                     code=source_revision(*_RENDER_SOURCES))
+                     code=source_revision(*RENDER_SOURCES))
 
 
 @task(name="generate-clip", cache_key_fn=_prompt_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,

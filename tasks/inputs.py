@@ -30,6 +30,12 @@ def hash_inputs(audio: str, cover: str | None = None) -> dict:
     return {"audio": _hash(audio, "audio file"), "cover": _hash(cover, "cover image") if cover else None}
 
 
+@task(name="hash-inputs")
+def hash_files(paths: dict[str, str], what: str) -> dict[str, str]:
+    """sha256 of each file of ``{name: path}`` (``what`` names them in errors)."""
+    return {name: _hash(path, what) for name, path in paths.items()}
+
+
 def local_input(ref: str | None) -> str | None:
     """A local path for ``ref``: a path as given, or a ``store:<key>`` object fetched once into
     ``$BEATFRAME_DATA_DIR/cache/inputs/<key>`` (keys name immutable uploads, so a copy stays valid)."""

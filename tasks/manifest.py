@@ -107,3 +107,32 @@ def finalize_generation(*, render_id: str, request: dict, plan: dict, clip: dict
         checks=checks, cost=costs.summary(), cover=None, flow_run_id=flow_run_id,
     )
     return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)
+
+
+@task(name="manifest")
+def finalize_edit(*, render_id: str, plan: dict, scenes: list[dict], clip: dict, inputs: dict, audio: str | None,
+                  seed: int, params: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str],
+                  out_dir: str, flow_run_id: str | None) -> dict:
+    """Write a scene edit's ``manifest.json``: the track (or the scenes, by their sha256) as the
+    source, every scene as a shot with its transition; publish outputs and manifest to ``out_dir``."""
+    analysis, planned = plan["analysis"], plan["scenes"]
+    facts = checks["probe"]
+    video_name, poster_name = list(files)
+    duration = analysis["audio"]["duration"]
+    source = (Source(uri=Path(audio).as_uri(), sha256=inputs["audio"], duration=duration) if audio else
+              Source(uri=f"scenes:sha256:{analysis['audio']['sha256']}", sha256=analysis["audio"]["sha256"],
+                     duration=duration))
+    first = load_template(planned[0]["template"])
+    manifest = build_manifest(
+        kind="edit", render_id=render_id, inputs=inputs, source=source,
+        pulse={"bpm": analysis["bpm"], "meter": analysis["meter"]}, segment=(0.0, duration),
+        shots=[ShotPlan(start=round(s["first_frame"] / 30, 4), end=round(s["last_frame"] / 30, 4),
+                        section=s["section"], scene=load_template(s["template"]).scene, transition_in=s["transition_in"])
+               for s in planned],
+        loop=None, template=first, generator=clip["generator"], seed=seed,
+        params={**params, "scenes": scenes},
+        outputs=[media_record("video", stored[video_name], facts),
+                 media_record("poster", stored[poster_name], facts, still=True)],
+        checks=checks, cost=costs.summary(), cover=None, flow_run_id=flow_run_id,
+    )
+    return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)

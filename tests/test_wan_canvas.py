@@ -43,13 +43,18 @@ def test_a_tiny_wan_canvas_renders_through_the_flow_and_passes_the_judge(models_
 
     from flows.canvas import render_canvas
 
-    manifest = render_canvas(audio=str(song), out_dir=str(tmp_path), seconds=4.0, seed=3,
-                             generator=json.dumps({**TINY, "prompt": "w1 w2 w3"}))
+    from beatframe.storage import get_store
+
+    manifest = render_canvas(audio=str(song), out_dir=str(tmp_path), seconds=4.0, seed=3, previews="test/wan-previews",
+                             generator=json.dumps({**TINY, "prompt": "w1 w2 w3", "steps": 12}))
     assert manifest["checks"]["spec_ok"] and manifest["checks"]["loop"]["seam_ratio"] <= 1.5
     generator = manifest["generator"]
     assert generator["name"] == "wan-t2v" and generator["model"] == "wan2.1-t2v-1.3b"
-    assert generator["params"]["num_inference_steps"] == 10 and generator["params"]["prompt"].startswith("w1 w2 w3")
-    assert generator["params"]["stats"]["steps"] == 10
+    assert generator["params"]["num_inference_steps"] == 12 and generator["params"]["prompt"].startswith("w1 w2 w3")
+    assert generator["params"]["stats"]["steps"] == 12
+    # draft then final: a 10-step draft preview was published before the final frame
+    store = get_store()
+    assert store.exists("test/wan-previews/draft.jpg") and store.exists("test/wan-previews/full.jpg")
     assert manifest["licensing"]["models"] == [{"model": "wan2.1-t2v-1.3b", "license": "Apache-2.0"}]
     assert [line["device"] for line in manifest["cost"]["lines"] if line["stage"] == "generate"] == ["cpu"]
     with get_client(sync_client=True) as client:  # rendered inside this host's device slot
@@ -112,7 +117,7 @@ def test_out_of_memory_steps_down_instead_of_retrying_the_same(models_dir, monke
         def prompt_for(self, *, template):
             return "p"
 
-    monkeypatch.setattr(generate, "_make_generator", lambda backend, options=None, **make: FakeWan(options))
+    monkeypatch.setattr(generate, "make_generator", lambda backend, options=None, **make: FakeWan(options))
     calls = []
 
     def render(generator):
