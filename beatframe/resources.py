@@ -155,14 +155,15 @@ class RenderError(BeatframeObject):
 class Render(BeatframeObject):
     id: str = Field(description="rnd_…")
     object: Literal["render"] = "render"
-    kind: Literal["canvas", "video", "generation"]
+    kind: Literal["canvas", "video", "generation", "edit"]
     status: RenderStatus
     progress: float = Field(ge=0.0, le=1.0)
     stage: str | None = Field(None, description="the stage running now")
     stages: list[RenderStage]
     canvas: str | None = None
     video: str | None = None
-    generation: str | None = Field(None, description="the generation (gen_…, a POST /v1/generate task_id)")
+    generation: str | None = Field(None, description="the task it makes (gen_…: a POST /v1/generate or a scene"
+                                                     " edit's task_id)")
     flow_run_id: str | None = None
     cost: Cost | None = None
     error: RenderError | None = None

@@ -25,6 +25,7 @@ from tasks.check import check_generation_output, check_video_output
 from tasks.inputs import fetch_inputs, hash_files, hash_inputs, local_input
 from tasks.manifest import finalize_edit
 from tasks.plan import choose_generator
+from tasks.preview import publish_preview
 from tasks.scene_edit import plan_edit, render_edit, stitch_edit
 from tasks.upload import upload_outputs
 
@@ -44,13 +45,14 @@ def render_scene_edit(
     consistency: bool = True,
     reference_image: str | None = None,
     generator: str | None = None,
+    previews: str | None = None,
 ) -> dict:
     """Render an edit of ``scenes`` into ``out_dir`` (default ``out/edit-<key>``); returns the manifest.
 
     ``scenes``: ``[{"prompt" | "template" | "asset", "duration", "transition"}]`` (see
     :class:`beatframe.scenes.Scene`; assets and ``audio`` are paths or ``store:<key>``);
     ``consistency``: one seed and one palette for every scene, the palette of ``reference_image``
-    when given; ``generator`` as :func:`flows.canvas.render_canvas`'s.
+    when given; ``generator`` and ``previews`` as :func:`flows.canvas.render_canvas`'s.
     """
     from beatframe.errors import BadInputError
     from beatframe.scenes import check_scenes, palette_of
@@ -84,11 +86,15 @@ def render_scene_edit(
                 raise BadInputError(f"reference_image: {exc}") from None
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
         clip = render_edit(plan, assets, asset_sha256, palette, seed, (width, height), consistency, backend)
+        if previews:
+            publish_preview(clip["path"], previews, quality="draft")
     render_key = cache_key("edit", plan=plan, assets=asset_sha256, palette=palette, seed=seed, size=[width, height],
                            consistency=consistency, audio=inputs["audio"],
                            generator=backend["generator"]).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = stitch_edit(clip, audio, render_key)
+        if previews:
+            publish_preview(staged["poster"], previews, quality="full")
     duration = plan["analysis"]["audio"]["duration"]
     with progress.stage("check"), costs.stage("check"):
         checks = (check_video_output(staged["video"], (width, height), duration, clip["luminance"]) if audio

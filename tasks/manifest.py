@@ -132,7 +132,7 @@ def finalize_edit(*, render_id: str, plan: dict, scenes: list[dict], clip: dict,
         loop=None, template=first, generator=clip["generator"], seed=seed,
         params={**params, "scenes": scenes},
         outputs=[media_record("video", stored[video_name], facts),
-                 media_record("poster", stored[poster_name], facts, still=True)],
+                 media_record("thumbnail", stored[poster_name], facts, still=True)],
         checks=checks, cost=costs.summary(), cover=None, flow_run_id=flow_run_id,
     )
     return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)

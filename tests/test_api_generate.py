@@ -201,7 +201,7 @@ def test_the_task_websocket_speaks_the_reference_events(client, auth):
 
 
 @pytest.mark.parametrize("method, path, missing", [
-    ("post", "/v1/genius/scene/edit", "scene edit"), ("post", "/v1/genius/lipsync/generate", "lip-sync"),
+    ("post", "/v1/genius/lipsync/generate", "lip-sync"),
     ("post", "/v1/genius/inpaint/process", "inpainting"),
     ("post", "/v1/genius/consistency/register-entity", "entity registration"),
     ("post", "/v1/genius/consistency/track/gen_x", "entity tracking"),
@@ -273,3 +273,29 @@ def test_canvases_and_videos_take_a_generator_choice(client, auth, track):
     bad = client.post("/v1/videos", headers=auth[0], json={"track": track["id"], "generator": '{"name": "wan-t2v",'
                                                                                             ' "steps": 1}'})
     assert bad.status_code == 400 and "steps" in bad.json()["error"]["message"]
+
+
+def test_a_scene_edit_is_a_task_end_to_end(client, auth, track):
+    body = {"scenes": [{"prompt": "misty mountains at dawn", "duration": 2},
+                       {"template": "neon-pulse", "duration": 2, "transition": "zoom"},
+                       {"prompt": "waves at sunset", "duration": 2}],
+            "transition_duration_seconds": 0.5, "size": "512x288", "seed": 4}
+    accepted = client.post("/v1/genius/scene/edit", headers=auth[0], json=body)
+    assert accepted.status_code == 202, accepted.text
+    edit = accepted.json()
+    assert edit["total_scenes"] == 3 and edit["total_duration_seconds"] == 6.0
+    assert [(t["from_scene"], t["to_scene"], t["type"], t["duration"]) for t in edit["transitions"]] == [
+        (0, 1, "zoom", 0.5), (1, 2, "crossfade", 0.5)]
+    assert wait_task(client, auth[0], edit["task_id"])[-1]["status"] == "completed"
+    result = client.get(f"/v1/result/{edit['task_id']}", headers=auth[0]).json()
+    assert result["duration_seconds"] == 6.0 and (result["width"], result["height"]) == (512, 288)
+    assert result["metadata"]["prompt"] == "misty mountains at dawn | waves at sunset"
+    assert client.get(result["video_url"]).status_code == 200
+    # on a track: the scenes end with it, and a track not yet analysed is a clear 409
+    on_track = client.post("/v1/genius/scene/edit", headers=auth[0], json={**body, "track": track["id"]})
+    if on_track.status_code == 409:
+        assert on_track.json()["code"] == "track_not_analyzed"
+    else:
+        assert on_track.status_code == 202 and on_track.json()["total_duration_seconds"] > 6.0, on_track.text
+    refused = client.post("/v1/genius/scene/edit", headers=auth[0], json={"scenes": [{"duration": 1}]})
+    assert refused.status_code == 400 and "scene 0" in refused.json()["detail"]

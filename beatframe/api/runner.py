@@ -10,7 +10,8 @@ where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
   fails queued or running renders whose heartbeat went stale (their process died), so none stays
   queued or running forever, also when several API processes share a database.
 - ``deployment``: renders are submitted as ``run_deployment`` does to the deployments of
-  ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``, ``generate_video/generate``), which Prefect workers on
+  ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``, ``generate_video/generate``,
+  ``render_scene_edit/edit``), which Prefect workers on
   the work pools pick up, on this machine or others. The flow run id is stored at once; a sync
   loop mirrors each flow run's state and its progress artifact, and reads the manifest from the
   flow's persisted result when it completes. Prefect decides liveness: a crashed run fails the
@@ -50,9 +51,10 @@ SYNC_BATCH = 200
 SUBMITTERS = 2
 #: Attempts to hand a render to a busy Prefect server (waiting 2, 4, 8, 16, 30, 30 … s) before it fails.
 SUBMIT_TRIES = 8
-DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video", "generation": "generate_video/generate"}
-#: The table of the object each kind of render makes.
-TARGET_TABLES = {"canvas": "canvases", "video": "videos", "generation": "generations"}
+DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video", "generation": "generate_video/generate",
+               "edit": "render_scene_edit/edit"}
+#: The table of the object each kind of render makes (a scene edit is a task, as a generation).
+TARGET_TABLES = {"canvas": "canvases", "video": "videos", "generation": "generations", "edit": "generations"}
 #: The reference API's task event of each render event of a generation.
 TASK_EVENTS = {"render.created": "task.created", "render.started": "task.started", "render.progress": "task.progress",
                "render.succeeded": "task.completed", "render.failed": "task.failed", "render.canceled": "task.failed"}
@@ -67,6 +69,8 @@ def stage_weights(kind: str) -> dict[str, float]:
         from flows.canvas import STAGE_WEIGHTS
     elif kind == "generation":
         from flows.generate import STAGE_WEIGHTS
+    elif kind == "edit":
+        from flows.scene_edit import STAGE_WEIGHTS
     else:
         from flows.video import STAGE_WEIGHTS
     return STAGE_WEIGHTS
@@ -206,7 +210,7 @@ class RenderBook:
             target = conn.execute(f"UPDATE {TARGET_TABLES[render['kind']]} SET manifest = %s WHERE render_id = %s"
                                   " RETURNING id", (Jsonb(manifest), render_id)).fetchone()
             emit_render_event(conn, render_id, "render.succeeded")
-            if render["kind"] != "generation":  # a generation's completion is its task.completed
+            if render["kind"] in ("canvas", "video"):  # a task's completion is its task.completed
                 emit(conn, project_id=render["project_id"], env=render["env"], type=f"{render['kind']}.completed",
                      obj={"id": target["id"], "object": render["kind"], "render": render_id,
                           "outputs": [{k: o[k] for k in ("role", "uri", "sha256", "bytes")}
@@ -531,6 +535,9 @@ def _flow(kind: str):
     if kind == "generation":
         from flows.generate import generate_video
         return generate_video
+    if kind == "edit":
+        from flows.scene_edit import render_scene_edit
+        return render_scene_edit
     from flows.video import render_video
     return render_video
 

@@ -36,6 +36,8 @@ from beatframe.urlfetch import FetchError, check_url
 REFERENCE_RESPONSES = {"4XX": {"model": ReferenceErrorBody, "description": "Client error (the reference error body)"},
                        "5XX": {"model": ReferenceErrorBody, "description": "Server error (the reference error body)"}}
 GENERATION_COLUMNS = "id, env, render_id, request, manifest, created_at"
+#: Request fields a result's metadata repeats.
+REQUEST_METADATA = ("negative_prompt", "genre", "aspect_ratio", "guidance_scale", "num_inference_steps")
 
 router = APIRouter(tags=["generate"], responses=REFERENCE_RESPONSES)
 
@@ -51,36 +53,45 @@ def create_task(body: GenerationRequest, request: Request, who: Principal, *, ba
     """Queue a generate task (in the request's transaction, when one is open); the 202 answer."""
     seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
     plan = plan_generation(body, seed=seed)  # a resolution the backend cannot draw is a 400 now, not a failed task
-    if body.webhook_url is not None:
+    task_request = {**body.model_dump(mode="json", exclude={"webhook_url"}), "seed": seed}
+    task = queue_task(request, who, kind="generation", task_request=task_request, webhook_url=body.webhook_url,
+                      batch_id=batch_id, flow_params={"request": task_request, "seed": seed})
+    return {**task, "message": "Task queued for processing", "estimated_time_seconds": estimate_seconds(plan),
+            "seed": seed}
+
+
+def queue_task(request: Request, who: Principal, *, kind: str, task_request: dict, flow_params: dict,
+               webhook_url: str | None = None, batch_id: str | None = None) -> dict:
+    """Queue a task (a generations row and the render of ``kind`` that makes it) with its own
+    webhook endpoint when ``webhook_url`` is given: ``task_id``, ``status``, ``queue_position``,
+    ``render`` and the endpoint's ``webhook_secret`` (shown this once)."""
+    if webhook_url is not None:
         try:
-            check_url(body.webhook_url)
+            check_url(webhook_url)
         except FetchError as exc:
             raise ApiError(400, exc.code, str(exc), param="webhook_url") from None
-    task_request = {**body.model_dump(mode="json", exclude={"webhook_url"}), "seed": seed}
     task_id = db.new_id("gen")
-    secret = webhooks.new_secret() if body.webhook_url else None
+    secret = webhooks.new_secret() if webhook_url else None
 
-    def insert_generation(conn, render_id: str) -> dict:
+    def insert_task(conn, render_id: str) -> dict:
         row = conn.execute("INSERT INTO generations (id, project_id, env, render_id, request, batch_id)"
                            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
                            (task_id, who.project_id, who.env, render_id, Jsonb(task_request), batch_id)).fetchone()
         if secret is not None:
             conn.execute("INSERT INTO webhook_endpoints (id, project_id, env, url, secret, events, description, task_id)"
                          " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                         (db.new_id("we"), who.project_id, who.env, body.webhook_url, secret,
+                         (db.new_id("we"), who.project_id, who.env, webhook_url, secret,
                           list(webhooks.TASK_EVENT_TYPES), f"webhook_url of task {task_id}", task_id))
         return row
 
-    flow_params = {"request": task_request, "seed": seed,
-                   "out_dir": str(request.app.state.settings.data_dir / "renders" / task_id)}
-    render, _ = queue_render(request, who, kind="generation", insert_target=insert_generation,
-                             flow_params=flow_params, params=task_request)
+    flow_params = {**flow_params, "out_dir": str(request.app.state.settings.data_dir / "renders" / task_id)}
+    render, _ = queue_render(request, who, kind=kind, insert_target=insert_task, flow_params=flow_params,
+                             params=task_request)
     with connection(request) as conn:
         ahead = conn.execute("SELECT count(*) AS n FROM renders WHERE status = 'queued' AND backend = %s"
                              " AND created_at < now()", (request.app.state.runner.backend,)).fetchone()["n"]
-    return {"task_id": task_id, "status": "pending", "message": "Task queued for processing",
-            "estimated_time_seconds": estimate_seconds(plan), "queue_position": ahead + 1, "seed": seed,
-            "render": render["id"], "webhook_secret": secret}
+    return {"task_id": task_id, "status": "pending", "queue_position": ahead + 1, "render": render["id"],
+            "webhook_secret": secret}
 
 
 def find_task(request: Request, who: Principal, task_id: str) -> tuple[dict, dict]:
@@ -128,14 +139,16 @@ def task_result(task_id: str, request: Request, who: Principal = Depends(princip
     started, finished = render["started_at"], render["finished_at"]
     return {"task_id": generation["id"], "status": "completed", "video_url": _signed(request, video["uri"]),
             "thumbnail_url": _signed(request, _output(manifest, "thumbnail")["uri"]),
-            "duration_seconds": video["duration"], "resolution": asked["resolution"],
+            "duration_seconds": video["duration"],
+            "resolution": asked.get("resolution") or f"{video['width']}x{video['height']}",
             "width": video["width"], "height": video["height"], "fps": video["fps"],
             "file_size_mb": round(video["bytes"] / 1e6, 3),
             "generation_time_seconds": round((finished - started).total_seconds(), 3)
             if isinstance(started, datetime) and isinstance(finished, datetime) else 0.0,
-            "metadata": {"prompt": asked["prompt"], "model": manifest["generator"]["model"]
-                         or manifest["generator"]["name"], "seed": manifest["generator"]["seed"],
-                         "negative_prompt": asked["negative_prompt"], "genre": asked["genre"],
-                         "aspect_ratio": asked["aspect_ratio"], "guidance_scale": asked["guidance_scale"],
-                         "num_inference_steps": asked["num_inference_steps"],
-                         "template": manifest["template"]["name"], "render": render["id"]}}
+            "metadata": {**{k: asked[k] for k in REQUEST_METADATA if k in asked},
+                         # a scene edit's prompt: its scenes' prompts in order
+                         "prompt": asked.get("prompt") or " | ".join(s["prompt"] for s in asked.get("scenes", [])
+                                                                       if s.get("prompt")),
+                         "model": manifest["generator"]["model"] or manifest["generator"]["name"],
+                         "seed": manifest["generator"]["seed"], "template": manifest["template"]["name"],
+                         "render": render["id"]}}

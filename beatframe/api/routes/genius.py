@@ -8,7 +8,8 @@ route                                     answers with
 ``POST /genius/orchestrator/select-model``  the model registry's choice for the prompt, length, resolution
                                           and free VRAM (:mod:`models.orchestrator`)
 ``GET  /genius/scene/transitions``        the transitions the video stitcher has (:mod:`models.transitions`)
-``POST /genius/scene/edit``               501: multi-shot scene edits from prompts
+``POST /genius/scene/edit``               a multi-shot edit of prompted, template or image scenes, as a task
+                                          (:mod:`flows.scene_edit`), on a track's downbeats when given
 ``POST /genius/batch/submit``             one generate task per prompt, in one transaction (rate-limit
                                           class ``batch``); 501 for priority scheduling and VRAM budgets
 ``POST /genius/stream/start``             the task's stream: ``WS /genius/stream/ws/{task_id}``
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -35,9 +37,12 @@ from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.routes import sla
-from beatframe.api.routes.generate import REFERENCE_RESPONSES, create_task, find_task
+from beatframe.api.objects import fetch_one
+from beatframe.api.routes.assets import cover_inputs
+from beatframe.api.routes.generate import REFERENCE_RESPONSES, create_task, find_task, queue_task
 from beatframe.generation import GenerationRequest, Resolution
 from beatframe.resources import BeatframeObject, ReferenceErrorBody, SlaStatus
+from beatframe.storage import store_ref
 
 router = APIRouter(prefix="/genius", tags=["genius"], responses=REFERENCE_RESPONSES)
 
@@ -109,6 +114,102 @@ def scene_transitions(who: Principal = Depends(principal)) -> dict:
     from models.transitions import TRANSITIONS
 
     return {"transitions": [{"type": kind, "description": TRANSITION_DESCRIPTIONS[kind]} for kind in TRANSITIONS]}
+
+
+class EditScene(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(None, max_length=2000)
+    template: str | None = Field(None, max_length=64, description="a built-in template's name")
+    duration: float = Field(gt=0, le=600, description="seconds")
+    asset: str | None = Field(None, max_length=128, description="an image asset (ast_…) to animate in this scene")
+    transition: Literal["auto", "cut", "crossfade", "wipe", "zoom", "blur", "morph"] = "auto"
+
+
+class SceneEditCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenes: list[EditScene] = Field(min_length=1, max_length=50)
+    enable_auto_transitions: bool = Field(True, description="scenes without a transition get one chosen from the"
+                                                            " music (crossfade without a track); else a cut")
+    transition_duration_seconds: float = Field(0.5, ge=0.0, le=5.0)
+    enable_character_consistency: bool = Field(True, description="one seed and one palette for every scene")
+    track: str | None = Field(None, max_length=128, description="trk_…: scenes change on its downbeats, it is muxed in")
+    reference_asset: str | None = Field(None, max_length=128, description="ast_…: its palette paints every scene")
+    size: str = Field("1920x1080", description="16:9, 9:16 or 1:1")
+    seed: int | None = Field(None, ge=0, lt=2**32)
+    webhook_url: str | None = Field(None, max_length=2048)
+
+
+class EditTransition(BeatframeObject):
+    from_scene: int
+    to_scene: int
+    type: str
+    duration: float
+
+
+class SceneEditAccepted(BeatframeObject):
+    task_id: str
+    status: str
+    total_scenes: int
+    total_duration_seconds: float
+    transitions: list[EditTransition]
+    estimated_time_seconds: float
+    queue_position: int
+    render: str
+    webhook_secret: str | None = None
+
+
+@router.post("/scene/edit", status_code=202, response_model=SceneEditAccepted)
+def scene_edit(body: SceneEditCreate, request: Request, who: Principal = Depends(principal)):
+    """Queue a multi-shot scene edit (a task: /v1/status, /v1/result, /ws). Honours ``Idempotency-Key``."""
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=lambda: _scene_edit(body, request, who))
+
+
+def _scene_edit(body: SceneEditCreate, request: Request, who: Principal) -> dict:
+    from beatframe.generation import PROCEDURAL_PIXELS_PER_SECOND
+    from beatframe.scenes import plan_scene_edit
+    from beatframe.schemas import Analysis
+    from beatframe.video import parse_video_size
+
+    width, height = parse_video_size(body.size)
+    scenes = [{**scene.model_dump(), "transition": scene.transition if scene.transition != "auto"
+               or body.enable_auto_transitions else "cut"} for scene in body.scenes]
+    flow_scenes = [{**scene, "asset": _image_ref(request, who, scene["asset"], "asset") if scene["asset"] else None}
+                   for scene in scenes]
+    analysis, audio = None, None
+    if body.track:
+        track = fetch_one(request, who, "tracks", "id, object_key, analysis, analysis_status", body.track,
+                          noun="track", live_rows=True)
+        if track["analysis_status"] != "succeeded":
+            raise ApiError(409, "track_not_analyzed", f"track {track['id']} is not analysed yet"
+                           f" ({track['analysis_status']}); try again once GET /v1/tracks/{{id}}/analysis answers 200",
+                           param="track")
+        analysis, audio = Analysis.model_validate(track["analysis"]), store_ref(track["object_key"])
+    planned, music = plan_scene_edit(flow_scenes, analysis=analysis, transition_seconds=body.transition_duration_seconds)
+    seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
+    flow_params = {"scenes": flow_scenes, "audio": audio, "size": f"{width}x{height}", "seed": seed,
+                   "transition_seconds": body.transition_duration_seconds,
+                   "consistency": body.enable_character_consistency,
+                   "reference_image": _image_ref(request, who, body.reference_asset, "reference_asset")
+                   if body.reference_asset else None}
+    task = queue_task(request, who, kind="edit", task_request={**body.model_dump(mode="json", exclude={"webhook_url"}),
+                                                                "seed": seed},
+                      flow_params=flow_params, webhook_url=body.webhook_url)
+    frames = planned[-1].last_frame
+    return {**task, "total_scenes": len(planned), "total_duration_seconds": round(music.audio.duration, 3),
+            "transitions": [{"from_scene": s.index - 1, "to_scene": s.index, "type": s.transition_in,
+                             "duration": round(s.transition_frames / 30, 3)} for s in planned[1:]],
+            "estimated_time_seconds": round(5.0 + frames * width * height / PROCEDURAL_PIXELS_PER_SECOND, 1)}
+
+
+def _image_ref(request: Request, who: Principal, asset_id: str, param: str) -> str:
+    """The store reference of one of the caller's image assets (400 naming ``param`` for another kind)."""
+    try:
+        return cover_inputs(request, who, asset_id)["cover"]
+    except ApiError as exc:
+        raise ApiError(exc.status, exc.code, exc.message.replace("cover_asset", param), param=param) from None
 
 
 # --- batches
@@ -241,8 +342,6 @@ def decoder_stats(request: Request, who: Principal = Depends(principal)) -> dict
 # --- not built yet: 501 naming what is missing
 
 NOT_BUILT = (
-    ("/scene/edit", "a multi-shot scene edit", "beatframe cuts videos from a track's sections, not from a list"
-     " of prompted scenes; render each scene with POST /v1/generate meanwhile"),
     ("/lipsync/generate", "lip-sync", "there is no viseme model or face renderer in beatframe yet"),
     ("/inpaint/process", "video inpainting", "there is no inpainting model in beatframe yet"),
     ("/consistency/register-entity", "entity registration", "there is no cross-frame entity tracker in beatframe yet"),
