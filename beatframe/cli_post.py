@@ -48,6 +48,73 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_post(args: argparse.Namespace, step: str, options: dict, **references) -> int:
+    from beatframe.cli import _foreground_prefect, _progress_bar
+
+    video = Path(args.video)
+    if not video.is_file():
+        raise BadInputError(f"video {video} does not exist or is not a file")
+    out = args.out or Path("out") / f"{video.stem}-{step}"
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {out} exists and is not a folder")
+    with _foreground_prefect(args.verbose), _progress_bar(f"{step}: {video.name}"):
+        from flows.post import post_video
+
+        record = post_video(video=str(video), step=step, options=options, out_dir=str(out),
+                            **{k: str(v) for k, v in references.items() if v})
+    output = record["output"]
+    print(f"{out}/{step}.mp4  {output['width']}x{output['height']}, {output['frames']} frames at {output['fps']} fps;"
+          f" cost {record['cost']['total']:.5f} {record['cost']['currency']}")
+    return 0
+
+
+def cmd_v2v(args: argparse.Namespace) -> int:
+    options = {"mode": args.mode, "strength": args.strength, "preserve_motion": not args.no_preserve_motion,
+               "temporal_consistency": args.temporal_consistency, "factor": args.factor}
+    if args.palette:
+        options["palette"] = args.palette
+    return _run_post(args, "v2v", options, reference_image=args.reference, reference_video=args.reference_video)
+
+
+def _box(text: str) -> list[int]:
+    try:
+        box = [int(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise argparse.ArgumentTypeError(f"a box is x0,y0,x1,y1 in pixels, got {text!r}")
+    return box
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    options = {"mode": args.mode, "box": args.box, "feather_radius": args.feather}
+    if args.aspect:
+        options["target_aspect"] = args.aspect
+    return _run_post(args, "inpaint", options, reference_image=args.replacement)
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from beatframe.cli import _foreground_prefect
+
+    entities = []
+    for given in args.reference:
+        name, sep, image = given.partition("=")
+        if not sep or not name or not image:
+            raise BadInputError(f"--reference is NAME=IMAGE, got {given!r}")
+        entities.append({"name": name, "image": image, "entity_type": args.entity_type})
+    out = args.out or Path("out") / f"{Path(args.video).stem}-track"
+    with _foreground_prefect(args.verbose):
+        from flows.post import track_video
+
+        report = track_video(video=str(args.video), entities=entities, out_dir=str(out))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{out}/track.json  {report['entities_tracked']} entities over {report['frames_analyzed']} frames,"
+          f" consistency {report['consistency_score']:.2f}")
+    return 0
+
+
 def register(sub, generator_help: str) -> None:
     """Add the post-production commands to the CLI's subparsers."""
     edit = sub.add_parser("edit", help="cut a list of scenes (prompts, templates, images) into one video")
@@ -61,3 +128,37 @@ def register(sub, generator_help: str) -> None:
     edit.add_argument("--no-consistency", action="store_true", help="each scene its own seed and palette")
     edit.add_argument("--generator", help=generator_help)
     edit.set_defaults(run=cmd_edit)
+
+    from models.v2v import MODES, PALETTES
+
+    v2v = sub.add_parser("v2v", help="video-to-video: style, motion, enhancement, upscale, interpolation, colour")
+    v2v.add_argument("video", type=Path)
+    v2v.add_argument("--mode", required=True, choices=MODES)
+    v2v.add_argument("--strength", type=float, default=0.7, help="0-1, how far toward the transformed clip")
+    v2v.add_argument("--reference", type=Path, help="the style image (style_transfer) or colours (colorization)")
+    v2v.add_argument("--reference-video", type=Path, help="the camera motion to transfer (motion_transfer)")
+    v2v.add_argument("--palette", choices=sorted(PALETTES), help="colorization's palette")
+    v2v.add_argument("--factor", type=int, default=2, help="upscale's size / interpolation's frame-rate factor")
+    v2v.add_argument("--temporal-consistency", type=float, default=0.8, help="0-1: flicker suppression")
+    v2v.add_argument("--no-preserve-motion", action="store_true")
+    v2v.add_argument("--out", type=Path, help="output folder (default out/<video>-v2v)")
+    v2v.set_defaults(run=cmd_v2v)
+
+    inpaint = sub.add_parser("inpaint", help="remove, replace or blend a region, replace the background, extend")
+    inpaint.add_argument("video", type=Path)
+    inpaint.add_argument("--mode", default="remove", choices=["remove", "replace", "blend", "background", "extend"])
+    inpaint.add_argument("--box", type=_box, help="x0,y0,x1,y1 in pixels (the region, or the foreground)")
+    inpaint.add_argument("--feather", type=int, default=10, help="feather radius in pixels")
+    inpaint.add_argument("--replacement", type=Path, help="the image replace/blend/background puts in")
+    inpaint.add_argument("--aspect", help="extend's target aspect ratio, e.g. 9:16")
+    inpaint.add_argument("--out", type=Path, help="output folder (default out/<video>-inpaint)")
+    inpaint.set_defaults(run=cmd_inpaint)
+
+    track = sub.add_parser("track", help="track entities through a clip (boxes, confidence, consistency score)")
+    track.add_argument("video", type=Path)
+    track.add_argument("--reference", action="append", required=True, metavar="NAME=IMAGE",
+                       help="an entity and its reference image (repeat for several)")
+    track.add_argument("--entity-type", default="object")
+    track.add_argument("--json", action="store_true", help="print the report")
+    track.add_argument("--out", type=Path, help="output folder (default out/<video>-track)")
+    track.set_defaults(run=cmd_track)

@@ -128,3 +128,37 @@ def run_ffmpeg(args: list[str], *, what: str) -> None:
     proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-y", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"ffmpeg could not {what}: {proc.stderr.strip()[-500:]}")
+
+
+#: The most frame data a post-production step holds in memory (frames x height x width x 3 bytes).
+MAX_CLIP_BYTES = 3 * 10**9
+
+
+def decode_frames(path: Path) -> tuple[list[np.ndarray], float]:
+    """Every frame of a video as RGB uint8, and its frame rate (for post-production steps, which
+    need the whole clip: optical flow looks both ways). Refuses clips over :data:`MAX_CLIP_BYTES`
+    of frames and files that are not videos, with a BadInputError naming the file."""
+    import av
+
+    from beatframe.errors import BadInputError
+
+    path = Path(path)
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise BadInputError(f"{path.name} has no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            width, height = stream.codec_context.width, stream.codec_context.height
+            fps = float(stream.average_rate or stream.guessed_rate or 30)
+            frames = []
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if len(frames) * width * height * 3 > MAX_CLIP_BYTES:
+                    raise BadInputError(f"{path.name} is too long to post-process at {width}x{height}"
+                                        f" (over {MAX_CLIP_BYTES / 1e9:g} GB of frames); cut it first")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise BadInputError(f"{path.name} is not a readable video ({exc})") from None
+    if len(frames) < 2:
+        raise BadInputError(f"{path.name} has {len(frames)} frame(s); post-production needs a clip")
+    return frames, fps

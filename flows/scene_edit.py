@@ -54,7 +54,6 @@ def render_scene_edit(
     ``consistency``: one seed and one palette for every scene, the palette of ``reference_image``
     when given; ``generator`` and ``previews`` as :func:`flows.canvas.render_canvas`'s.
     """
-    from beatframe.errors import BadInputError
     from beatframe.scenes import check_scenes, palette_of
     from beatframe.video import parse_video_size
 
@@ -78,12 +77,9 @@ def render_scene_edit(
         backend = choose_generator(generator, "t2v", (width, height), longest, prompts)
         palette = None
         if reference:
-            from models.cover_art import load_cover
+            from models.cover_art import load_image
 
-            try:
-                palette = list(palette_of(load_cover(reference)))
-            except BadInputError as exc:
-                raise BadInputError(f"reference_image: {exc}") from None
+            palette = list(palette_of(load_image(reference, what="reference image")))
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
         clip = render_edit(plan, assets, asset_sha256, palette, seed, (width, height), consistency, backend)
         if previews:

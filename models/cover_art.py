@@ -78,39 +78,44 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check_dims(path, w: int, h: int) -> None:
-    if min(w, h) < MIN_SIDE:
-        raise BadInputError(f"cover image {path} is too small ({w}x{h}); it needs at least "
-                            f"{MIN_SIDE} px on its shorter side")
+def _check_dims(path, w: int, h: int, *, what: str, min_side: int) -> None:
+    if min(w, h) < min_side:
+        raise BadInputError(f"{what} {path} is too small ({w}x{h}); it needs at least "
+                            f"{min_side} px on its shorter side")
     if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
-        raise BadInputError(f"cover image {path} is too large ({w}x{h}); the limit is {MAX_SIDE} px "
+        raise BadInputError(f"{what} {path} is too large ({w}x{h}); the limit is {MAX_SIDE} px "
                             f"a side and {MAX_PIXELS // 1_000_000} megapixels")
 
 
 def load_cover(path) -> np.ndarray:
-    """Read and validate a cover image; returns RGB uint8 ``(h, w, 3)``.
+    """Read and validate a cover image (at least :data:`MIN_SIDE` px a side): :func:`load_image`."""
+    return load_image(path, what="cover image", min_side=MIN_SIDE)
 
-    Raises BadInputError (one line naming the file) when the file is missing, is not an image,
-    or is too small or absurdly large. Alpha is composited over black; greyscale and 16-bit
-    images are converted.
+
+def load_image(path, *, what: str = "image", min_side: int = 8) -> np.ndarray:
+    """Read and validate an image; returns RGB uint8 ``(h, w, 3)``.
+
+    Raises BadInputError (one line naming the file as ``what``) when the file is missing, is not an
+    image, or is smaller than ``min_side`` or absurdly large. Alpha is composited over black;
+    greyscale and 16-bit images are converted.
     """
     p = os.fspath(path)
     if not os.path.isfile(p):
-        raise BadInputError(f"cover image {p}: file not found")
+        raise BadInputError(f"{what} {p}: file not found")
     try:
         with open(p, "rb") as f:
             data = f.read()
     except OSError as e:
-        raise BadInputError(f"cover image {p}: cannot read it ({e.strerror or e})") from None
+        raise BadInputError(f"{what} {p}: cannot read it ({e.strerror or e})") from None
     if not data:
-        raise BadInputError(f"cover image {p} is empty")
+        raise BadInputError(f"{what} {p} is empty")
     hdr = _header_size(data)
     if hdr is not None:
-        _check_dims(p, *hdr)
+        _check_dims(p, *hdr, what=what, min_side=min_side)
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
-        raise BadInputError(f"cover image {p} is not an image we can read (PNG, JPEG, WebP, BMP, TIFF)")
-    _check_dims(p, img.shape[1], img.shape[0])
+        raise BadInputError(f"{what} {p} is not an image we can read (PNG, JPEG, WebP, BMP, TIFF)")
+    _check_dims(p, img.shape[1], img.shape[0], what=what, min_side=min_side)
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
     elif img.dtype != np.uint8:

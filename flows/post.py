@@ -1,0 +1,92 @@
+"""Post-production flows on a clip: a video-to-video transform or an inpainting pass
+(``post_video``), and entity tracking (``track_video``); the render DAG's "inpaint / lip-sync"
+stage as standalone runs, for clips rendered here or brought in.
+
+    fetch + hash inputs -> post-process (v2v or inpaint) -> check -> upload -> record
+
+``post_video`` writes ``DIR/<step>.mp4`` and ``DIR/post.json`` (schema ``beatframe.post/1``: the
+source, the options, what the step did, the output, the checks and the cost log);
+``track_video`` writes ``DIR/track.json``, the reference API's tracking report.
+
+    from flows.post import post_video
+    post_video(video="clip.mp4", step="v2v", options={"mode": "interpolation"}, out_dir="out/clip-60fps")
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from prefect import flow, runtime
+
+from beatframe.cost import CostLog, PriceTable
+from beatframe.fsutil import atomic_path, write_json_atomic
+from beatframe.settings import get_settings
+from flows.progress import StageProgress
+from tasks.check import check_generation_output
+from tasks.inputs import fetch_inputs, hash_files, local_input
+from tasks.post import post_process, track_entities
+from tasks.upload import upload_outputs
+
+STAGE_WEIGHTS = {"hash": 2, "post": 85, "check": 8, "upload": 5}
+POST_STEPS = ("v2v", "inpaint")
+
+
+@flow(name="post_video", log_prints=True, persist_result=True)
+def post_video(video: str, step: str, options: dict, out_dir: str | None = None, reference_image: str | None = None,
+               reference_video: str | None = None) -> dict:
+    """Run post-production ``step`` (``v2v`` or ``inpaint``) on ``video`` into ``out_dir``
+    (default ``out/<video>-<step>``); returns the ``post.json`` record. Inputs are paths or
+    ``store:<key>``."""
+    from beatframe.errors import BadInputError
+
+    if step not in POST_STEPS:
+        raise BadInputError(f"step must be one of {', '.join(POST_STEPS)}, got {step!r}")
+    if not isinstance(options, dict):
+        raise BadInputError(f"options must be an object, got {type(options).__name__}")
+    costs = CostLog(PriceTable.load(get_settings().prices))
+    progress = StageProgress(STAGE_WEIGHTS, key="post-progress")
+    with progress.stage("hash"), costs.stage("hash"):
+        video, reference = fetch_inputs(video, reference_image)
+        reference_video = local_input(reference_video)
+        given = {"video": video, "reference_image": reference, "reference_video": reference_video}
+        inputs = hash_files({k: v for k, v in given.items() if v}, "input file")
+    with progress.stage("post"), costs.stage("post"):
+        result = post_process(step, video, inputs, options, reference, reference_video)
+    with progress.stage("check"), costs.stage("check"):
+        checks = check_generation_output(result["path"], (result["width"], result["height"]), result["fps"],
+                                         result["frames"] / result["fps"])
+    name = f"{step}.mp4"
+    with progress.stage("upload"), costs.stage("upload"):
+        stored = upload_outputs({name: result["path"]}, f"post/{Path(result['path']).stem}")[name]
+    record = {"schema": "beatframe.post/1", "step": step, "source": {"uri": Path(video).resolve().as_uri(),
+                                                                      "sha256": inputs["video"]},
+              "options": options, "info": result["info"],
+              "output": {**stored, **{k: result[k] for k in ("width", "height", "fps", "frames")}},
+              "checks": {k: v for k, v in checks.items() if k != "probe"}, "cost": costs.summary().model_dump(),
+              "prefect_flow_run_id": str(runtime.flow_run.id or "") or None}
+    out = Path(out_dir) if out_dir else Path("out") / f"{Path(video).stem}-{step}"
+    with atomic_path(out / name) as tmp:
+        shutil.copyfile(result["path"], tmp)
+    write_json_atomic(out / "post.json", json.loads(json.dumps(record, default=str)))
+    return record
+
+
+@flow(name="track_video", log_prints=True, persist_result=True)
+def track_video(video: str, entities: list[dict], out_dir: str | None = None) -> dict:
+    """Track ``entities`` (``[{"name", "image", "entity_type"}]``, images as paths or ``store:<key>``)
+    through ``video``; writes ``DIR/track.json`` and returns the report."""
+    from beatframe.errors import BadInputError
+
+    if not isinstance(entities, list) or not entities:
+        raise BadInputError("give at least one entity to track: [{\"name\", \"image\"}]")
+    video = local_input(video)
+    images = {str(i): local_input(e.get("image")) for i, e in enumerate(entities) if isinstance(e, dict)}
+    if len(images) != len(entities) or not all(images.values()):
+        raise BadInputError("every entity needs a name and a reference image")
+    inputs = hash_files({"video": video, **images}, "input file")
+    report = track_entities(video, inputs, [{**e, "image": images[str(i)]} for i, e in enumerate(entities)])
+    out = Path(out_dir) if out_dir else Path("out") / f"{Path(video).stem}-track"
+    write_json_atomic(out / "track.json", report)
+    return report

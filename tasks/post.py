@@ -1,0 +1,97 @@
+"""The post-production stage ("inpaint / lip-sync" in the render DAG): thin tasks around the plain
+functions of models/ — video-to-video transforms, inpainting, entity tracking — each reading a
+clip, transforming it and encoding the result.
+
+Cached by the input's content hash, the options and the code's revision; outputs are staged under
+``$BEATFRAME_DATA_DIR/cache/post/`` and flash-guarded like every render.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+
+import models
+from beatframe import progress
+from beatframe.cachekeys import cache_key, source_revision
+from beatframe.settings import get_settings
+from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+
+_MODELS = str(Path(models.__file__).parent)
+
+
+def _post_key(context, parameters) -> str:
+    return cache_key("post", step=parameters["step"], inputs=parameters["inputs"], options=parameters["options"],
+                     code=source_revision(_MODELS, str(Path(__file__))))
+
+
+def _load_image(path: str | None):
+    from models.cover_art import load_image
+
+    return load_image(path, what="reference image") if path else None
+
+
+def _encode(frames, fps: float, key: str) -> dict:
+    from beatframe.encode import encode_frames
+    from beatframe.flash import FlashGuard
+
+    out = get_settings().cache_dir / "post" / f"{key}.mp4"
+    height, width = frames[0].shape[:2]
+    if width % 2 or height % 2:  # H.264 4:2:0 needs even sides: drop the odd row/column
+        frames = [f[: height - height % 2, : width - width % 2] for f in frames]
+        height, width = height - height % 2, width - width % 2
+    guard = FlashGuard(fps=round(fps))
+    count = encode_frames(guard.apply(iter(frames)), out, size=(width, height), fps=round(fps))
+    return {"path": str(out), "frames": count, "fps": round(fps), "width": width, "height": height,
+            "softened_frames": guard.softened}
+
+
+@task(name="post", cache_key_fn=_post_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient, task_run_name="post-{step}")
+def post_process(step: str, video: str, inputs: dict, options: dict, reference_image: str | None = None,
+                 reference_video: str | None = None) -> dict:
+    """Run one post-production ``step`` on ``video``: ``v2v`` (options: models.v2v.transform's) or
+    ``inpaint`` (options: models.inpaint.inpaint_frames'); returns the encoded clip and the step's info.
+
+    ``inputs`` holds the content hashes of ``video`` and the references (the cache key's part).
+    """
+    from beatframe.encode import decode_frames
+
+    progress.report("post", 0.0)
+    frames, fps = decode_frames(Path(video))
+    progress.report("post", 0.2)
+    if step == "v2v":
+        from models.v2v import transform
+
+        reference_frames = decode_frames(Path(reference_video))[0] if reference_video else None
+        out, info = transform(frames, **options, reference_image=_load_image(reference_image),
+                              reference_frames=reference_frames, fps=fps)
+        fps = info.get("fps") or fps
+    elif step == "inpaint":
+        from models.inpaint import inpaint_frames
+
+        out, info = inpaint_frames(frames, **options, replacement=_load_image(reference_image))
+    else:
+        raise ValueError(f"unknown post-production step {step!r}")
+    progress.report("post", 0.8)
+    key = _post_key(None, {"step": step, "inputs": inputs, "options": options})
+    return {**_encode(list(out), fps, key), "info": info}
+
+
+def _track_key(context, parameters) -> str:
+    return cache_key("track", inputs=parameters["inputs"], entities=parameters["entities"],
+                     code=source_revision(_MODELS))
+
+
+@task(name="track", cache_key_fn=_track_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def track_entities(video: str, inputs: dict, entities: list[dict]) -> dict:
+    """The reference API's tracking report of ``entities`` (``[{name, entity_type, image}]``) in ``video``."""
+    from beatframe.encode import decode_frames
+    from models.tracking import register_entity, track_report
+
+    frames, _ = decode_frames(Path(video))
+    registered = [register_entity(name=e["name"], entity_type=e.get("entity_type", "object"),
+                                  reference_image=_load_image(e["image"])) for e in entities]
+    return track_report(frames, entities=registered)
