@@ -21,6 +21,7 @@ from pathlib import Path
 
 from beatframe import __version__
 from beatframe.errors import BadInputError, SpecError
+from beatframe.cli_post import box_arg
 from models.backend import parse_choice
 
 GENERATOR_HELP = ("auto (default: Wan on a GPU with local weights, else the CPU generator), procedural, wan-t2v,"
@@ -136,7 +137,8 @@ def cmd_canvas(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise BadInputError(f"--out {out} exists and is not a folder")
     if (api := _remote_api(args)) is not None:
-        _remote_only(args, cover=args.cover, start=args.start, size=args.size != "720x1280", generator=args.generator)
+        _remote_only(args, cover=args.cover, start=args.start, size=args.size != "720x1280", generator=args.generator,
+                     cover_cleanup=args.cover_cleanup)
         return _canvas_summary(out, _remote_render(
             api, audio, out, "canvas", lambda client, track: client.canvases.create(
                 track, template=args.template, seconds=args.seconds, seed=args.seed, loop=args.loop)))
@@ -153,7 +155,8 @@ def cmd_canvas(args: argparse.Namespace) -> int:
         manifest = render_canvas(audio=str(audio), out_dir=str(out), template=args.template,
                                  seconds=args.seconds, seed=args.seed, size=args.size, loop=args.loop,
                                  start=args.start, cover=str(args.cover) if args.cover else None,
-                                 cover_license=args.cover_license, generator=args.generator)
+                                 cover_license=args.cover_license, generator=args.generator,
+                                 cover_cleanup=args.cover_cleanup)
     return _canvas_summary(out, manifest)
 
 
@@ -478,6 +481,8 @@ def build_parser() -> argparse.ArgumentParser:
     canvas.add_argument("--size", default="720x1280", help="9:16 size, 720x1280 to 1080x1920")
     canvas.add_argument("--start", type=float, help="start the loop at the bar nearest this time (s)")
     canvas.add_argument("--generator", help=GENERATOR_HELP)
+    canvas.add_argument("--cover-cleanup", type=box_arg, metavar="X0,Y0,X1,Y1",
+                        help="remove this box of the cover (a logo, text: Spotify forbids them) before animating it")
     _remote_arguments(canvas)
     canvas.set_defaults(run=cmd_canvas)
 

@@ -62,7 +62,7 @@ def _run_post(args: argparse.Namespace, step: str, options: dict, **references) 
 
         record = post_video(video=str(video), step=step, options=options, out_dir=str(out),
                             **{k: str(v) for k, v in references.items() if v})
-    output = record["output"]
+    output = record["outputs"][0]
     print(f"{out}/{step}.mp4  {output['width']}x{output['height']}, {output['frames']} frames at {output['fps']} fps;"
           f" cost {record['cost']['total']:.5f} {record['cost']['currency']}")
     return 0
@@ -76,7 +76,7 @@ def cmd_v2v(args: argparse.Namespace) -> int:
     return _run_post(args, "v2v", options, reference_image=args.reference, reference_video=args.reference_video)
 
 
-def _box(text: str) -> list[int]:
+def box_arg(text: str) -> list[int]:
     try:
         box = [int(v) for v in text.split(",")]
     except ValueError:
@@ -115,6 +115,26 @@ def cmd_track(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_visemes(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from beatframe.cli import _foreground_prefect, _progress_bar
+
+    bar = nullcontext() if args.json else _progress_bar(f"Reading the visemes of {args.audio}")
+    with _foreground_prefect(args.verbose), bar:
+        from flows.analyze import track_visemes
+
+        timeline = track_visemes(audio=str(args.audio))
+    if args.json:
+        print(json.dumps(timeline))
+        return 0
+    open_time = sum(v["end"] - v["start"] for v in timeline if v["viseme"] not in ("rest", "PP"))
+    print(f"{args.audio}: {len(timeline)} visemes, mouth open {open_time:.1f} s of {timeline[-1]['end']:.1f} s")
+    for v in timeline:
+        print(f"  {v['start']:8.3f}-{v['end']:8.3f}  {v['viseme']}")
+    return 0
+
+
 def register(sub, generator_help: str) -> None:
     """Add the post-production commands to the CLI's subparsers."""
     edit = sub.add_parser("edit", help="cut a list of scenes (prompts, templates, images) into one video")
@@ -128,6 +148,11 @@ def register(sub, generator_help: str) -> None:
     edit.add_argument("--no-consistency", action="store_true", help="each scene its own seed and palette")
     edit.add_argument("--generator", help=generator_help)
     edit.set_defaults(run=cmd_edit)
+
+    visemes = sub.add_parser("visemes", help="the mouth shapes of a voice (PP, FF, AA, EE, OO, rest) with timings")
+    visemes.add_argument("audio", type=Path)
+    visemes.add_argument("--json", action="store_true", help='print [{"start", "end", "viseme"}]')
+    visemes.set_defaults(run=cmd_visemes)
 
     from models.v2v import MODES, PALETTES
 
@@ -147,7 +172,7 @@ def register(sub, generator_help: str) -> None:
     inpaint = sub.add_parser("inpaint", help="remove, replace or blend a region, replace the background, extend")
     inpaint.add_argument("video", type=Path)
     inpaint.add_argument("--mode", default="remove", choices=["remove", "replace", "blend", "background", "extend"])
-    inpaint.add_argument("--box", type=_box, help="x0,y0,x1,y1 in pixels (the region, or the foreground)")
+    inpaint.add_argument("--box", type=box_arg, help="x0,y0,x1,y1 in pixels (the region, or the foreground)")
     inpaint.add_argument("--feather", type=int, default=10, help="feather radius in pixels")
     inpaint.add_argument("--replacement", type=Path, help="the image replace/blend/background puts in")
     inpaint.add_argument("--aspect", help="extend's target aspect ratio, e.g. 9:16")

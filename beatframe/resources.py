@@ -155,7 +155,7 @@ class RenderError(BeatframeObject):
 class Render(BeatframeObject):
     id: str = Field(description="rnd_…")
     object: Literal["render"] = "render"
-    kind: Literal["canvas", "video", "generation", "edit"]
+    kind: Literal["canvas", "video", "generation", "edit", "post"]
     status: RenderStatus
     progress: float = Field(ge=0.0, le=1.0)
     stage: str | None = Field(None, description="the stage running now")
@@ -415,8 +415,9 @@ class TaskStatus(BeatframeObject):
 
 class TaskResultMetadata(BeatframeObject):
     prompt: str
-    model: str = Field(description="the generator that made the frames, e.g. procedural")
-    seed: int
+    model: str = Field(description="the generator that made the frames, e.g. procedural (post:v2v for a"
+                                   " post-production step)")
+    seed: int | None = None
 
 
 class TaskResult(BeatframeObject):

@@ -1,6 +1,7 @@
-"""The analysis flow: one track's analysis JSON, sharing the render flows' cache.
+"""The analysis flows: one track's analysis JSON (sharing the render flows' cache), and the viseme
+timeline of its voice (lip-sync's input).
 
-    hash inputs -> analyze
+    hash inputs -> analyze | visemes
 """
 
 from __future__ import annotations
@@ -10,15 +11,25 @@ from pathlib import Path
 from prefect import flow
 
 from beatframe.errors import BadInputError
-from tasks.analyze import analyze_audio
+from tasks.analyze import analyze_audio, viseme_timeline
 from tasks.inputs import fetch_inputs, hash_inputs
+
+
+def _local_audio(audio: str) -> tuple[str, str]:
+    path = Path(fetch_inputs(audio)[0])
+    if not path.is_file():
+        raise BadInputError(f"audio file {audio} does not exist or is not a file")
+    return str(path.resolve()), hash_inputs(str(path.resolve()))["audio"]
 
 
 @flow(name="analyze_track")
 def analyze_track(audio: str) -> dict:
     """The analysis (schema ``beatframe.analysis/1``) of ``audio``, cached by its sha256."""
-    path = Path(fetch_inputs(audio)[0])
-    if not path.is_file():
-        raise BadInputError(f"audio file {audio} does not exist or is not a file")
-    inputs = hash_inputs(str(path.resolve()))
-    return analyze_audio(str(path.resolve()), inputs["audio"])
+    return analyze_audio(*_local_audio(audio))
+
+
+@flow(name="track_visemes")
+def track_visemes(audio: str) -> list[dict]:
+    """The viseme timeline of ``audio``'s voice: ``[{"start", "end", "viseme"}]``, contiguous, with
+    ``rest`` for silence (:mod:`beatframe.analysis.visemes`)."""
+    return viseme_timeline(*_local_audio(audio))

@@ -29,6 +29,7 @@ from tasks.generate import generate_clip
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_canvas
 from tasks.plan import choose_generator, plan_canvas_shots
+from tasks.post import clean_cover
 from tasks.preview import publish_preview
 from tasks.stitch import stitch_canvas
 from tasks.upload import upload_outputs
@@ -53,13 +54,16 @@ def render_canvas(
     cover_license: str | None = None,
     previews: str | None = None,
     generator: str | None = None,
+    cover_cleanup: list[int] | None = None,
 ) -> dict:
     """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest.
 
     ``audio`` and ``cover`` are local paths or ``store:<key>`` objects; ``template`` is a built-in's
     name or a template's JSON; ``cover_license`` a licence name or a JSON licence record;
     ``previews``, an object-store prefix where preview frames go while it runs; ``generator``,
-    ``auto`` (default), a generator's name or JSON with its options (:mod:`models.backend`).
+    ``auto`` (default), a generator's name or JSON with its options (:mod:`models.backend`);
+    ``cover_cleanup``, a box ``[x0, y0, x1, y1]`` of the cover (a logo, text) removed by inpainting
+    before the cover is animated.
     """
     audio, cover = fetch_inputs(audio, cover)
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
@@ -67,14 +71,18 @@ def render_canvas(
     out = Path(out_dir) if out_dir else Path("out") / request.audio.stem
     run = start_render(request, weights=STAGE_WEIGHTS, progress_key="canvas-progress")
     costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
-    audio_path, cover_path = run.audio_path, run.cover_path
+    audio_path, cover_path, cover_sha256 = run.audio_path, run.cover_path, inputs["cover"]
+    if cover_cleanup and cover_path:
+        with costs.stage("inpaint"):
+            cleaned = clean_cover(cover_path, cover_sha256, cover_cleanup)
+        cover_path, cover_sha256 = cleaned["path"], cleaned["sha256"]
     with progress.stage("plan"), costs.stage("plan"):
         plan = plan_canvas_shots(analysis, request.seconds, request.start, request.loop_mode,
                                  "cover-art" if cover_path else request.scene)
         backend = choose_generator(generator, "i2v" if cover_path else "t2v", request.size,
                                    plan["end"] - plan["start"])
     clip_args = dict(analysis=analysis, plan=plan, template=request.template, seed=request.seed,
-                     size=request.size, cover=cover_path, cover_sha256=inputs["cover"], backend=backend)
+                     size=request.size, cover=cover_path, cover_sha256=cover_sha256, backend=backend)
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):
         draft = draft_backend(backend) if previews else None
         if draft is not None:  # draft then final: a quick low-step preview while the real one renders
@@ -83,8 +91,8 @@ def render_canvas(
         clip = run_with_files(generate_clip, **clip_args)
         if previews and draft is None:
             publish_preview(clip["path"], previews, quality="draft")
-    render_key = cache_key("canvas", inputs=inputs, plan=plan, template=request.template, seed=request.seed,
-                           size=list(request.size), generator=backend["generator"],
+    render_key = cache_key("canvas", inputs=inputs, cover=cover_sha256, plan=plan, template=request.template,
+                           seed=request.seed, size=list(request.size), generator=backend["generator"],
                            model=backend.get("model")).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_canvas, clip, render_key)

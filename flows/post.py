@@ -4,8 +4,8 @@ stage as standalone runs, for clips rendered here or brought in.
 
     fetch + hash inputs -> post-process (v2v or inpaint) -> check -> upload -> record
 
-``post_video`` writes ``DIR/<step>.mp4`` and ``DIR/post.json`` (schema ``beatframe.post/1``: the
-source, the options, what the step did, the output, the checks and the cost log);
+``post_video`` writes ``DIR/<step>.mp4`` and ``DIR/post.json`` (schema ``beatframe.post/1``, kind
+``post``: the source, the options, what the step did, the outputs, the checks and the cost log);
 ``track_video`` writes ``DIR/track.json``, the reference API's tracking report.
 
     from flows.post import post_video
@@ -27,6 +27,7 @@ from flows.progress import StageProgress
 from tasks.check import check_generation_output
 from tasks.inputs import fetch_inputs, hash_files, local_input
 from tasks.post import post_process, track_entities
+from tasks.preview import publish_preview
 from tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"hash": 2, "post": 85, "check": 8, "upload": 5}
@@ -35,10 +36,10 @@ POST_STEPS = ("v2v", "inpaint")
 
 @flow(name="post_video", log_prints=True, persist_result=True)
 def post_video(video: str, step: str, options: dict, out_dir: str | None = None, reference_image: str | None = None,
-               reference_video: str | None = None) -> dict:
+               reference_video: str | None = None, previews: str | None = None) -> dict:
     """Run post-production ``step`` (``v2v`` or ``inpaint``) on ``video`` into ``out_dir``
     (default ``out/<video>-<step>``); returns the ``post.json`` record. Inputs are paths or
-    ``store:<key>``."""
+    ``store:<key>``; ``previews`` as :func:`flows.canvas.render_canvas`'s."""
     from beatframe.errors import BadInputError
 
     if step not in POST_STEPS:
@@ -54,16 +55,22 @@ def post_video(video: str, step: str, options: dict, out_dir: str | None = None,
         inputs = hash_files({k: v for k, v in given.items() if v}, "input file")
     with progress.stage("post"), costs.stage("post"):
         result = post_process(step, video, inputs, options, reference, reference_video)
+        if previews:
+            publish_preview(result["path"], previews, quality="draft")
+            publish_preview(result["poster"], previews, quality="full")
     with progress.stage("check"), costs.stage("check"):
         checks = check_generation_output(result["path"], (result["width"], result["height"]), result["fps"],
                                          result["frames"] / result["fps"])
     name = f"{step}.mp4"
     with progress.stage("upload"), costs.stage("upload"):
-        stored = upload_outputs({name: result["path"]}, f"post/{Path(result['path']).stem}")[name]
-    record = {"schema": "beatframe.post/1", "step": step, "source": {"uri": Path(video).resolve().as_uri(),
-                                                                      "sha256": inputs["video"]},
-              "options": options, "info": result["info"],
-              "output": {**stored, **{k: result[k] for k in ("width", "height", "fps", "frames")}},
+        stored = upload_outputs({name: result["path"], "thumbnail.jpg": result["poster"]},
+                                f"post/{Path(result['path']).stem}")
+    output = {"role": "video", **stored[name], **{k: result[k] for k in ("width", "height", "fps", "frames")},
+              "duration": round(result["frames"] / result["fps"], 3)}
+    thumbnail = {"role": "thumbnail", **stored["thumbnail.jpg"], "width": result["width"], "height": result["height"]}
+    record = {"schema": "beatframe.post/1", "kind": "post", "step": step,
+              "source": {"uri": Path(video).resolve().as_uri(), "sha256": inputs["video"]},
+              "options": options, "info": result["info"], "outputs": [output, thumbnail],
               "checks": {k: v for k, v in checks.items() if k != "probe"}, "cost": costs.summary().model_dump(),
               "prefect_flow_run_id": str(runtime.flow_run.id or "") or None}
     out = Path(out_dir) if out_dir else Path("out") / f"{Path(video).stem}-{step}"

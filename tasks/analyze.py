@@ -34,3 +34,16 @@ def analyze_audio(audio: str, audio_sha256: str) -> dict:
     if result.audio.sha256 != audio_sha256:
         raise RuntimeError(f"{audio} changed while it was analysed")
     return result.to_json_dict()
+
+
+def _visemes_key(context, parameters) -> str:
+    return cache_key("visemes", audio=parameters["audio_sha256"], revision=analysis_revision())
+
+
+@task(name="visemes", cache_key_fn=_visemes_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def viseme_timeline(audio: str, audio_sha256: str) -> list[dict]:
+    """The mouth shapes of the voice in ``audio`` (``[{"start", "end", "viseme"}]``, the lip-sync stage's input)."""
+    from beatframe.analysis.visemes import visemes_json
+
+    return visemes_json(Path(audio))

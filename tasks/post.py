@@ -33,7 +33,7 @@ def _load_image(path: str | None):
 
 
 def _encode(frames, fps: float, key: str) -> dict:
-    from beatframe.encode import encode_frames
+    from beatframe.encode import encode_frames, extract_poster
     from beatframe.flash import FlashGuard
 
     out = get_settings().cache_dir / "post" / f"{key}.mp4"
@@ -43,8 +43,9 @@ def _encode(frames, fps: float, key: str) -> dict:
         height, width = height - height % 2, width - width % 2
     guard = FlashGuard(fps=round(fps))
     count = encode_frames(guard.apply(iter(frames)), out, size=(width, height), fps=round(fps))
-    return {"path": str(out), "frames": count, "fps": round(fps), "width": width, "height": height,
-            "softened_frames": guard.softened}
+    extract_poster(out, out.with_suffix(".jpg"))
+    return {"path": str(out), "poster": str(out.with_suffix(".jpg")), "frames": count, "fps": round(fps),
+            "width": width, "height": height, "softened_frames": guard.softened}
 
 
 @task(name="post", cache_key_fn=_post_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
@@ -95,3 +96,27 @@ def track_entities(video: str, inputs: dict, entities: list[dict]) -> dict:
     registered = [register_entity(name=e["name"], entity_type=e.get("entity_type", "object"),
                                   reference_image=_load_image(e["image"])) for e in entities]
     return track_report(frames, entities=registered)
+
+
+def _cover_key(context, parameters) -> str:
+    return cache_key("clean-cover", cover=parameters["cover_sha256"], box=list(parameters["box"]),
+                     code=source_revision(_MODELS))
+
+
+@task(name="inpaint", cache_key_fn=_cover_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+      retry_condition_fn=retry_on_transient)
+def clean_cover(cover: str, cover_sha256: str, box: list[int]) -> dict:
+    """The cover with the ``box`` region (a logo, a line of text: Spotify forbids both on a Canvas)
+    removed by inpainting, before it is animated: its path and sha256."""
+    import cv2
+
+    from beatframe.cachekeys import sha256_file
+    from beatframe.fsutil import atomic_path
+    from models.cover_art import load_cover
+    from models.inpaint import inpaint_image
+
+    cleaned, _ = inpaint_image(load_cover(cover), mode="remove", box=box)
+    out = get_settings().cache_dir / "covers" / f"{_cover_key(None, {'cover_sha256': cover_sha256, 'box': box})}.png"
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(cv2.imencode(".png", cv2.cvtColor(cleaned, cv2.COLOR_RGB2BGR))[1].tobytes())
+    return {"path": str(out), "sha256": sha256_file(out)}

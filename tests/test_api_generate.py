@@ -299,3 +299,40 @@ def test_a_scene_edit_is_a_task_end_to_end(client, auth, track):
         assert on_track.status_code == 202 and on_track.json()["total_duration_seconds"] > 6.0, on_track.text
     refused = client.post("/v1/genius/scene/edit", headers=auth[0], json={"scenes": [{"duration": 1}]})
     assert refused.status_code == 400 and "scene 0" in refused.json()["detail"]
+
+
+def test_post_production_and_tracking_on_a_tasks_video(client, auth):
+    import base64
+
+    import cv2
+    import numpy as np
+
+    task = client.post("/v1/generate", headers=auth[0], json={"prompt": "neon tunnel", **SMALL, "seed": 9}).json()
+    assert client.post("/v1/genius/v2v/transform", headers=auth[0], json={
+        "source_task_id": task["task_id"], "mode": "upscale"}).json()["code"] == "task_not_completed"
+    assert wait_task(client, auth[0], task["task_id"])[-1]["status"] == "completed"
+
+    post = client.post("/v1/genius/v2v/transform", headers=auth[0],
+                       json={"source_task_id": task["task_id"], "mode": "interpolation", "strength": 1.0})
+    assert post.status_code == 202, post.text
+    assert wait_task(client, auth[0], post.json()["task_id"])[-1]["status"] == "completed"
+    result = client.get(f"/v1/result/{post.json()['task_id']}", headers=auth[0]).json()
+    assert result["fps"] == 24 and result["metadata"]["model"] == "post:v2v"
+    by_url = client.post("/v1/genius/v2v/transform", headers=auth[0], json={
+        "source_task_id": task["task_id"], "mode": "style_transfer", "style_reference_url": "https://x.example/a.jpg"})
+    assert by_url.status_code == 501 and "style_reference_asset" in by_url.json()["detail"]
+
+    # an entity registered from a frame of the video itself is found in it
+    frame = client.get(result["thumbnail_url"]).content
+    image = cv2.imdecode(np.frombuffer(frame, np.uint8), cv2.IMREAD_COLOR)[200:400, 100:300]
+    encoded = base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
+    entity = client.post("/v1/genius/consistency/register-entity", headers=auth[0],
+                         json={"name": "glow", "entity_type": "object", "reference_image_base64": encoded})
+    assert entity.status_code == 201, entity.text
+    report = client.post(f"/v1/genius/consistency/track/{task['task_id']}", headers=auth[0],
+                         json={"entity_ids": [entity.json()["entity_id"]]}).json()
+    assert report["frames_analyzed"] == 24 and report["entities_tracked"] == 1
+    assert report["entity_timelines"]["glow"][0]["frame"] == 0 and 0 < report["consistency_score"] <= 1
+    bad = client.post("/v1/genius/consistency/register-entity", headers=auth[0],
+                      json={"name": "x", "reference_image_base64": "bm90IGFuIGltYWdl"})
+    assert bad.status_code == 400 and "reference_image_base64" in bad.json()["detail"]

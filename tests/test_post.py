@@ -43,7 +43,8 @@ def test_a_v2v_interpolation_runs_as_a_flow_and_records_itself(tmp_path):
     _clip(tmp_path / "clip.mp4")
     record = post_video(video=str(tmp_path / "clip.mp4"), step="v2v", options={"mode": "interpolation"},
                         out_dir=str(tmp_path / "out"))
-    assert record["output"]["fps"] == 48 and record["output"]["frames"] >= 46 and record["checks"]["spec_ok"]
+    output = record["outputs"][0]
+    assert output["fps"] == 48 and output["frames"] >= 46 and record["checks"]["spec_ok"]
     assert json.loads((tmp_path / "out" / "post.json").read_text())["info"]["mode"] == "interpolation"
     assert (tmp_path / "out" / "v2v.mp4").stat().st_size > 0
 
@@ -80,3 +81,55 @@ def test_cli_post_commands_exit_2_with_one_line(tmp_path, args, says):
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert says in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_cli_visemes_prints_a_contiguous_timeline(song, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "beatframe.cli", "visemes", str(song), "--json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    timeline = json.loads(proc.stdout)
+    assert timeline[0]["start"] == 0.0 and all(a["end"] == b["start"] for a, b in zip(timeline, timeline[1:]))
+    assert {v["viseme"] for v in timeline} <= {"rest", "PP", "FF", "AA", "EE", "OO"}
+    (tmp_path / "empty.wav").write_bytes(b"")
+    bad = subprocess.run([sys.executable, "-m", "beatframe.cli", "visemes", str(tmp_path / "empty.wav")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_inpaint_removes_a_planted_logo_as_a_flow(tmp_path):
+    from flows.post import post_video
+
+    background = np.zeros((144, 256, 3), np.uint8)
+    background[..., 0] = np.linspace(30, 90, 256, dtype=np.uint8)[None, :]
+    background[..., 2] = np.linspace(90, 30, 144, dtype=np.uint8)[:, None]
+    logo = background.copy()
+    logo[40:88, 100:148] = _object()  # a static logo over the scene
+    encode_frames(iter([logo] * 12), tmp_path / "clip.mp4", size=(256, 144), fps=24)
+    record = post_video(video=str(tmp_path / "clip.mp4"), step="inpaint", out_dir=str(tmp_path / "out"),
+                        options={"mode": "remove", "box": [98, 38, 150, 90], "feather_radius": 4})
+    assert record["checks"]["spec_ok"] and record["info"]["mode"] == "remove"
+    import av
+
+    with av.open(str(tmp_path / "out" / "inpaint.mp4")) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    # the logo's texture is gone: the region is the gradient again, within a few grey levels
+    assert np.abs(first[44:84, 104:144] - background[44:84, 104:144]).mean() < 12
+
+
+def test_a_canvas_can_remove_a_logo_from_its_cover_first(song, tmp_path):
+    from flows.canvas import render_canvas
+    from tasks.post import clean_cover
+
+    cover = np.zeros((400, 400, 3), np.uint8)
+    cover[..., 1] = np.linspace(40, 200, 400, dtype=np.uint8)[:, None]
+    cover[..., 2] = 120
+    clean = cover.copy()
+    cv2.putText(cover, "LOGO", (40, 80), cv2.FONT_HERSHEY_SIMPLEX, 2, (255, 255, 255), 6)
+    cv2.imwrite(str(tmp_path / "cover.png"), cv2.cvtColor(cover, cv2.COLOR_RGB2BGR))
+    box = [30, 20, 260, 100]
+    cleaned = clean_cover.fn(str(tmp_path / "cover.png"), "test-cover", box)
+    result = cv2.cvtColor(cv2.imread(cleaned["path"]), cv2.COLOR_BGR2RGB).astype(float)
+    assert np.abs(result[20:100, 30:260] - clean[20:100, 30:260]).mean() < 6  # the text is gone
+    manifest = render_canvas(audio=str(song), out_dir=str(tmp_path / "out"), seconds=4.0, cover=str(tmp_path / "cover.png"),
+                             cover_cleanup=box)
+    assert manifest["checks"]["spec_ok"] and any(line["stage"] == "inpaint" for line in manifest["cost"]["lines"])

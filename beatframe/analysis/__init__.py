@@ -2,7 +2,8 @@
 
 One module per musical concept (:mod:`.onsets`, :mod:`.tempo`, :mod:`.meter`, :mod:`.sections`,
 :mod:`.energy`, :mod:`.vocals`); :func:`analyze` runs them all on a file and returns a validated
-:class:`beatframe.schemas.Analysis` (schema ``beatframe.analysis/1``).
+:class:`beatframe.schemas.Analysis` (schema ``beatframe.analysis/1``). :mod:`.visemes` reads the
+mouth shapes of the voice for lip-sync (``beatframe visemes``), apart from the analysis JSON.
 
 Examples
 --------

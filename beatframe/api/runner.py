@@ -10,8 +10,7 @@ where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
   fails queued or running renders whose heartbeat went stale (their process died), so none stays
   queued or running forever, also when several API processes share a database.
 - ``deployment``: renders are submitted as ``run_deployment`` does to the deployments of
-  ``prefect.yaml`` (``render_canvas/canvas``, ``render_video/video``, ``generate_video/generate``,
-  ``render_scene_edit/edit``), which Prefect workers on
+  ``prefect.yaml`` (:data:`DEPLOYMENTS`: ``render_canvas/canvas``, ``render_video/video`` …), which Prefect workers on
   the work pools pick up, on this machine or others. The flow run id is stored at once; a sync
   loop mirrors each flow run's state and its progress artifact, and reads the manifest from the
   flow's persisted result when it completes. Prefect decides liveness: a crashed run fails the
@@ -51,10 +50,15 @@ SYNC_BATCH = 200
 SUBMITTERS = 2
 #: Attempts to hand a render to a busy Prefect server (waiting 2, 4, 8, 16, 30, 30 … s) before it fails.
 SUBMIT_TRIES = 8
+#: Each kind of render: its flow (module and function) and its deployment in prefect.yaml.
+FLOWS = {"canvas": ("flows.canvas", "render_canvas"), "video": ("flows.video", "render_video"),
+         "generation": ("flows.generate", "generate_video"), "edit": ("flows.scene_edit", "render_scene_edit"),
+         "post": ("flows.post", "post_video")}
 DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video", "generation": "generate_video/generate",
-               "edit": "render_scene_edit/edit"}
-#: The table of the object each kind of render makes (a scene edit is a task, as a generation).
-TARGET_TABLES = {"canvas": "canvases", "video": "videos", "generation": "generations", "edit": "generations"}
+               "edit": "render_scene_edit/edit", "post": "post_video/post"}
+#: The table of the object each kind of render makes (edits and post-production steps are tasks, as generations).
+TARGET_TABLES = {"canvas": "canvases", "video": "videos", "generation": "generations", "edit": "generations",
+                 "post": "generations"}
 #: The reference API's task event of each render event of a generation.
 TASK_EVENTS = {"render.created": "task.created", "render.started": "task.started", "render.progress": "task.progress",
                "render.succeeded": "task.completed", "render.failed": "task.failed", "render.canceled": "task.failed"}
@@ -64,16 +68,14 @@ class RenderCanceled(Exception):
     """Raised from a stage report of a render that was canceled while it ran."""
 
 
+def _flow_module(kind: str):
+    import importlib
+
+    return importlib.import_module(FLOWS[kind][0])
+
+
 def stage_weights(kind: str) -> dict[str, float]:
-    if kind == "canvas":
-        from flows.canvas import STAGE_WEIGHTS
-    elif kind == "generation":
-        from flows.generate import STAGE_WEIGHTS
-    elif kind == "edit":
-        from flows.scene_edit import STAGE_WEIGHTS
-    else:
-        from flows.video import STAGE_WEIGHTS
-    return STAGE_WEIGHTS
+    return _flow_module(kind).STAGE_WEIGHTS
 
 
 def initial_stages(kind: str) -> list[dict]:
@@ -529,17 +531,7 @@ def _current_flow_run_id() -> str | None:
 
 
 def _flow(kind: str):
-    if kind == "canvas":
-        from flows.canvas import render_canvas
-        return render_canvas
-    if kind == "generation":
-        from flows.generate import generate_video
-        return generate_video
-    if kind == "edit":
-        from flows.scene_edit import render_scene_edit
-        return render_scene_edit
-    from flows.video import render_video
-    return render_video
+    return getattr(_flow_module(kind), FLOWS[kind][1])
 
 
 def make_runner(*, pool, settings) -> RenderRunner:

@@ -136,6 +136,8 @@ def task_result(task_id: str, request: Request, who: Principal = Depends(princip
         why = f": {render['error']['message']}" if render["error"] else ""
         raise ApiError(409, "task_not_completed", f"task {task_id} is {status}, not completed{why}", param="task_id")
     video, asked = _output(manifest, "video"), generation["request"]
+    # a post-production step has no generator: it names its step
+    generator = manifest.get("generator") or {"name": f"post:{manifest.get('step')}"}
     started, finished = render["started_at"], render["finished_at"]
     return {"task_id": generation["id"], "status": "completed", "video_url": _signed(request, video["uri"]),
             "thumbnail_url": _signed(request, _output(manifest, "thumbnail")["uri"]),
@@ -149,6 +151,5 @@ def task_result(task_id: str, request: Request, who: Principal = Depends(princip
                          # a scene edit's prompt: its scenes' prompts in order
                          "prompt": asked.get("prompt") or " | ".join(s["prompt"] for s in asked.get("scenes", [])
                                                                        if s.get("prompt")),
-                         "model": manifest["generator"]["model"] or manifest["generator"]["name"],
-                         "seed": manifest["generator"]["seed"], "template": manifest["template"]["name"],
-                         "render": render["id"]}}
+                         "model": generator.get("model") or generator["name"], "seed": generator.get("seed"),
+                         "template": (manifest.get("template") or {}).get("name"), "render": render["id"]}}

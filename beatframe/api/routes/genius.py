@@ -13,12 +13,13 @@ route                                     answers with
 ``POST /genius/batch/submit``             one generate task per prompt, in one transaction (rate-limit
                                           class ``batch``); 501 for priority scheduling and VRAM budgets
 ``POST /genius/stream/start``             the task's stream: ``WS /genius/stream/ws/{task_id}``
-``POST /genius/lipsync/generate``         501: lip-sync
-``POST /genius/inpaint/process``          501: video inpainting
+``POST /genius/lipsync/generate``         501: mouth animation (the viseme timeline exists: ``beatframe visemes``)
+``POST /genius/inpaint/process``          inpainting of a completed task's video, as a task (:mod:`flows.post`)
 ``GET  /genius/decoder/stats``            the step-cache statistics of the project's diffusion renders
-``POST /genius/consistency/…``            501: entity registration and tracking
+``POST /genius/consistency/…``            register an entity by its image; track entities through a task's
+                                          video (boxes, confidences, a consistency score)
 ``GET  /genius/sla/status``               the SLA status (:mod:`beatframe.api.routes.sla`)
-``POST /genius/v2v/transform``            501: video-to-video transforms
+``POST /genius/v2v/transform``            a video-to-video transform of a completed task's video, as a task
 ========================================  ==================================================================
 """
 
@@ -35,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from beatframe import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, principal
+from beatframe.errors import BadInputError
 from beatframe.api.errors import ApiError
 from beatframe.api.routes import sla
 from beatframe.api.objects import fetch_one
@@ -339,14 +341,233 @@ def decoder_stats(request: Request, who: Principal = Depends(principal)) -> dict
             "speedup_factor": round(1 / (1 - rate), 3) if rate is not None and rate < 1 else None}
 
 
+# --- post-production on a task's video: video-to-video and inpainting (tasks), consistency tracking
+
+
+def task_video_ref(request: Request, who: Principal, task_id: str, param: str) -> str:
+    """The store reference of a completed task's video (404 / 409 naming ``param`` otherwise)."""
+    from beatframe.api.signing import object_key
+
+    generation, render = find_task(request, who, task_id)
+    if render["status"] != "succeeded" or not generation["manifest"]:
+        raise ApiError(409, "task_not_completed", f"task {task_id} has no video yet ({render['status']})", param=param)
+    video = next(o for o in generation["manifest"]["outputs"] if o["role"] == "video")
+    return store_ref(object_key(request.app.state.store, video["uri"]))
+
+
+class PostAccepted(BeatframeObject):
+    task_id: str
+    status: str
+    source_task_id: str
+    queue_position: int
+    render: str
+    webhook_secret: str | None = None
+
+
+def _queue_post(request: Request, who: Principal, *, step: str, source: str, options: dict, body: BaseModel,
+                reference_image: str | None = None, reference_video: str | None = None,
+                webhook_url: str | None = None) -> dict:
+    flow_params = {"video": task_video_ref(request, who, source, "source_task_id"), "step": step,
+                   "options": options, "reference_image": reference_image, "reference_video": reference_video}
+    task = queue_task(request, who, kind="post", task_request={"step": step, **body.model_dump(mode="json")},
+                      flow_params=flow_params, webhook_url=webhook_url)
+    return {**task, "source_task_id": source}
+
+
+class V2VTransform(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_task_id: str = Field(max_length=128)
+    mode: Literal["style_transfer", "motion_transfer", "enhancement", "upscale", "interpolation", "colorization"]
+    strength: float = Field(0.7, ge=0.0, le=1.0)
+    style_reference_asset: str | None = Field(None, max_length=128, description="ast_…: style_transfer's image"
+                                              " (colorization's colours)")
+    style_reference_url: str | None = Field(None, max_length=2048, description="not supported: upload the image as"
+                                            " an asset and give style_reference_asset")
+    reference_task_id: str | None = Field(None, max_length=128, description="a task whose video motion_transfer"
+                                          " takes the camera motion of")
+    preserve_motion: bool = True
+    temporal_consistency: float = Field(0.8, ge=0.0, le=1.0)
+    factor: int = Field(2, ge=2, le=4, description="upscale's size or interpolation's frame-rate factor")
+    palette: str | None = Field(None, max_length=32, description="colorization's named palette")
+    webhook_url: str | None = Field(None, max_length=2048)
+
+
+@router.post("/v2v/transform", status_code=202, response_model=PostAccepted, responses={501: {
+    "model": ReferenceErrorBody, "description": "a reference image by URL: not built"}})
+def v2v_transform(body: V2VTransform, request: Request, who: Principal = Depends(principal)):
+    """Transform a completed task's video (a task: /v1/status, /v1/result). Honours ``Idempotency-Key``."""
+    if body.style_reference_url is not None:
+        raise not_built("reference images by URL", "upload the image (POST /v1/assets) and give style_reference_asset")
+    options = {"mode": body.mode, "strength": body.strength, "preserve_motion": body.preserve_motion,
+               "temporal_consistency": body.temporal_consistency, "factor": body.factor,
+               **({"palette": body.palette} if body.palette else {})}
+
+    def work() -> dict:
+        reference = _image_ref(request, who, body.style_reference_asset, "style_reference_asset") \
+            if body.style_reference_asset else None
+        motion = task_video_ref(request, who, body.reference_task_id, "reference_task_id") \
+            if body.reference_task_id else None
+        return _queue_post(request, who, step="v2v", source=body.source_task_id, options=options, body=body,
+                           reference_image=reference, reference_video=motion, webhook_url=body.webhook_url)
+
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=work)
+
+
+class InpaintProcess(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(max_length=128, description="the task whose video is inpainted")
+    mode: Literal["remove", "replace", "blend", "background", "extend"]
+    bbox: list[int] | None = Field(None, min_length=4, max_length=4, description="[x0, y0, x1, y1] in pixels")
+    feather_radius: int = Field(10, ge=0, le=200)
+    replacement_asset: str | None = Field(None, max_length=128, description="ast_…: what replace, blend or"
+                                          " background put in")
+    target_aspect: str | None = Field(None, max_length=16, description="extend's aspect ratio, e.g. 9:16")
+    webhook_url: str | None = Field(None, max_length=2048)
+
+
+@router.post("/inpaint/process", status_code=202, response_model=PostAccepted)
+def inpaint_process(body: InpaintProcess, request: Request, who: Principal = Depends(principal)):
+    """Inpaint a completed task's video (a task: /v1/status, /v1/result). Honours ``Idempotency-Key``."""
+    options = {"mode": body.mode, "feather_radius": body.feather_radius,
+               **({"box": body.bbox} if body.bbox else {}),
+               **({"target_aspect": body.target_aspect} if body.target_aspect else {})}
+
+    def work() -> dict:
+        replacement = _image_ref(request, who, body.replacement_asset, "replacement_asset") \
+            if body.replacement_asset else None
+        return _queue_post(request, who, step="inpaint", source=body.task_id, options=options, body=body,
+                           reference_image=replacement, webhook_url=body.webhook_url)
+
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=work)
+
+
+class EntityRegister(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    entity_type: Literal["character", "object", "animal", "vehicle", "prop", "logo"] = "character"
+    reference_image_base64: str = Field(min_length=8, max_length=14_000_000, description="PNG or JPEG, base64")
+
+
+class EntityRegistered(BeatframeObject):
+    entity_id: str
+    name: str
+    entity_type: str
+    width: int
+    height: int
+
+
+@router.post("/consistency/register-entity", status_code=201, response_model=EntityRegistered)
+def register_entity(body: EntityRegister, request: Request, who: Principal = Depends(principal)):
+    """Register an entity by its reference image, for /genius/consistency/track."""
+    import base64
+    import binascii
+    import tempfile
+    from pathlib import Path
+
+    from models.cover_art import load_image
+
+    try:
+        data = base64.b64decode(body.reference_image_base64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "parameter_invalid", "reference_image_base64 is not base64",
+                       param="reference_image_base64") from None
+
+    def work() -> dict:
+        entity_id = db.new_id("ent")
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "reference"
+            path.write_bytes(data)
+            try:
+                image = load_image(path, what="reference image")
+            except BadInputError as exc:
+                raise ApiError(400, "parameter_invalid", str(exc).replace(str(path), "reference_image_base64"),
+                               param="reference_image_base64") from None
+            key = f"projects/{who.project_id}/entities/{entity_id}"
+            request.app.state.store.put_file(key, str(path), content_type="application/octet-stream")
+        with connection(request) as conn:
+            conn.execute("INSERT INTO entities (id, project_id, env, name, entity_type, object_key)"
+                         " VALUES (%s, %s, %s, %s, %s, %s)",
+                         (entity_id, who.project_id, who.env, body.name, body.entity_type, key))
+        return {"entity_id": entity_id, "name": body.name, "entity_type": body.entity_type,
+                "width": int(image.shape[1]), "height": int(image.shape[0])}
+
+    return idempotency.respond(request, who.project_id, status=201,
+                               fingerprint={"name": body.name, "type": body.entity_type,
+                                            "image": hashlib.sha256(data).hexdigest()}, work=work)
+
+
+class TrackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entity_ids: list[str] | None = Field(None, min_length=1, max_length=10, description="default: every entity"
+                                         " of the project (at most 10)")
+
+
+class TrackReport(BeatframeObject):
+    task_id: str
+    entities_tracked: int
+    frames_analyzed: int
+    consistency_score: float
+    entity_timelines: dict
+    entity_scores: dict | None = None
+
+
+#: The most entities one tracking request follows (each is a pass over the clip).
+MAX_TRACKED = 10
+
+
+@router.post("/consistency/track/{task_id}", response_model=TrackReport)
+def track_in_task(task_id: str, request: Request, body: TrackRequest | None = None,
+                  who: Principal = Depends(principal)) -> dict:
+    """Track registered entities through a completed task's video: a box and a confidence per frame,
+    and a consistency score (the reference's answer, computed now)."""
+    import tempfile
+    from pathlib import Path
+
+    from beatframe.encode import decode_frames
+    from models.tracking import register_entity as entity_of
+    from models.tracking import track_report
+    from models.cover_art import load_image
+
+    video_ref = task_video_ref(request, who, task_id, "task_id")
+    with connection(request) as conn:
+        if body is not None and body.entity_ids:
+            rows = conn.execute("SELECT id, name, entity_type, object_key FROM entities WHERE project_id = %s"
+                                " AND env = %s AND id = ANY(%s)", (who.project_id, who.env, body.entity_ids)).fetchall()
+            missing = sorted(set(body.entity_ids) - {r["id"] for r in rows})
+            if missing:
+                raise ApiError(404, "resource_missing", f"no entity {missing[0]!r}", param="entity_ids")
+        else:
+            rows = conn.execute("SELECT id, name, entity_type, object_key FROM entities WHERE project_id = %s"
+                                " AND env = %s ORDER BY created_at DESC LIMIT %s",
+                                (who.project_id, who.env, MAX_TRACKED)).fetchall()
+    if not rows:
+        raise ApiError(400, "parameter_invalid", "register an entity first (POST /v1/genius/consistency/"
+                       "register-entity)", param="entity_ids")
+    store = request.app.state.store
+    with tempfile.TemporaryDirectory() as scratch:
+        video = Path(scratch) / "video.mp4"
+        store.get_file(video_ref.split(":", 1)[1], video)
+        frames, _ = decode_frames(video)
+        entities = []
+        for row in rows:
+            path = Path(scratch) / row["id"]
+            store.get_file(row["object_key"], path)
+            entities.append(entity_of(name=row["name"], entity_type=row["entity_type"],
+                                      reference_image=load_image(path, what=f"entity {row['id']}")))
+    return {"task_id": task_id, **track_report(frames, entities=entities)}
+
+
 # --- not built yet: 501 naming what is missing
 
 NOT_BUILT = (
-    ("/lipsync/generate", "lip-sync", "there is no viseme model or face renderer in beatframe yet"),
-    ("/inpaint/process", "video inpainting", "there is no inpainting model in beatframe yet"),
-    ("/consistency/register-entity", "entity registration", "there is no cross-frame entity tracker in beatframe yet"),
-    ("/consistency/track/{task_id}", "entity tracking", "there is no cross-frame entity tracker in beatframe yet"),
-    ("/v2v/transform", "video-to-video transforms", "there is no video-to-video pipeline in beatframe yet"),
+    ("/lipsync/generate", "lip-sync", "mouth animation inside a face region is not built yet (the viseme"
+     " timeline of a track is: beatframe visemes AUDIO --json)"),
 )
 
 
