@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from beatframe.errors import BadInputError
@@ -135,6 +136,16 @@ def cmd_visemes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from beatframe.deploy import deploy_all
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise BadInputError("set PREFECT_API_URL to the Prefect server to deploy to")
+    for name in deploy_all(args.prefect_yaml, names=args.name or None):
+        print(f"deployed {name}")
+    return 0
+
+
 def register(sub, generator_help: str) -> None:
     """Add the post-production commands to the CLI's subparsers."""
     edit = sub.add_parser("edit", help="cut a list of scenes (prompts, templates, images) into one video")
@@ -153,6 +164,11 @@ def register(sub, generator_help: str) -> None:
     visemes.add_argument("audio", type=Path)
     visemes.add_argument("--json", action="store_true", help='print [{"start", "end", "viseme"}]')
     visemes.set_defaults(run=cmd_visemes)
+
+    deploy = sub.add_parser("deploy", help="apply prefect.yaml's deployments to the Prefect server (PREFECT_API_URL)")
+    deploy.add_argument("--prefect-yaml", type=Path, default=Path("prefect.yaml"))
+    deploy.add_argument("--name", action="append", help="only this deployment (repeat for several)")
+    deploy.set_defaults(run=cmd_deploy)
 
     from models.v2v import MODES, PALETTES
 

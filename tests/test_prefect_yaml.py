@@ -40,3 +40,49 @@ def test_every_deployment_the_api_submits_to_is_declared():
 
     declared = {f"{flow.name}/{deployment['name']}" for deployment, flow in deployments_and_flows()}
     assert set(DEPLOYMENTS.values()) <= declared
+
+
+def test_pools_schedules_and_gpu_deployments():
+    from prefect.client.schemas.schedules import CronSchedule
+
+    found = deployments_and_flows()
+    pools = {deployment["work_pool"]["name"] for deployment, _ in found}
+    assert pools == {"cpu", "gpu"}
+    gpu = [d for d, _ in found if d["work_pool"]["name"] == "gpu"]
+    assert {d["name"] for d in gpu} == {"canvas-gpu", "video-gpu", "generate-gpu"}
+    catalog = next(d for d, _ in found if d["name"] == "catalog")
+    (schedule,) = catalog["schedules"]
+    CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])  # a valid cron string and zone
+    assert set(schedule["parameters"]) <= set(inspect.signature(dict(
+        (d["name"], f) for d, f in found)["catalog"].fn).parameters)
+
+
+def test_beatframe_deploy_applies_every_deployment_with_pools_and_schedules(prefect_server):
+    """What `prefect deploy --all` would do (it fails in Prefect 3.8.8: see beatframe/deploy.py)."""
+    from prefect.client.orchestration import get_client
+
+    from beatframe.deploy import deploy_all
+
+    applied = deploy_all(ROOT / "prefect.yaml")
+    assert len(applied) == len(deployments_and_flows())
+    with get_client(sync_client=True) as client:
+        assert {client.read_work_pool(name).type for name in ("cpu", "gpu")} == {"process"}
+        catalog = client.read_deployment_by_name("render_catalog/catalog")
+        (schedule,) = catalog.schedules
+        assert schedule.schedule.cron == "0 3 * * *" and not schedule.active
+        assert schedule.parameters["kind"] == "both"
+        assert client.read_deployment_by_name("render_canvas/canvas-gpu").work_pool_name == "gpu"
+
+
+def test_beatframe_deploy_bad_input_exits_2(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    for extra_env, args, says in (({}, [], "PREFECT_API_URL"),
+                                  ({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, ["--prefect-yaml", "nope.yaml"],
+                                   "cannot be read")):
+        proc = subprocess.run([sys.executable, "-m", "beatframe.cli", "deploy", *args], cwd=tmp_path,
+                              env={**env, **extra_env}, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
