@@ -287,7 +287,7 @@ class UsageRow(BeatframeObject):
 
 class Usage(BeatframeObject):
     object: Literal["usage"] = "usage"
-    group_by: Literal["day", "object", "env"]
+    group_by: Literal["day", "object", "flow", "stage", "env"]
     currency: str
     total: float
     billed_total: float

@@ -336,3 +336,15 @@ def test_post_production_and_tracking_on_a_tasks_video(client, auth):
     bad = client.post("/v1/genius/consistency/register-entity", headers=auth[0],
                       json={"name": "x", "reference_image_base64": "bm90IGFuIGltYWdl"})
     assert bad.status_code == 400 and "reference_image_base64" in bad.json()["detail"]
+
+
+def test_usage_per_flow_and_per_stage(client, auth):
+    from conftest import bearer_for_new_project
+
+    headers = bearer_for_new_project("usage-per-flow")
+    task = client.post("/v1/generate", headers=headers, json={"prompt": "a quiet sea", **SMALL}).json()
+    assert wait_task(client, headers, task["task_id"])[-1]["status"] == "completed"
+    per_flow = client.get("/v1/usage?group_by=flow", headers=headers).json()
+    assert [row["key"] for row in per_flow["data"]] == ["generate_video"] and per_flow["total"] > 0
+    per_stage = {row["key"] for row in client.get("/v1/usage?group_by=stage", headers=headers).json()["data"]}
+    assert {"plan", "generate", "check", "upload"} <= per_stage

@@ -322,7 +322,8 @@ class WebhookDeliveries(_Collection):
 class UsageResource(_Namespace):
     """``/v1/usage``: seconds and cost, by day, object or environment."""
 
-    def retrieve(self, *, group_by: Literal["day", "object", "env"] = "day", start: date | str | None = None,
+    def retrieve(self, *, group_by: Literal["day", "object", "flow", "stage", "env"] = "day",
+                 start: date | str | None = None,
                  end: date | str | None = None) -> Usage:
         """Usage between ``start`` and ``end`` (``YYYY-MM-DD`` or dates), grouped by ``group_by``."""
         params = [("group_by", group_by), ("start", start), ("end", end)]

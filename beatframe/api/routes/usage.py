@@ -1,4 +1,5 @@
-"""``/v1/usage``: the project's cost lines, aggregated per day, per object or per environment.
+"""``/v1/usage``: the project's cost lines, aggregated per day, per object (a run's output), per flow,
+per stage or per environment.
 
 Every finished render adds one priced line per flow stage (seconds, device, amount from the price
 table of :mod:`beatframe.cost`). Both environments are reported to either key, since billing is
@@ -17,12 +18,17 @@ from beatframe.api.errors import ApiError
 from beatframe.resources import Usage
 
 router = APIRouter(prefix="/usage", tags=["usage"])
-_GROUP_KEYS = {"day": "to_char(day, 'YYYY-MM-DD')", "object": "object_id", "env": "env"}
+#: A line's render kind: from its object's id, or, for a task (gen_…), from the render that made it.
+_KIND = ("CASE WHEN object_id LIKE 'cnv\\_%%' THEN 'canvas' WHEN object_id LIKE 'vid\\_%%' THEN 'video'"
+         " ELSE (SELECT r.kind FROM generations g JOIN renders r ON r.id = g.render_id WHERE g.id = usage_lines.object_id)"
+         " END")
+_GROUP_KEYS = {"day": "to_char(day, 'YYYY-MM-DD')", "object": "object_id", "flow": _KIND, "stage": "stage",
+               "env": "env"}
 
 
 @router.get("", response_model=Usage)
 def usage(request: Request, who: Principal = Depends(principal),
-          group_by: Literal["day", "object", "env"] = "day",
+          group_by: Literal["day", "object", "flow", "stage", "env"] = "day",
           start: date | None = Query(None, description="first day, inclusive (YYYY-MM-DD)"),
           end: date | None = Query(None, description="last day, inclusive (YYYY-MM-DD)")) -> dict:
     if start and end and start > end:
@@ -36,7 +42,11 @@ def usage(request: Request, who: Principal = Depends(principal),
             f" FROM usage_lines WHERE project_id = %s AND day >= coalesce(%s, '-infinity'::date)"
             f" AND day <= coalesce(%s, 'infinity'::date) GROUP BY {key}{env_group} ORDER BY 1, 2",
             (who.project_id, start, end)).fetchall()
-    data = [{"key": r["key"], "env": r["env"], "seconds": round(float(r["seconds"]), 3),
+    from beatframe.api.runner import FLOWS
+
+    # per flow: the Prefect flow's name, as the UI and the cost artifacts name it
+    name = (lambda key: FLOWS[key][1] if key in FLOWS else key) if group_by == "flow" else (lambda key: key)
+    data = [{"key": name(r["key"]), "env": r["env"], "seconds": round(float(r["seconds"]), 3),
              "amount": float(r["amount"]), "billed_amount": float(r["billed_amount"]), "lines": r["lines"]}
             for r in rows]
     currencies = {r["currency"] for r in rows}
