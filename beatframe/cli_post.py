@@ -94,6 +94,14 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return _run_post(args, "inpaint", options, reference_image=args.replacement)
 
 
+def cmd_lipsync(args: argparse.Namespace) -> int:
+    options = {"face_region": args.face, "expression": args.expression, "intensity": args.intensity,
+               "start": args.start, "force": args.force}
+    if args.mouth:
+        options["mouth"] = args.mouth
+    return _run_post(args, "lipsync", options, audio=args.audio)
+
+
 def cmd_track(args: argparse.Namespace) -> int:
     from beatframe.cli import _foreground_prefect
 
@@ -194,6 +202,20 @@ def register(sub, generator_help: str) -> None:
     inpaint.add_argument("--aspect", help="extend's target aspect ratio, e.g. 9:16")
     inpaint.add_argument("--out", type=Path, help="output folder (default out/<video>-inpaint)")
     inpaint.set_defaults(run=cmd_inpaint)
+
+    lipsync = sub.add_parser("lipsync", help="animate a mouth in a face region of a clip, following a voice")
+    lipsync.add_argument("video", type=Path)
+    lipsync.add_argument("--audio", type=Path, required=True, help="the voice the mouth follows")
+    lipsync.add_argument("--face", type=box_arg, required=True, metavar="X0,Y0,X1,Y1", help="the face region")
+    lipsync.add_argument("--mouth", type=box_arg, metavar="X0,Y0,X1,Y1", help="the mouth (default: the face's"
+                                                                            " lower-middle third)")
+    lipsync.add_argument("--expression", default="neutral", choices=["neutral", "happy", "sad", "surprised", "angry"])
+    lipsync.add_argument("--intensity", type=float, default=1.0, help="0-2: how wide the mouth opens")
+    lipsync.add_argument("--start", type=float, default=0.0, help="the audio time of the clip's first frame (s)")
+    lipsync.add_argument("--force", action="store_true", help="lip-sync a Canvas anyway (Spotify forbids singing"
+                                                              " faces on a Canvas)")
+    lipsync.add_argument("--out", type=Path, help="output folder (default out/<video>-lipsync)")
+    lipsync.set_defaults(run=cmd_lipsync)
 
     track = sub.add_parser("track", help="track entities through a clip (boxes, confidence, consistency score)")
     track.add_argument("video", type=Path)

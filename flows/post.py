@@ -31,15 +31,21 @@ from tasks.preview import publish_preview
 from tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"hash": 2, "post": 85, "check": 8, "upload": 5}
-POST_STEPS = ("v2v", "inpaint")
+POST_STEPS = ("v2v", "inpaint", "lipsync")
+#: A Canvas is silent, 9:16 and 3-8 s long; Spotify forbids singing faces on one.
+CANVAS_MAX_SECONDS = 8.05
 
 
 @flow(name="post_video", log_prints=True, persist_result=True)
 def post_video(video: str, step: str, options: dict, out_dir: str | None = None, reference_image: str | None = None,
-               reference_video: str | None = None, previews: str | None = None) -> dict:
-    """Run post-production ``step`` (``v2v`` or ``inpaint``) on ``video`` into ``out_dir``
+               reference_video: str | None = None, previews: str | None = None, audio: str | None = None) -> dict:
+    """Run post-production ``step`` (``v2v``, ``inpaint`` or ``lipsync``) on ``video`` into ``out_dir``
     (default ``out/<video>-<step>``); returns the ``post.json`` record. Inputs are paths or
-    ``store:<key>``; ``previews`` as :func:`flows.canvas.render_canvas`'s."""
+    ``store:<key>``; ``previews`` as :func:`flows.canvas.render_canvas`'s.
+
+    ``lipsync`` animates a mouth in ``options["face_region"]`` following the voice of ``audio``;
+    it refuses a Canvas (a silent 9:16 clip of at most 8 s, or one whose manifest says so), which
+    Spotify forbids to show singing faces, unless ``options["force"]`` is true."""
     from beatframe.errors import BadInputError
 
     if step not in POST_STEPS:
@@ -50,11 +56,13 @@ def post_video(video: str, step: str, options: dict, out_dir: str | None = None,
     progress = StageProgress(STAGE_WEIGHTS, key="post-progress")
     with progress.stage("hash"), costs.stage("hash"):
         video, reference = fetch_inputs(video, reference_image)
-        reference_video = local_input(reference_video)
-        given = {"video": video, "reference_image": reference, "reference_video": reference_video}
+        reference_video, audio = local_input(reference_video), local_input(audio)
+        given = {"video": video, "reference_image": reference, "reference_video": reference_video, "audio": audio}
         inputs = hash_files({k: v for k, v in given.items() if v}, "input file")
+    if step == "lipsync" and not options.get("force"):
+        _refuse_canvas(Path(video))
     with progress.stage("post"), costs.stage("post"):
-        result = post_process(step, video, inputs, options, reference, reference_video)
+        result = post_process(step, video, inputs, options, reference, reference_video, audio)
         if previews:
             publish_preview(result["path"], previews, quality="draft")
             publish_preview(result["poster"], previews, quality="full")
@@ -78,6 +86,23 @@ def post_video(video: str, step: str, options: dict, out_dir: str | None = None,
         shutil.copyfile(result["path"], tmp)
     write_json_atomic(out / "post.json", json.loads(json.dumps(record, default=str)))
     return record
+
+
+def _refuse_canvas(video: Path) -> None:
+    from beatframe.check import probe
+    from beatframe.errors import BadInputError
+
+    manifest = video.parent / "manifest.json"
+    try:
+        kind = json.loads(manifest.read_text()).get("kind") if manifest.is_file() else None
+        facts = probe(video)
+    except Exception:  # noqa: BLE001 - not a readable video: the post step names that problem itself
+        return
+    canvas_like = (facts.width * 16 == facts.height * 9 and facts.duration <= CANVAS_MAX_SECONDS
+                   and not facts.audio_streams)
+    if kind == "canvas" or canvas_like:
+        raise BadInputError(f"{video.name} is a Canvas, and Spotify forbids singing faces on a Canvas; lip-sync"
+                            " it anyway with force (beatframe lipsync --force)")
 
 
 @flow(name="track_video", log_prints=True, persist_result=True)

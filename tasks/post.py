@@ -15,6 +15,7 @@ from prefect import task
 import models
 from beatframe import progress
 from beatframe.cachekeys import cache_key, source_revision
+from beatframe.errors import BadInputError
 from beatframe.settings import get_settings
 from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
@@ -51,9 +52,11 @@ def _encode(frames, fps: float, key: str) -> dict:
 @task(name="post", cache_key_fn=_post_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient, task_run_name="post-{step}")
 def post_process(step: str, video: str, inputs: dict, options: dict, reference_image: str | None = None,
-                 reference_video: str | None = None) -> dict:
-    """Run one post-production ``step`` on ``video``: ``v2v`` (options: models.v2v.transform's) or
-    ``inpaint`` (options: models.inpaint.inpaint_frames'); returns the encoded clip and the step's info.
+                 reference_video: str | None = None, audio: str | None = None) -> dict:
+    """Run one post-production ``step`` on ``video``: ``v2v`` (options: models.v2v.transform's),
+    ``inpaint`` (options: models.inpaint.inpaint_frames') or ``lipsync`` (options:
+    models.lipsync.lipsync_frames', the visemes read from ``audio``); returns the encoded clip and
+    the step's info.
 
     ``inputs`` holds the content hashes of ``video`` and the references (the cache key's part).
     """
@@ -73,6 +76,14 @@ def post_process(step: str, video: str, inputs: dict, options: dict, reference_i
         from models.inpaint import inpaint_frames
 
         out, info = inpaint_frames(frames, **options, replacement=_load_image(reference_image))
+    elif step == "lipsync":
+        from beatframe.analysis.visemes import visemes_json
+        from models.lipsync import lipsync_frames
+
+        if not audio:
+            raise BadInputError("lip-sync needs the audio whose voice the mouth follows")
+        options = {k: v for k, v in options.items() if k != "force"}
+        out, info = lipsync_frames(frames, fps=fps, visemes=visemes_json(Path(audio)), **options)
     else:
         raise ValueError(f"unknown post-production step {step!r}")
     progress.report("post", 0.8)

@@ -200,19 +200,6 @@ def test_the_task_websocket_speaks_the_reference_events(client, auth):
         assert refused["type"] == "error" and "no task" in refused["error"]
 
 
-@pytest.mark.parametrize("method, path, missing", [
-    ("post", "/v1/genius/lipsync/generate", "lip-sync"),
-    ("post", "/v1/genius/inpaint/process", "inpainting"),
-    ("post", "/v1/genius/consistency/register-entity", "entity registration"),
-    ("post", "/v1/genius/consistency/track/gen_x", "entity tracking"),
-    ("post", "/v1/genius/v2v/transform", "video-to-video"),
-])
-def test_genius_features_not_built_answer_501_naming_what_is_missing(client, auth, method, path, missing):
-    response = getattr(client, method)(path, headers=auth[0])
-    assert response.status_code == 501
-    assert response.json()["type"] == "NotImplementedError" and missing in response.json()["detail"]
-
-
 def test_genius_routes_wired_to_real_features(client, auth):
     choice = client.post("/v1/genius/orchestrator/select-model", headers=auth[0],
                          json={"prompt": "a dragon over misty mountains", "duration_seconds": 10,
@@ -348,3 +335,18 @@ def test_usage_per_flow_and_per_stage(client, auth):
     assert [row["key"] for row in per_flow["data"]] == ["generate_video"] and per_flow["total"] > 0
     per_stage = {row["key"] for row in client.get("/v1/usage?group_by=stage", headers=headers).json()["data"]}
     assert {"plan", "generate", "check", "upload"} <= per_stage
+
+
+def test_lipsync_on_a_tasks_video_follows_a_track(client, auth, track):
+    task = client.post("/v1/generate", headers=auth[0], json={"prompt": "a warm face", "duration_seconds": 2, "fps": 12,
+                                                             "resolution": "480p", "seed": 2}).json()
+    assert wait_task(client, auth[0], task["task_id"])[-1]["status"] == "completed"
+    sync = client.post("/v1/genius/lipsync/generate", headers=auth[0], json={
+        "task_id": task["task_id"], "track": track["id"], "face_region": [300, 100, 560, 400], "expression": "happy"})
+    assert sync.status_code == 202, sync.text
+    assert wait_task(client, auth[0], sync.json()["task_id"])[-1]["status"] == "completed"
+    result = client.get(f"/v1/result/{sync.json()['task_id']}", headers=auth[0]).json()
+    assert result["metadata"]["model"] == "post:lipsync" and client.get(result["video_url"]).status_code == 200
+    by_url = client.post("/v1/genius/lipsync/generate", headers=auth[0], json={
+        "task_id": task["task_id"], "audio_url": "https://x.example/a.wav", "face_region": [0, 0, 10, 10]})
+    assert by_url.status_code == 501 and "track" in by_url.json()["detail"]

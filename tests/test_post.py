@@ -133,3 +133,37 @@ def test_a_canvas_can_remove_a_logo_from_its_cover_first(song, tmp_path):
     manifest = render_canvas(audio=str(song), out_dir=str(tmp_path / "out"), seconds=4.0, cover=str(tmp_path / "cover.png"),
                              cover_cleanup=box)
     assert manifest["checks"]["spec_ok"] and any(line["stage"] == "inpaint" for line in manifest["cost"]["lines"])
+
+
+def _face_clip(path, *, size=(256, 144), frames=24):
+    """A skin-coloured face on a dark background."""
+    width, height = size
+    image = np.full((height, width, 3), 30, np.uint8)
+    cv2.ellipse(image, (width // 2, height // 2), (40, 55), 0, 0, 360, (205, 160, 130), -1)
+    encode_frames(iter([image] * frames), path, size=size, fps=24)
+    return [width // 2 - 40, height // 2 - 55, width // 2 + 40, height // 2 + 55]
+
+
+def test_lipsync_opens_the_mouth_with_the_voice_and_refuses_a_canvas(song, tmp_path):
+    from beatframe.errors import BadInputError
+    from flows.post import post_video
+    from models.lipsync import mouth_openness
+
+    face = _face_clip(tmp_path / "face.mp4", frames=96)  # 4 s of the song's chorus-less start
+    record = post_video(video=str(tmp_path / "face.mp4"), step="lipsync", audio=str(song),
+                        options={"face_region": face, "expression": "happy"}, out_dir=str(tmp_path / "out"))
+    assert record["checks"]["spec_ok"] and record["info"]["backend"] == "procedural"
+    import av
+
+    with av.open(str(tmp_path / "out" / "lipsync.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    openness = mouth_openness(frames, mouth_box=record["info"]["mouth_box"])
+    assert len(frames) == 96 and openness.shape == (96,)
+    # a Canvas-shaped clip (silent, 9:16, 4 s) is refused unless forced
+    canvas_face = _face_clip(tmp_path / "canvas.mp4", size=(144, 256), frames=96)
+    with pytest.raises(BadInputError, match="Spotify forbids singing faces"):
+        post_video(video=str(tmp_path / "canvas.mp4"), step="lipsync", audio=str(song),
+                   options={"face_region": canvas_face}, out_dir=str(tmp_path / "canvas-out"))
+    from flows.post import _refuse_canvas
+
+    _refuse_canvas(tmp_path / "face.mp4")  # 16:9: not a Canvas, nothing refused

@@ -1,6 +1,6 @@
 """The reference video-generation API's ``/genius/*`` routes (under ``/v1``), wired to what
-beatframe really does; a feature not built yet answers 501 naming what is missing, never a made-up
-result.
+beatframe really does; an option not built yet (priority scheduling, inputs by URL) answers 501
+naming what is missing, never a made-up result.
 
 ========================================  ==================================================================
 route                                     answers with
@@ -13,7 +13,8 @@ route                                     answers with
 ``POST /genius/batch/submit``             one generate task per prompt, in one transaction (rate-limit
                                           class ``batch``); 501 for priority scheduling and VRAM budgets
 ``POST /genius/stream/start``             the task's stream: ``WS /genius/stream/ws/{task_id}``
-``POST /genius/lipsync/generate``         501: mouth animation (the viseme timeline exists: ``beatframe visemes``)
+``POST /genius/lipsync/generate``         a mouth animated in a face region of a task's video, following a track's
+                                          voice (visemes), as a task
 ``POST /genius/inpaint/process``          inpainting of a completed task's video, as a task (:mod:`flows.post`)
 ``GET  /genius/decoder/stats``            the step-cache statistics of the project's diffusion renders
 ``POST /genius/consistency/…``            register an entity by its image; track entities through a task's
@@ -365,10 +366,11 @@ class PostAccepted(BeatframeObject):
 
 
 def _queue_post(request: Request, who: Principal, *, step: str, source: str, options: dict, body: BaseModel,
-                reference_image: str | None = None, reference_video: str | None = None,
+                reference_image: str | None = None, reference_video: str | None = None, audio: str | None = None,
                 webhook_url: str | None = None) -> dict:
     flow_params = {"video": task_video_ref(request, who, source, "source_task_id"), "step": step,
-                   "options": options, "reference_image": reference_image, "reference_video": reference_video}
+                   "options": options, "reference_image": reference_image, "reference_video": reference_video,
+                   "audio": audio}
     task = queue_task(request, who, kind="post", task_request={"step": step, **body.model_dump(mode="json")},
                       flow_params=flow_params, webhook_url=webhook_url)
     return {**task, "source_task_id": source}
@@ -440,6 +442,41 @@ def inpaint_process(body: InpaintProcess, request: Request, who: Principal = Dep
             if body.replacement_asset else None
         return _queue_post(request, who, step="inpaint", source=body.task_id, options=options, body=body,
                            reference_image=replacement, webhook_url=body.webhook_url)
+
+    return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
+                               work=work)
+
+
+class LipsyncGenerate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(max_length=128, description="the task whose video gets the moving mouth")
+    track: str | None = Field(None, max_length=128, description="trk_…: the voice the mouth follows")
+    audio_url: str | None = Field(None, max_length=2048, description="not supported: upload it as a track")
+    face_region: list[int] = Field(min_length=4, max_length=4, description="[x0, y0, x1, y1] in pixels")
+    expression: Literal["neutral", "happy", "sad", "surprised", "angry"] = "neutral"
+    intensity: float = Field(1.0, ge=0.0, le=2.0)
+    start: float = Field(0.0, ge=0.0, description="the track time of the video's first frame (s)")
+    force: bool = Field(False, description="lip-sync a Canvas-shaped clip (silent, 9:16, at most 8 s) anyway:"
+                                           " Spotify forbids singing faces on a Canvas")
+    webhook_url: str | None = Field(None, max_length=2048)
+
+
+@router.post("/lipsync/generate", status_code=202, response_model=PostAccepted, responses={501: {
+    "model": ReferenceErrorBody, "description": "audio by URL: not built"}})
+def lipsync_generate(body: LipsyncGenerate, request: Request, who: Principal = Depends(principal)):
+    """Animate a mouth in a face region of a completed task's video, following a track's voice (a task)."""
+    if body.audio_url is not None:
+        raise not_built("audio by URL", "upload the audio (POST /v1/tracks) and give its id as track")
+    if body.track is None:
+        raise ApiError(400, "parameter_missing", "give the track whose voice the mouth follows", param="track")
+    options = {"face_region": body.face_region, "expression": body.expression, "intensity": body.intensity,
+               "start": body.start, "force": body.force}
+
+    def work() -> dict:
+        track = fetch_one(request, who, "tracks", "id, object_key", body.track, noun="track", live_rows=True)
+        return _queue_post(request, who, step="lipsync", source=body.task_id, options=options, body=body,
+                           audio=store_ref(track["object_key"]), webhook_url=body.webhook_url)
 
     return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
                                work=work)
@@ -561,33 +598,6 @@ def track_in_task(task_id: str, request: Request, body: TrackRequest | None = No
             entities.append(entity_of(name=row["name"], entity_type=row["entity_type"],
                                       reference_image=load_image(path, what=f"entity {row['id']}")))
     return {"task_id": task_id, **track_report(frames, entities=entities)}
-
-
-# --- not built yet: 501 naming what is missing
-
-NOT_BUILT = (
-    ("/lipsync/generate", "lip-sync", "mouth animation inside a face region is not built yet (the viseme"
-     " timeline of a track is: beatframe visemes AUDIO --json)"),
-)
-
-
-def _not_built_route(feature: str, missing: str, *, takes_task: bool):
-    def route(who: Principal = Depends(principal)) -> None:
-        raise not_built(feature, missing)
-
-    def task_route(task_id: str, who: Principal = Depends(principal)) -> None:
-        raise not_built(feature, missing)
-
-    chosen = task_route if takes_task else route
-    chosen.__doc__ = f"Not built yet: answers 501 ({missing})."
-    return chosen
-
-
-for path, feature, missing in NOT_BUILT:
-    router.add_api_route(path, _not_built_route(feature, missing, takes_task="{task_id}" in path),
-                         methods=["POST"], summary=f"{feature} (501)",
-                         name=f"not_built_{path.strip('/').replace('/', '_').replace('-', '_')}",
-                         responses={501: {"model": ReferenceErrorBody, "description": f"{feature} is not built"}})
 
 
 router.add_api_route("/sla/status", sla.get_sla_status, methods=["GET"], response_model=SlaStatus,
