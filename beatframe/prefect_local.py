@@ -91,6 +91,8 @@ def start_server(settings: Settings) -> LocalServer:
     port = _free_port()
     env = {**os.environ, **prefect_environment(settings)}
     env.pop("PREFECT_API_URL", None)
+    # the UI asks the server where its API is; unset, it answers the default port 4200, not this one
+    env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     log = open(home / "server.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],

@@ -7,6 +7,10 @@ against it with the CLI (``beatframe canvas``, ``PREFECT_API_URL`` pointing at i
 starts no server of its own), and drives Debian's Chromium over the DevTools protocol
 (:mod:`cdp`) through the run's pages in the default (V2) UI and the V1 UI: its task runs (the
 render's stages), its artifacts, the cost table with its rows and the progress artifact.
+Every page must also have reached its API (no "Can't connect to Server API").
+
+A last test checks the server operators actually get (``beatframe server start``, which
+``beatframe canvas`` starts too) points its UI at itself.
 
 Every page is kept as a PNG under ``$BEATFRAME_TEST_ARTIFACTS/prefect-ui`` (default: a pytest
 temporary folder); the folder is printed. Needs ``/usr/bin/chromium``:
@@ -27,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp import Browser, chromium_path, stop_group
+from cdp import Browser, chromium_path, group_members, stop_group
 
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 #: The Canvas flow's stages as task names (each run's name adds a suffix: generate-clip-8e6).
@@ -145,7 +149,7 @@ def rendered(ui_server, song, tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def browser(chromium, tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
-    browser = Browser.launch(profile, width=1440, height=1000)
+    browser = Browser.launch(profile, executable=chromium, width=1440, height=1000)
     try:
         yield browser
     finally:
@@ -179,11 +183,6 @@ def keep_screenshot(browser: Browser, folder: Path, name: str) -> Path:
     assert path.stat().st_size > 20_000 and spread > 10 and colours > 32, (path, spread, colours)
     print(f"screenshot: {path}")
     return path
-
-
-def js_number(value: float) -> str:
-    """A number as the UI (JavaScript's String()) writes it, for plain decimals: 2.55, 0.027, 3."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def link_to(browser: Browser, text: str, href_part: str) -> str:
@@ -243,8 +242,12 @@ def test_cost_table_artifact_shows_its_rows(browser, ui_server, rendered, screen
     text = open_page(browser, href, ["canvas-cost", cost["description"], "stage\tseconds\tdevice\tamount",
                                      rendered["run_name"], *stages])
     lines = [line.strip() for line in text.splitlines()]
-    for row in rows:  # every row of the cost log is a row of the table, with its seconds
-        assert row["stage"] in lines and js_number(row["seconds"]) in lines, (row, text[:3000])
+    # every row of the cost log is a row of the table: its stage, seconds and amount, as JavaScript writes them
+    cells = browser.evaluate(f"JSON.parse({json.dumps(cost['data'])})"
+                             ".map(r => [r.stage, String(r.seconds), String(r.amount)])")
+    assert [c[0] for c in cells] == stages
+    for stage, seconds, amount in cells:
+        assert {stage, seconds, amount} <= set(lines), (stage, seconds, amount, text[:3000])
     keep_screenshot(browser, screenshots, "v2-cost-table")
 
 
@@ -269,3 +272,38 @@ def test_v1_flow_run_page_shows_stages_and_artifacts(browser, ui_server, rendere
                                  timeout=PAGE_TIMEOUT_S)
     assert UI_API_ERROR not in text
     keep_screenshot(browser, screenshots, "v1-flow-run-artifacts")
+
+
+# --- the operator's own server: `beatframe server start` (what `beatframe canvas` starts) -----------
+
+def test_beatframe_local_server_points_its_ui_at_itself(tmp_path):
+    """The UI that `beatframe server start` prints must talk to that same server's API.
+
+    No browser needed: ``/ui-settings`` is where the UI reads the API address it then calls.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_UI_"))}
+    env["BEATFRAME_DATA_DIR"] = str(tmp_path / "data")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "beatframe.cli", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=180)
+
+    record = tmp_path / "data" / "prefect" / "server.json"
+    started = cli("server", "start")
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        server = json.loads(record.read_text())
+        settings = _get_json(server["url"].removesuffix("/api") + "/ui-settings")
+        assert "v2" in settings["available_uis"], settings
+        assert settings["api_url"] == server["url"], settings
+    finally:
+        pid = json.loads(record.read_text())["pid"] if record.exists() else None
+        stopped = cli("server", "stop")
+        if pid is not None:
+            deadline = time.monotonic() + 15
+            while group_members(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            left = group_members(pid)
+            for stray in left:  # only what this test's server left behind, by pid
+                os.kill(stray, 9)
+            assert not left, f"`beatframe server stop` left {left} running: {stopped.stdout} {stopped.stderr}"
