@@ -149,7 +149,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     if not os.environ.get("PREFECT_API_URL"):
         raise BadInputError("set PREFECT_API_URL to the Prefect server to deploy to")
-    for name in deploy_all(args.prefect_yaml, names=args.name or None):
+    for name in deploy_all(args.prefect_yaml, names=args.name or None, zombie_after=args.zombie_after):
         print(f"deployed {name}")
     return 0
 
@@ -176,6 +176,8 @@ def register(sub, generator_help: str) -> None:
     deploy = sub.add_parser("deploy", help="apply prefect.yaml's deployments to the Prefect server (PREFECT_API_URL)")
     deploy.add_argument("--prefect-yaml", type=Path, default=Path("prefect.yaml"))
     deploy.add_argument("--name", action="append", help="only this deployment (repeat for several)")
+    deploy.add_argument("--zombie-after", type=float, default=90.0, metavar="SECONDS",
+                        help="mark a flow run Crashed after this long without a heartbeat (its worker died)")
     deploy.set_defaults(run=cmd_deploy)
 
     from models.v2v import MODES, PALETTES

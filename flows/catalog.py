@@ -1,7 +1,8 @@
 """The catalog flow: a folder or CSV of tracks, each rendered as a Canvas, a video or both.
 
     read catalog -> render each track (bounded fan-out; each track runs the render_canvas and/or
-    render_video flow as a subflow) -> summary (catalog.json and a per-track cost table artifact)
+    render_video flow as a subflow, or with distribute as a flow run of its deployment on the work
+    pool) -> summary (catalog.json and a per-track cost table artifact)
 
 A failing track fails alone, with its reason, while the others complete. Every stage of every
 subflow is cached, so running the same catalog again recomputes nothing that finished.
@@ -25,6 +26,7 @@ from beatframe.errors import BadInputError
 from beatframe.fsutil import write_json_atomic
 from flows.canvas import render_canvas
 from flows.video import render_video
+from tasks.distribute import render_on_pool
 
 KINDS = ("canvas", "video", "both")
 #: Tracks rendered at once; each render already keeps both cores busy.
@@ -32,17 +34,20 @@ TRACK_WORKERS = 2
 
 
 @task(name="render-track", cache_policy=NO_CACHE, task_run_name="render-track-{entry[folder]}")
-def render_track(entry: dict, out_dir: str, kind: str, template: str) -> dict:
-    """Render one catalog entry; returns its outputs' manifests' essentials."""
+def render_track(entry: dict, out_dir: str, kind: str, template: str, distribute: bool = False) -> dict:
+    """Render one catalog entry (here, or on the work pool with ``distribute``); returns its
+    outputs' manifests' essentials."""
     folder = Path(out_dir) / entry["folder"]
     style = entry.get("template") or template
     renders = {}
-    if kind in ("canvas", "both"):
-        renders["canvas"] = render_canvas(audio=entry["audio"], template=style,
-                                          out_dir=str(folder / "canvas" if kind == "both" else folder))
-    if kind in ("video", "both"):
-        renders["video"] = render_video(audio=entry["audio"], template=style,
-                                        out_dir=str(folder / "video" if kind == "both" else folder))
+    for name, render, deployment in (("canvas", render_canvas, "render_canvas/canvas"),
+                                     ("video", render_video, "render_video/video")):
+        if kind not in (name, "both"):
+            continue
+        params = {"audio": entry["audio"], "template": style,
+                  "out_dir": str(folder / name if kind == "both" else folder)}
+        # on the pool: a flow run any worker takes, retried on a live worker if its own dies
+        renders[name] = render_on_pool(deployment, params) if distribute else render(**params)
     return {name: {"id": m["id"], "cost": m["cost"]["total"], "currency": m["cost"]["currency"],
                    "outputs": [o["uri"] for o in m["outputs"]]} for name, m in renders.items()}
 
@@ -53,13 +58,18 @@ def _reason(exc: BaseException) -> str:
 
 @flow(name="render_catalog", task_runner=ThreadPoolTaskRunner(max_workers=TRACK_WORKERS))
 def render_catalog(source: str, out_dir: str | None = None, kind: str = "canvas",
-                   template: str = "neon-pulse") -> dict:
-    """Render every track of ``source`` into ``out_dir/<track>/``; returns the catalog summary."""
+                   template: str = "neon-pulse", distribute: bool = False) -> dict:
+    """Render every track of ``source`` into ``out_dir/<track>/``; returns the catalog summary.
+
+    ``distribute``: each track's renders run as flow runs of their deployments on the work pool
+    (every worker shares the catalog; see :mod:`tasks.distribute`) instead of in this flow run.
+    Paths in ``source`` and ``out_dir`` must then be the same on every worker.
+    """
     if kind not in KINDS:
         raise BadInputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     entries = read_catalog(source)
     out = Path(out_dir) if out_dir else Path("out") / Path(source).stem
-    futures = [render_track.submit(entry.to_dict(), str(out), kind, template) for entry in entries]
+    futures = [render_track.submit(entry.to_dict(), str(out), kind, template, distribute) for entry in entries]
     wait(futures)
     tracks = []
     for entry, future in zip(entries, futures):
