@@ -29,13 +29,13 @@ from tasks.generate import generate_clip
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_canvas
 from tasks.plan import choose_generator, plan_canvas_shots
-from tasks.post import clean_cover
+from tasks.post import apply_render_post, check_render_post, clean_cover
 from tasks.preview import publish_preview
 from tasks.stitch import stitch_canvas
 from tasks.upload import upload_outputs
 
 #: Share of the run each stage takes, for the progress artifact and bar.
-STAGE_WEIGHTS = {"hash": 2, "analyze": 20, "plan": 2, "generate": 58, "stitch": 4, "check": 8,
+STAGE_WEIGHTS = {"hash": 2, "analyze": 20, "plan": 2, "generate": 54, "post": 4, "stitch": 4, "check": 8,
                  "upload": 4, "manifest": 2}
 
 
@@ -54,6 +54,7 @@ def render_canvas(
     cover_license: str | None = None,
     previews: str | None = None,
     generator: str | None = None,
+    post: list[dict] | None = None,
     cover_cleanup: list[int] | None = None,
 ) -> dict:
     """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest.
@@ -63,8 +64,10 @@ def render_canvas(
     ``previews``, an object-store prefix where preview frames go while it runs; ``generator``,
     ``auto`` (default), a generator's name or JSON with its options (:mod:`models.backend`);
     ``cover_cleanup``, a box ``[x0, y0, x1, y1]`` of the cover (a logo, text) removed by inpainting
-    before the cover is animated.
+    before the cover is animated; ``post``, post-production steps on the loop before it is stitched
+    (:func:`tasks.post.check_render_post`: enhancement, colorization, style transfer, inpainting).
     """
+    post = check_render_post(post)
     audio, cover = fetch_inputs(audio, cover)
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
                                      loop_mode=loop, start=start, cover=cover, cover_license=cover_license)
@@ -91,9 +94,12 @@ def render_canvas(
         clip = run_with_files(generate_clip, **clip_args)
         if previews and draft is None:
             publish_preview(clip["path"], previews, quality="draft")
+    if post:
+        with progress.stage("post"), costs.stage("post"):
+            clip = apply_render_post(clip, post)
     render_key = cache_key("canvas", inputs=inputs, cover=cover_sha256, plan=plan, template=request.template,
                            seed=request.seed, size=list(request.size), generator=backend["generator"],
-                           model=backend.get("model")).split("-", 1)[1][:24]
+                           model=backend.get("model"), post=post).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_canvas, clip, render_key)
         if previews:

@@ -27,11 +27,12 @@ from tasks.generate import generate_shot
 from tasks.inputs import fetch_inputs
 from tasks.manifest import finalize_video
 from tasks.plan import choose_generator, plan_video_shots
+from tasks.post import apply_render_post, check_render_post
 from tasks.preview import publish_preview
 from tasks.stitch import stitch_video
 from tasks.upload import upload_outputs
 
-STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 84, "stitch": 4, "check": 2,
+STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 80, "post": 4, "stitch": 4, "check": 2,
                  "upload": 3, "manifest": 1}
 #: Shots rendered at once: each runs a generator and an ffmpeg encoder, so two fill two cores.
 SHOT_WORKERS = 2
@@ -50,11 +51,14 @@ def render_video(
     cover_license: str | None = None,
     previews: str | None = None,
     generator: str | None = None,
+    post: list[dict] | None = None,
 ) -> dict:
     """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``).
 
-    Inputs and ``generator`` take the same forms as :func:`flows.canvas.render_canvas`'s.
+    Inputs, ``generator`` and ``post`` take the same forms as :func:`flows.canvas.render_canvas`'s;
+    ``post`` steps run on every shot before the shots are joined.
     """
+    post = check_render_post(post)
     audio, cover = fetch_inputs(audio, cover)
     request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
                                     transitions=transitions, cover=cover, cover_license=cover_license)
@@ -78,9 +82,13 @@ def render_video(
                  for i, clip in enumerate(future.result() for future in futures)]
         if previews:
             publish_preview(clips[0]["path"], previews, quality="draft")
+    if post:
+        with progress.stage("post"), costs.stage("post"):
+            clips = [apply_render_post(clip, post) for clip in clips]
     render_key = cache_key("video", inputs=inputs, template=request.template, seed=request.seed,
                            size=list(request.size), transitions=request.transitions,
-                           generator=backend["generator"], model=backend.get("model")).split("-", 1)[1][:24]
+                           generator=backend["generator"], model=backend.get("model"),
+                           post=post).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_video, [c["path"] for c in clips], audio_path, inputs["audio"], render_key)
         if previews:
@@ -94,7 +102,7 @@ def render_video(
     with progress.stage("manifest"):
         manifest = finalize_video(
             render_id=f"vid_{render_key}", request=request, audio_path=audio_path, inputs=inputs,
-            analysis=analysis, shots=shots, generator=clips[0]["generator"], stored=stored, checks=checks,
+            analysis=analysis, shots=shots, generator=clips[0]["generator"], post=post, stored=stored, checks=checks,
             costs=costs, files=files, out_dir=str(out), flow_run_id=str(runtime.flow_run.id or "") or None,
         )
     return manifest

@@ -60,18 +60,21 @@ def _manifest(*, kind: str, role: str, render_id: str, request, audio_path: str,
 
 @task(name="manifest")
 def finalize_canvas(*, plan: dict, clip: dict, **common) -> dict:
-    """Write the Canvas's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
+    """Write the Canvas's ``manifest.json`` with the cost log (and the post steps that ran on its
+    loop); publish outputs and manifest to ``out_dir``."""
+    post = {"post": clip["post"]} if clip.get("post") else {}
     return _manifest(
         kind="canvas", role="canvas", segment=(plan["start"], plan["end"]),
         shots=[ShotPlan(start=round(plan["start"], 4), end=round(plan["end"], 4), section=plan["section"],
                         scene=plan["scene"], transition_in="cut")],
         loop=LoopInfo(mode=plan["loop_mode"], bars=plan["bars"], seconds=round(common["checks"]["probe"]["duration"], 3)),
-        generator=clip["generator"], params={"scene": plan["scene"]}, **common)
+        generator=clip["generator"], params={"scene": plan["scene"], **post}, **common)
 
 
 @task(name="manifest")
-def finalize_video(*, shots: list[dict], generator: dict, **common) -> dict:
-    """Write the video's ``manifest.json`` with the cost log; publish outputs and manifest to ``out_dir``."""
+def finalize_video(*, shots: list[dict], generator: dict, post: list[dict] | None = None, **common) -> dict:
+    """Write the video's ``manifest.json`` with the cost log (and the post steps its shots went
+    through); publish outputs and manifest to ``out_dir``."""
     request, fps = common["request"], 30
     return _manifest(
         kind="video", role="video", segment=(0.0, common["analysis"]["audio"]["duration"]),
@@ -79,7 +82,8 @@ def finalize_video(*, shots: list[dict], generator: dict, **common) -> dict:
                         section=s["section"], scene=request.scene, transition_in=s["transition_in"])
                for s in shots],
         loop=None, generator=generator,
-        params={"scene": request.scene, "size": f"{request.size[0]}x{request.size[1]}"}, **common)
+        params={"scene": request.scene, "size": f"{request.size[0]}x{request.size[1]}",
+                **({"post": post} if post else {})}, **common)
 
 
 @task(name="manifest")

@@ -46,7 +46,8 @@ def _encode(frames, fps: float, key: str) -> dict:
     count = encode_frames(guard.apply(iter(frames)), out, size=(width, height), fps=round(fps))
     extract_poster(out, out.with_suffix(".jpg"))
     return {"path": str(out), "poster": str(out.with_suffix(".jpg")), "frames": count, "fps": round(fps),
-            "width": width, "height": height, "softened_frames": guard.softened}
+            "width": width, "height": height, "softened_frames": guard.softened,
+            "luminance": [[round(float(v), 5) for v in row] for row in guard.luminance]}
 
 
 @task(name="post", cache_key_fn=_post_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
@@ -89,6 +90,49 @@ def post_process(step: str, video: str, inputs: dict, options: dict, reference_i
     progress.report("post", 0.8)
     key = _post_key(None, {"step": step, "inputs": inputs, "options": options})
     return {**_encode(list(out), fps, key), "info": info}
+
+
+#: What a render flow's ``post`` steps may do: keep every frame's size and the frame rate, so the
+#: shots still join and the output still meets its spec.
+RENDER_POST_MODES = {"v2v": ("enhancement", "colorization", "style_transfer"),
+                     "inpaint": ("remove", "replace", "blend", "background")}
+
+
+def check_render_post(steps: object) -> list[dict]:
+    """A render flow's ``post`` parameter checked: ``[{"step": "v2v" | "inpaint", "options": {...},
+    "reference_image": path?}]``, each keeping size and frame rate (BadInputError naming the step)."""
+    if steps is None:
+        return []
+    if not isinstance(steps, list):
+        raise BadInputError(f"post must be a list of steps, got {type(steps).__name__}")
+    for i, step in enumerate(steps):
+        if not isinstance(step, dict) or step.get("step") not in RENDER_POST_MODES \
+                or not isinstance(step.get("options"), dict):
+            raise BadInputError(f"post step {i} must be {{\"step\": \"v2v\" or \"inpaint\", \"options\": {{...}}}}")
+        unknown = set(step) - {"step", "options", "reference_image"}
+        if unknown:
+            raise BadInputError(f"post step {i} has unknown fields {sorted(unknown)}")
+        mode = step["options"].get("mode")
+        if mode not in RENDER_POST_MODES[step["step"]]:
+            raise BadInputError(f"post step {i}: a render's {step['step']} mode is one of "
+                                f"{', '.join(RENDER_POST_MODES[step['step']])} (size and frame rate stay), got {mode!r}")
+    return steps
+
+
+def apply_render_post(clip: dict, steps: list[dict]) -> dict:
+    """Run a render's ``post`` steps on one of its clips (each a cached :func:`post_process` run);
+    returns the clip with the last step's file and luminance."""
+    from beatframe.cachekeys import sha256_file
+
+    for step in steps:
+        reference = step.get("reference_image")
+        # a clip's file name is its own cache key: it names its content
+        inputs = {"video": Path(clip["path"]).name,
+                  "reference_image": sha256_file(Path(reference)) if reference else None}
+        result = post_process(step["step"], clip["path"], inputs, step["options"], reference)
+        clip = {**clip, "path": result["path"], "luminance": result["luminance"],
+                "post": [*clip.get("post", []), {"step": step["step"], **result["info"]}]}
+    return clip
 
 
 def _track_key(context, parameters) -> str:

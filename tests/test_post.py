@@ -167,3 +167,22 @@ def test_lipsync_opens_the_mouth_with_the_voice_and_refuses_a_canvas(song, tmp_p
     from flows.post import _refuse_canvas
 
     _refuse_canvas(tmp_path / "face.mp4")  # 16:9: not a Canvas, nothing refused
+
+
+def test_render_flows_run_post_steps_on_their_clips(song, tmp_path):
+    from beatframe.errors import BadInputError
+    from flows.canvas import render_canvas
+
+    steps = [{"step": "v2v", "options": {"mode": "colorization", "palette": "sepia", "strength": 1.0}}]
+    manifest = render_canvas(audio=str(song), out_dir=str(tmp_path / "canvas"), seconds=4.0, template="mono-grid",
+                             post=steps)
+    assert manifest["checks"]["spec_ok"] and manifest["checks"]["loop"]["seam_ratio"] <= 1.5
+    assert manifest["generator"]["params"]["post"][0]["mode"] == "colorization"
+    import av
+
+    with av.open(str(tmp_path / "canvas" / "canvas.mp4")) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
+    assert frame[..., 0].mean() > frame[..., 2].mean() + 5  # the black-and-white grid is sepia now
+    for bad in ([{"step": "v2v", "options": {"mode": "upscale"}}], [{"step": "lipsync", "options": {}}]):
+        with pytest.raises(BadInputError):
+            render_canvas(audio=str(song), out_dir=str(tmp_path / "bad"), post=bad)
