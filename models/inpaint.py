@@ -78,7 +78,6 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
@@ -1035,21 +1034,11 @@ class _FlowGuidedFill:
 
 
 # ------------------------------------------------------------------------------------ generated content
-@functools.lru_cache(maxsize=2)
 def _load_pipeline(folder: str):
-    """The diffusers inpainting pipeline in ``folder`` and a lock (one denoising call at a time).
+    """The diffusers inpainting pipeline in ``folder`` and its lock (:func:`models.diffusion.load_local_pipeline`)."""
+    from models.diffusion import load_local_pipeline
 
-    Kept for the life of the process (two folders at most): loading takes far longer than a call.
-    """
-    import torch
-    from diffusers import AutoPipelineForInpainting
-
-    cuda = torch.cuda.is_available()
-    pipe = AutoPipelineForInpainting.from_pretrained(
-        folder, local_files_only=True, dtype=torch.float16 if cuda else torch.float32)
-    pipe.set_progress_bar_config(disable=True)
-    pipe.to("cuda" if cuda else "cpu")
-    return pipe, threading.Lock()
+    return load_local_pipeline(folder, "AutoPipelineForInpainting")
 
 
 class _Generated:

@@ -1,8 +1,9 @@
 """Video-to-video transforms: restyle, re-move, clean up, enlarge, retime or colour a clip.
 
 The reference API's *V2V Pipeline* takes a finished clip and a mode; :func:`transform` runs it on
-the CPU with classical vision (OpenCV and numpy). No diffusion model is used: every mode below has
-a deterministic, measurable result, and ``info["backend"]`` says ``"opencv"``.
+the CPU with classical vision (OpenCV and numpy): every mode below has a deterministic, measurable
+result, and ``info["backend"]`` says ``"opencv"``. ``style_transfer`` alone can use a diffusion
+model instead, when one is installed (see *Diffusion* below).
 
 Modes
 -----
@@ -56,12 +57,29 @@ flicker lives; detail always comes from the current frame, so stabilization neve
 whose forward and backward flows disagree, or whose detail does not match once warped
 (occlusions, flow errors, a cut), are left alone.
 
+Diffusion (optional)
+-------------------
+When an image-to-image model folder exists, ``style_transfer`` restyles with it instead of the
+edge-preserving filter: a diffusers pipeline (``AutoPipelineForImage2Image``, e.g. Stable
+Diffusion) loaded with ``local_files_only=True`` from ``$BEATFRAME_MODELS_DIR/<model>`` (default
+:data:`DEFAULT_IMG2IMG_MODEL`; ``huggingface-cli download stable-diffusion-v1-5/stable-diffusion-
+v1-5 --local-dir $BEATFRAME_MODELS_DIR/stable-diffusion-img2img`` puts one there) redraws every
+frame from a ``prompt`` (default :data:`DEFAULT_STYLE_PROMPT`). ``strength`` is the denoising
+strength (how much of each frame is redrawn) rather than a blend, and every frame starts from
+the same noise (one ``seed`` for the clip), so unchanged content is redrawn the same way; the
+reference's colours are then moved onto the result and ``temporal_consistency`` stabilizes it
+along the source's flow, as on the CPU path. ``info["backend"]`` says ``"diffusers"`` and
+``info["model"]`` the folder. Without the folder the CPU path runs and ``info["reason"]`` says
+why.
+
 ``preserve_motion`` keeps the source's own motion: stabilization follows the optical flow (off:
 it blends in place, cheaper but it drags the low frequencies of moving areas), and
 ``motion_transfer`` adds the reference's camera motion to the source's (off: the source's own
 camera motion is measured and removed, so the reference's replaces it).
 
-Plain numpy/OpenCV: no torch, no Prefect, no I/O; reads no environment variables.
+Plain numpy/OpenCV (torch and diffusers only for the optional diffusion path); no Prefect, no
+I/O beyond loading that model. Environment: ``BEATFRAME_MODELS_DIR`` (through
+:func:`beatframe.settings.get_settings`), read by ``style_transfer`` only.
 """
 
 from __future__ import annotations
@@ -69,6 +87,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -90,6 +110,12 @@ PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
 }
 DEFAULT_PALETTE = "sepia"
 
+#: the folder under BEATFRAME_MODELS_DIR holding the image-to-image pipeline when ``model`` is not
+#: given
+DEFAULT_IMG2IMG_MODEL = "stable-diffusion-img2img"
+#: what the image-to-image model is asked for when ``prompt`` is not given
+DEFAULT_STYLE_PROMPT = "a stylized painting, bold brush strokes, flat vivid colours, ink lines"
+
 #: the smallest frame side the flow and filters work on
 MIN_SIDE = 16
 #: upscaled frames may not exceed this many pixels on a side
@@ -98,6 +124,9 @@ MAX_SIDE = 8192
 MAX_ZOOM = 1.5
 #: iterations of back-projection in ``upscale``
 _BACK_PROJECTIONS = 8
+#: frames are redrawn by the diffusion model at most this many pixels a side (at least 64), then
+#: scaled back to the frame
+_GEN_MAX_SIDE = 768
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,6 +398,78 @@ def _motion_transfer(clip: list[np.ndarray], reference: list[np.ndarray], *, amo
 
 
 # --------------------------------------------------------------------------------------------
+# diffusion
+
+
+class _Diffusion(NamedTuple):
+    """An image-to-image model found for ``style_transfer`` and how to run it."""
+
+    folder: Path
+    name: str
+    prompt: str
+    seed: int
+    steps: int
+
+
+def _model_folder(model: str | None) -> tuple[Path | None, str | None]:
+    """The image-to-image model folder under BEATFRAME_MODELS_DIR, or None and why there is none.
+
+    A missing default folder is no error (the CPU path runs); a missing named ``model`` is.
+    """
+    name = DEFAULT_IMG2IMG_MODEL if model is None else model
+    parts = PurePosixPath(str(name).replace("\\", "/")).parts
+    if not isinstance(name, str) or not name.strip() or Path(name).is_absolute() or ".." in parts:
+        raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
+                            "(no absolute paths, no '..')")
+    from beatframe.settings import get_settings
+
+    root = get_settings().models_dir
+    if root is None:
+        where = "BEATFRAME_MODELS_DIR is not set"
+    else:
+        folder = Path(root).joinpath(*parts)
+        if (folder / "model_index.json").is_file():
+            return folder, None
+        where = f"no model folder {folder} (model_index.json missing)"
+    if model is not None:
+        raise BadInputError(f"image-to-image model {model!r}: {where}")
+    return None, f"{where}; the CPU path ran"
+
+
+def _load_pipeline(folder: str):
+    """The diffusers image-to-image pipeline in ``folder`` and its lock (:func:`models.diffusion.load_local_pipeline`)."""
+    from models.diffusion import load_local_pipeline
+
+    return load_local_pipeline(folder, "AutoPipelineForImage2Image")
+
+
+def _redraw(clip: list[np.ndarray], diffusion: _Diffusion, strength: float) -> list[np.ndarray]:
+    """Every frame redrawn by the image-to-image model, from the same noise, at the frame's size.
+
+    ``strength`` is the denoising strength; the schedule is stretched so that about
+    ``diffusion.steps`` denoising steps run at any strength.
+    """
+    import torch
+    from PIL import Image
+
+    pipe, lock = _load_pipeline(str(diffusion.folder))
+    h, w = clip[0].shape[:2]
+    s = min(1.0, _GEN_MAX_SIDE / max(h, w))
+    gw, gh = max(64, round(w * s / 8) * 8), max(64, round(h * s / 8) * 8)
+    schedule = math.ceil(diffusion.steps / strength)
+    out = []
+    for frame in clip:
+        image = Image.fromarray(cv2.resize(frame, (gw, gh), interpolation=cv2.INTER_AREA))
+        with lock:
+            result = pipe(prompt=diffusion.prompt, image=image, strength=strength,
+                          num_inference_steps=schedule, output_type="np",
+                          generator=torch.Generator("cpu").manual_seed(diffusion.seed)).images[0]
+        result = (np.clip(np.asarray(result, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
+        out.append(cv2.resize(result, (w, h), interpolation=cv2.INTER_CUBIC))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
 # temporal stabilization
 
 
@@ -467,7 +568,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
               reference_image: np.ndarray | None = None,
               reference_frames: Sequence[np.ndarray] | None = None, preserve_motion: bool = True,
               temporal_consistency: float = 0.8, fps: float | None = None, factor: int = 2,
-              palette: str | None = None) -> tuple[list[np.ndarray], dict]:
+              palette: str | None = None, prompt: str | None = None, model: str | None = None,
+              seed: int = 0, steps: int = 20) -> tuple[list[np.ndarray], dict]:
     """Transform a clip in one of :data:`MODES` (see the module docstring for each).
 
     Parameters
@@ -479,8 +581,9 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         One of :data:`MODES`.
     strength : float
         0-1: how far to blend from the plain input toward the result (for ``motion_transfer``:
-        the fraction of the camera move applied; see the module docstring). 0 returns the input
-        unchanged, resized (bicubic) by ``upscale`` and cross-faded to the higher rate by
+        the fraction of the camera move applied; for ``style_transfer`` with a diffusion model:
+        the denoising strength; see the module docstring). 0 returns the input unchanged,
+        resized (bicubic) by ``upscale`` and cross-faded to the higher rate by
         ``interpolation``.
     reference_image : numpy.ndarray, optional
         RGB uint8: the style of ``style_transfer`` (required there), or the colours of
@@ -501,6 +604,17 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     palette : str, optional
         A name from :data:`PALETTES` for ``colorization`` (default ``sepia`` when there is no
         ``reference_image``). Rejected by the other modes.
+    prompt : str, optional
+        ``style_transfer`` with a diffusion model: what to redraw the frames as (default
+        :data:`DEFAULT_STYLE_PROMPT`); unused on the CPU path. Rejected by the other modes.
+    model : str, optional
+        ``style_transfer``: the image-to-image model's folder under ``BEATFRAME_MODELS_DIR``;
+        default :data:`DEFAULT_IMG2IMG_MODEL` (a missing default runs the CPU path, a missing
+        named model is an error). Rejected by the other modes.
+    seed : int
+        The diffusion noise's seed, one for the whole clip.
+    steps : int
+        1-1000: denoising steps per frame of the diffusion model.
 
     Returns
     -------
@@ -508,8 +622,10 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         RGB uint8 frames: as many and as large as the input, except ``upscale`` (``factor``
         times the size) and ``interpolation`` (``factor`` times as many).
     info : dict
-        ``mode``, ``backend`` (``"opencv"``: no diffusion model is used), ``strength``,
-        ``preserve_motion``, ``temporal_consistency``, ``frames_in``, ``frames_out``,
+        ``mode``, ``backend`` (``"opencv"``, or ``"diffusers"`` when ``style_transfer`` used a
+        diffusion model), ``model`` (that model's folder name, else None), ``reason`` (why
+        ``style_transfer`` ran on the CPU, else None), ``strength``, ``preserve_motion``,
+        ``temporal_consistency``, ``frames_in``, ``frames_out``,
         ``size_in`` and ``size_out`` (``[width, height]``), ``fps`` (of the output, or None),
         ``seconds`` (time taken) and ``details`` (what the mode measured or chose).
 
@@ -518,7 +634,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     BadInputError
         An unknown mode, frames that are not a non-empty sequence of equally shaped RGB uint8
         frames, a missing or unused reference, a control outside its range, an unknown
-        palette, fewer than 2 frames for ``interpolation``, or an upscale beyond 8192 px.
+        palette, fewer than 2 frames for ``interpolation``, an upscale beyond 8192 px, or a
+        named ``model`` that is not installed.
     """
     started = time.perf_counter()
     if not isinstance(mode, str) or mode not in MODES:
@@ -565,6 +682,7 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     h, w = clip[0].shape[:2]
     if mode == "upscale" and max(h, w) * factor > MAX_SIDE:
         raise BadInputError(f"upscaling {w}x{h} by {factor} exceeds {MAX_SIDE} px a side")
+    diffusion, reason = _diffusion(mode, prompt=prompt, model=model, seed=seed, steps=steps)
 
     detail: dict = {}
     if s == 0.0:
@@ -574,17 +692,20 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         out, guides, detail = _transformed(clip, mode=mode, strength=s, ref_image=ref_image,
                                            ref_clip=ref_clip,
                                            preserve_motion=bool(preserve_motion), factor=factor,
-                                           palette=palette)
+                                           palette=palette, diffusion=diffusion)
         if tc > 0.0 and len(out) > 1:
             out = _stabilize(out, guides, tc, follow_flow=bool(preserve_motion))
-        if s < 1.0 and mode != "motion_transfer":
+        # the diffusion model's strength is its denoising strength, already applied
+        if s < 1.0 and mode != "motion_transfer" and diffusion is None:
             out = [cv2.addWeighted(p, 1.0 - s, d, s, 0.0)
                    for p, d in zip(_plain(clip, mode=mode, factor=factor), out)]
     oh, ow = out[0].shape[:2]
     rate = None if fps is None else float(fps) * (factor if mode == "interpolation" else 1)
     info = {
         "mode": mode,
-        "backend": "opencv",
+        "backend": "opencv" if diffusion is None else "diffusers",
+        "model": None if diffusion is None else diffusion.name,
+        "reason": reason,
         "strength": s,
         "preserve_motion": bool(preserve_motion),
         "temporal_consistency": tc,
@@ -597,6 +718,30 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         "details": detail,
     }
     return out, info
+
+
+def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, steps: int
+               ) -> tuple[_Diffusion | None, str | None]:
+    """The diffusion model ``style_transfer`` uses, or None and why not (None for other modes)."""
+    if mode != "style_transfer":
+        for name, value in (("prompt", prompt), ("model", model)):
+            if value is not None:
+                raise BadInputError(f"{name} is not used by {mode}; only by style_transfer")
+        return None, None
+    if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+        raise BadInputError(f"prompt must be a non-empty string, got {prompt!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) \
+            or not 0 <= seed < 2 ** 63:
+        raise BadInputError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
+            or not 1 <= steps <= 1000:
+        raise BadInputError(f"steps must be a whole number from 1 to 1000, got {steps!r}")
+    folder, reason = _model_folder(model)
+    if folder is None:
+        return None, reason
+    return _Diffusion(folder=folder, name=DEFAULT_IMG2IMG_MODEL if model is None else model,
+                      prompt=DEFAULT_STYLE_PROMPT if prompt is None else prompt, seed=int(seed),
+                      steps=int(steps)), None
 
 
 def _positions(n: int, factor: int) -> list[float]:
@@ -622,14 +767,22 @@ def _plain(clip: list[np.ndarray], *, mode: str, factor: int) -> list[np.ndarray
 
 def _transformed(clip: list[np.ndarray], *, mode: str, strength: float,
                  ref_image: np.ndarray | None, ref_clip: list[np.ndarray] | None,
-                 preserve_motion: bool, factor: int, palette: str | None
+                 preserve_motion: bool, factor: int, palette: str | None,
+                 diffusion: _Diffusion | None
                  ) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
     """The mode's full result, the frames whose flow guides its stabilization, and details."""
     if mode == "style_transfer":
-        styled = [_stylize(f) for f in clip]
+        if diffusion is None:
+            styled = [_stylize(f) for f in clip]
+            generated: dict = {}
+        else:
+            styled = _redraw(clip, diffusion, strength)
+            generated = {"prompt": diffusion.prompt, "seed": diffusion.seed,
+                         "steps": diffusion.steps}
         src_stats, ref_stats = _lab_stats(styled), _lab_stats([ref_image])
         done = [_colour_transfer(f, src_stats, ref_stats) for f in styled]
-        return done, clip, {"reference_lab_mean": [round(float(v), 2) for v in ref_stats[0]],
+        return done, clip, {**generated,
+                            "reference_lab_mean": [round(float(v), 2) for v in ref_stats[0]],
                             "reference_lab_std": [round(float(v), 2) for v in ref_stats[1]]}
     if mode == "motion_transfer":
         # strength scales the camera move itself: a pixel blend of a moved and an unmoved clip

@@ -140,3 +140,14 @@ def wait_render():
         raise AssertionError(f"render {render_id} still {render['status']} after {timeout} s")
 
     return wait
+
+
+@pytest.fixture
+def models_dir_env(tmp_path, monkeypatch):
+    """An empty BEATFRAME_MODELS_DIR for one test (the cached settings re-read before and after)."""
+    from beatframe.settings import get_settings
+
+    monkeypatch.setenv("BEATFRAME_MODELS_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()

@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter
 import models.inpaint as inpaint
 from beatframe.errors import BadInputError
 from models.inpaint import inpaint_frames, inpaint_image
+from tiny_sd import build_tiny_sd
 
 W, H = 160, 120
 BOX = (58, 44, 110, 74)
@@ -315,41 +316,10 @@ def test_a_local_model_generates_the_content_once(tmp_path, monkeypatch):
     assert np.array_equal(out[oy:oy + H], clean[0]) and np.all(out[:oy - 3] == (0, 255, 0))
 
 
-def _tiny_inpainting_pipeline(folder):
-    """A seeded random Stable Diffusion inpainting pipeline a few hundred kB large, saved to
-    ``folder`` (an offline word-level tokenizer; nothing is downloaded). Its pictures are noise."""
-    import torch
-    from diffusers import (AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline,
-                           UNet2DConditionModel)
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
-
-    torch.manual_seed(0)
-    words = ["<pad>", "</s>", "<unk>", "a", "neon", "cat"]
-    tok = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>",
-                                        unk_token="<unk>", model_max_length=8)
-    unet = UNet2DConditionModel(
-        block_out_channels=(16, 32), layers_per_block=1, sample_size=16, in_channels=9,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
-        attention_head_dim=4, norm_num_groups=8)
-    vae = AutoencoderKL(block_out_channels=[16, 32], down_block_types=["DownEncoderBlock2D"] * 2,
-                        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=4, norm_num_groups=8)
-    text = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=0, hidden_size=16, intermediate_size=32,
-        num_attention_heads=2, num_hidden_layers=1, vocab_size=len(words), max_position_embeddings=8))
-    StableDiffusionInpaintPipeline(
-        vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=DDIMScheduler(steps_offset=1),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    ).save_pretrained(folder)
-
-
 def test_a_real_local_pipeline_loads_and_runs(tmp_path):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
-    _tiny_inpainting_pipeline(tmp_path / "tiny-inpaint")
+    build_tiny_sd(tmp_path / "tiny-inpaint", inpainting=True)
     clean = _panning(n=3)
     out, info = _run(clean, mode="replace", box=BOX, prompt="a neon cat", model="tiny-inpaint",
                      models_dir=tmp_path, steps=2, feather_radius=0)

@@ -277,13 +277,8 @@ def test_installed_models_finds_diffusers_folders(tmp_path):
 
 
 @pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    from beatframe.settings import get_settings
-
-    monkeypatch.setenv("BEATFRAME_MODELS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+def models_dir(models_dir_env):
+    return models_dir_env
 
 
 def test_available_defaults_to_beatframe_models_dir(models_dir):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import socket
+
 import cv2
 import numpy as np
 import pytest
 
 from beatframe.errors import BadInputError
 from models.interpolation import optical_flow
-from models.v2v import MODES, PALETTES, transform
+from models.v2v import DEFAULT_IMG2IMG_MODEL, MODES, PALETTES, transform
+from tiny_sd import build_tiny_sd
 
 
 def _texture(h: int, w: int, *, seed: int = 0, tint=(1.0, 1.0, 1.0), edges: bool = True
@@ -258,6 +261,55 @@ def test_info_describes_the_run(clip):
     assert out[0].shape == (192, 256, 3)
 
 
+@pytest.fixture
+def models_dir(models_dir_env):
+    return models_dir_env
+
+
+def test_style_transfer_without_a_model_folder_runs_on_the_cpu(clip, models_dir):
+    ref = _texture(64, 64, seed=7)
+    out, info = transform(clip[:3], mode="style_transfer", reference_image=ref)
+    assert info["backend"] == "opencv" and info["model"] is None
+    assert info["reason"] == (f"no model folder {models_dir / DEFAULT_IMG2IMG_MODEL} "
+                              "(model_index.json missing); the CPU path ran")
+    cpu, _ = transform(clip[:3], mode="style_transfer", reference_image=ref, prompt="a cat")
+    assert all(np.array_equal(a, b) for a, b in zip(out, cpu))  # the prompt needs a model
+    _, info = transform(clip[:2], mode="enhancement")
+    assert info["backend"] == "opencv" and info["reason"] is None
+    with pytest.raises(BadInputError, match="image-to-image model 'mine': no model folder"):
+        transform(clip[:2], mode="style_transfer", reference_image=ref, model="mine")
+
+
+def test_style_transfer_uses_a_local_diffusion_model(models_dir, monkeypatch):
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    build_tiny_sd(models_dir / DEFAULT_IMG2IMG_MODEL)
+    build_tiny_sd(models_dir / "other", seed=1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    frames = _pan(_texture(120, 120, seed=1), 4, dx=2.0, size=(64, 64))
+    ref = _texture(64, 64, seed=7, tint=(1.0, 0.55, 0.2))
+    run = dict(mode="style_transfer", reference_image=ref, prompt="a neon cat", steps=2)
+    out, info = transform(frames, seed=3, **run)
+    assert info["backend"] == "diffusers" and info["model"] == DEFAULT_IMG2IMG_MODEL
+    assert info["reason"] is None
+    assert info["details"]["prompt"] == "a neon cat" and info["details"]["seed"] == 3
+    assert len(out) == len(frames) and all(f.shape == (64, 64, 3) and f.dtype == np.uint8
+                                           for f in out)
+    assert not np.array_equal(out[0], frames[0])
+    again, _ = transform(frames, seed=3, **run)
+    assert all(np.array_equal(a, b) for a, b in zip(out, again))
+    other, _ = transform(frames[:2], seed=4, **run)
+    assert not np.array_equal(out[0], other[0])
+    _, info = transform(frames[:2], model="other", **run)
+    assert info["backend"] == "diffusers" and info["model"] == "other"
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mode="cartoon"), "unknown v2v mode"),
     (dict(mode="style_transfer"), "needs a reference_image"),
@@ -272,6 +324,14 @@ def test_info_describes_the_run(clip):
     (dict(mode="upscale", reference_frames=[np.zeros((32, 32, 3), np.uint8)] * 2), "not used"),
     (dict(mode="colorization", palette="rainbow"), "unknown palette"),
     (dict(mode="enhancement", palette="sepia"), "not used"),
+    (dict(mode="enhancement", prompt="a cat"), "prompt is not used by enhancement"),
+    (dict(mode="upscale", model="sd"), "model is not used by upscale"),
+    (dict(mode="style_transfer", reference_image=np.zeros((32, 32, 3), np.uint8), steps=0),
+     "steps"),
+    (dict(mode="style_transfer", reference_image=np.zeros((32, 32, 3), np.uint8), seed=-1),
+     "seed"),
+    (dict(mode="style_transfer", reference_image=np.zeros((32, 32, 3), np.uint8),
+          model="../x"), "folder name under BEATFRAME_MODELS_DIR"),
     (dict(mode="style_transfer", reference_image=np.zeros((4, 4, 3), np.uint8)), "too small"),
     (dict(mode="motion_transfer", reference_frames=[np.zeros((32, 32, 3), np.uint8)]),
      "at least 2"),
