@@ -72,7 +72,9 @@ def render_canvas(
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
                                      loop_mode=loop, start=start, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / request.audio.stem
-    run = start_render(request, weights=STAGE_WEIGHTS, progress_key="canvas-progress")
+    # a render without post steps has no post stage: its progress still ends at 100 %
+    weights = STAGE_WEIGHTS if post else {name: w for name, w in STAGE_WEIGHTS.items() if name != "post"}
+    run = start_render(request, weights=weights, progress_key="canvas-progress")
     costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
     audio_path, cover_path, cover_sha256 = run.audio_path, run.cover_path, inputs["cover"]
     if cover_cleanup and cover_path:

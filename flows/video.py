@@ -63,7 +63,9 @@ def render_video(
     request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
                                     transitions=transitions, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / f"{request.audio.stem}-video"
-    run = start_render(request, weights=STAGE_WEIGHTS, progress_key="video-progress")
+    # a render without post steps has no post stage: its progress still ends at 100 %
+    weights = STAGE_WEIGHTS if post else {name: w for name, w in STAGE_WEIGHTS.items() if name != "post"}
+    run = start_render(request, weights=weights, progress_key="video-progress")
     costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
     audio_path, cover_path = run.audio_path, run.cover_path
     with progress.stage("plan"), costs.stage("plan"):
