@@ -35,6 +35,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from shared_data import recording  # noqa: E402 - beside this script, on sys.path when it runs
+
 warnings.filterwarnings("ignore")
 
 
@@ -118,11 +120,8 @@ def real_items(data: Path) -> list[dict]:
     for name, t in truth.items():
         if not t.get("bpm"):
             continue  # speech / a cappella clips: no beat truth
-        path = data / "audio" / name
-        if not path.exists():
-            path = data / name
-        if not path.exists():
-            print(f"  (missing {name}, skipped)")
+        path = recording(data, name)
+        if path is None:
             continue
         items.append(dict(name=name, path=path, bpm=float(t["bpm"]), beats=t.get("beats"),
                           downbeats=t.get("downbeats"), sections=None))

@@ -46,6 +46,7 @@ warnings.filterwarnings("ignore")
 from beatframe.analysis.visemes import (  # noqa: E402
     Viseme, open_in_silence, phone_agreement, visemes, word_coverage)
 from beatframe.audio import load_audio  # noqa: E402
+from shared_data import recording  # noqa: E402
 
 COVERAGE_MIN, SILENCE_MAX = 0.8, 0.2
 CLASSES = ("PP", "FF", "AA", "EE", "OO")
@@ -73,11 +74,8 @@ def real_items(data: Path) -> list[dict]:
     truth = json.loads((data / "speech_truth.json").read_text())
     items = []
     for name, t in truth.items():
-        path = data / "audio" / name
-        if not path.exists():
-            path = data / name
-        if not path.exists():
-            print(f"  (missing {name}, skipped)")
+        path = recording(data, name)
+        if path is None:
             continue
         if t.get("words"):
             words, kind = [(float(a), float(b)) for a, b, _ in t["words"]], "speech, words"
