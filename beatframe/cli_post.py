@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from beatframe.errors import BadInputError
@@ -149,7 +150,12 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
     if not os.environ.get("PREFECT_API_URL"):
         raise BadInputError("set PREFECT_API_URL to the Prefect server to deploy to")
-    for name in deploy_all(args.prefect_yaml, names=args.name or None, zombie_after=args.zombie_after):
+    try:
+        applied = deploy_all(args.prefect_yaml, names=args.name or None, zombie_after=args.zombie_after)
+    except RuntimeError as exc:  # prefect deploy failed: its own output says why, in full
+        print(f"beatframe: {exc}", file=sys.stderr)
+        return 1
+    for name in applied:
         print(f"deployed {name}")
     return 0
 
@@ -173,7 +179,8 @@ def register(sub, generator_help: str) -> None:
     visemes.add_argument("--json", action="store_true", help='print [{"start", "end", "viseme"}]')
     visemes.set_defaults(run=cmd_visemes)
 
-    deploy = sub.add_parser("deploy", help="apply prefect.yaml's deployments to the Prefect server (PREFECT_API_URL)")
+    deploy = sub.add_parser("deploy", help="create prefect.yaml's work pools and the dead-worker automation on the Prefect server "
+                                        "(PREFECT_API_URL), then run prefect deploy on it")
     deploy.add_argument("--prefect-yaml", type=Path, default=Path("prefect.yaml"))
     deploy.add_argument("--name", action="append", help="only this deployment (repeat for several)")
     deploy.add_argument("--zombie-after", type=float, default=90.0, metavar="SECONDS",

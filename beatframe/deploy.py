@@ -1,27 +1,29 @@
-"""``beatframe deploy``: the deployments of ``prefect.yaml`` applied to the Prefect server through
-Prefect's Python API, with their work pools created when missing.
+"""``beatframe deploy``: a Prefect server made ready for beatframe, then ``prefect deploy``.
 
-``prefect deploy --all`` is the usual way, but in Prefect 3.8.8 it fails after the first
-deployment: it asks the server for the pool's online workers with null paging fields that the
-server's own schema refuses (HTTP 422, ``work_pools/<pool>/workers/filter``). This applies the
-same file — entrypoints, parameters, tags, pools and schedules — with ``Flow.from_source(...)
-.to_deployment(...).apply()``, which does not make that call. Workers run the flows from
-``project_dir`` (``BEATFRAME_PROJECT_DIR`` on the worker, as prefect.yaml's pull step says).
+``prefect deploy --all`` applies ``prefect.yaml`` by itself once its work pools exist (it does not
+create them). ``beatframe deploy`` does the two things around it that an operator would otherwise
+do by hand: it creates the process work pools the file names (``cpu``, ``gpu``) when they are
+missing, and keeps the automation that turns the flow runs of a dead worker into Crashed runs
+(:func:`ensure_zombie_automation`). Then it runs ``prefect --no-prompt deploy`` on the file
+(``--all``, or ``--name`` for each chosen deployment) and reports the deployments Prefect applied.
 
-It also keeps the automation that turns the flow runs of a dead worker into Crashed runs
-(:func:`ensure_zombie_automation`): a flow run sends a heartbeat event every
+The zombie automation: a flow run sends a heartbeat event every
 ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (set it on the workers; at least 30), and a run
 whose heartbeats stop for ``zombie_after`` seconds without it finishing is marked Crashed, so
 whoever waits on it (the catalog's distributed mode, :mod:`tasks.distribute`) retries it on a
 live worker instead of waiting forever. Prefect 3.8.8 has no built-in detection of such runs.
 
-Environment: ``PREFECT_API_URL`` (the server), ``BEATFRAME_PROJECT_DIR`` (default: the folder of
+Environment: ``PREFECT_API_URL`` (the server), ``BEATFRAME_PROJECT_DIR`` (the checkout the
+workers run the flows from, baked into the deployments' pull step; default: the folder of
 prefect.yaml).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -76,37 +78,59 @@ def ensure_zombie_automation(*, zombie_after: float = ZOMBIE_AFTER) -> None:
             client.create_automation(automation)
 
 
-def deploy_all(prefect_yaml: Path, *, project_dir: Path | None = None, names: list[str] | None = None,
-               zombie_after: float = ZOMBIE_AFTER) -> list[str]:
-    """Apply the deployments of ``prefect_yaml`` (only ``names`` when given), creating their process
-    work pools when missing and the zombie automation; returns ``<flow>/<deployment>`` of each one
-    applied."""
-    from prefect import Flow
+def create_work_pools(deployments: list[dict]) -> list[str]:
+    """Create the process work pools the deployments name, when missing; returns the new ones."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
-    from prefect.schedules import Cron
 
+    created = []
+    with get_client(sync_client=True) as client:
+        for pool in sorted({d["work_pool"]["name"] for d in deployments}):
+            try:
+                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+                created.append(pool)
+            except ObjectAlreadyExists:
+                pass
+    return created
+
+
+#: how ``prefect deploy`` reports each deployment it applied
+_APPLIED = re.compile(r"Deployment '([^']+/[^']+)' successfully (?:created|updated)")
+
+
+def prefect_deploy(prefect_yaml: Path, *, names: list[str] | None = None, project_dir: Path | None = None,
+                   timeout: float = 600) -> list[str]:
+    """Run ``prefect --no-prompt deploy`` on ``prefect_yaml`` (every deployment, or ``names``);
+    returns ``<flow>/<deployment>`` of each one applied. Prefect's own output is passed on only
+    when it fails."""
     prefect_yaml = Path(prefect_yaml).resolve()
     project_dir = Path(project_dir or os.environ.get("BEATFRAME_PROJECT_DIR") or prefect_yaml.parent).resolve()
+    selection = [arg for name in names for arg in ("--name", name)] if names else ["--all"]
+    # wide columns: Prefect prints through rich, which would wrap the lines read back below
+    env = {**os.environ, "BEATFRAME_PROJECT_DIR": str(project_dir), "COLUMNS": "500"}
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selection,
+               "--prefect-file", str(prefect_yaml)]
+    try:
+        proc = subprocess.run(command, cwd=prefect_yaml.parent, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"prefect deploy did not finish within {timeout:g} s") from None
+    applied = _APPLIED.findall(proc.stdout)
+    if proc.returncode != 0 or not applied:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise RuntimeError(f"prefect deploy failed (exit code {proc.returncode}):\n{tail}")
+    return applied
+
+
+def deploy_all(prefect_yaml: Path, *, project_dir: Path | None = None, names: list[str] | None = None,
+               zombie_after: float = ZOMBIE_AFTER) -> list[str]:
+    """The pools and the zombie automation, then ``prefect deploy`` of every deployment of
+    ``prefect_yaml`` (only ``names`` when given); returns ``<flow>/<deployment>`` of each one applied."""
     chosen = [d for d in read_deployments(prefect_yaml) if not names or d["name"] in names]
     if names and len(chosen) != len(set(names)):
         known = ", ".join(d["name"] for d in read_deployments(prefect_yaml))
         raise BadInputError(f"no deployment named {sorted(set(names) - {d['name'] for d in chosen})}; known: {known}")
-    with get_client(sync_client=True) as client:
-        for pool in sorted({d["work_pool"]["name"] for d in chosen}):
-            try:
-                client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
-            except ObjectAlreadyExists:
-                pass
+    create_work_pools(chosen)
     ensure_zombie_automation(zombie_after=zombie_after)
-    applied = []
-    for deployment in chosen:
-        flow = Flow.from_source(source=str(project_dir), entrypoint=deployment["entrypoint"])
-        schedules = [Cron(s["cron"], timezone=s.get("timezone"), active=s.get("active", True),
-                          parameters=s.get("parameters") or {}) for s in deployment.get("schedules") or []]
-        flow.to_deployment(name=deployment["name"], work_pool_name=deployment["work_pool"]["name"],
-                           parameters=deployment.get("parameters") or {}, tags=deployment.get("tags") or [],
-                           description=deployment.get("description"), schedules=schedules or None).apply()
-        applied.append(f"{flow.name}/{deployment['name']}")
-    return applied
+    return prefect_deploy(prefect_yaml, names=names, project_dir=project_dir)

@@ -7,7 +7,8 @@ Why: a deployment run's manifest is the flow's persisted result, which the API r
 completes (``beatframe.api.runner``), and the tasks' cached results are what a retried or repeated
 run on another worker finds instead of recomputing. With Prefect's default local result storage
 both stay on the machine that ran the flow. This saves a ``remote-file-system`` block (an fsspec
-URL; ``s3://`` needs the ``s3fs`` package, which the images of ``deploy/docker`` install) and the
+URL; ``s3://`` needs the ``s3fs`` package: ``pip install 'beatframe[s3]'``, as the images of
+``deploy/docker`` do) and the
 workers and the API are started with ``PREFECT_DEFAULT_RESULT_STORAGE_BLOCK`` naming it.
 
 Environment:

@@ -15,7 +15,7 @@ A last test checks the server operators actually get (``beatframe server start``
 Every page is kept as a PNG under ``$BEATFRAME_TEST_ARTIFACTS/prefect-ui`` (default: a pytest
 temporary folder); the folder is printed. Needs ``/usr/bin/chromium``:
 ``apt-get update && apt-get install -y chromium`` (skipped without it, unless
-``BEATFRAME_REQUIRE_BROWSER=1``, which makes a missing browser a failure).
+``BEATFRAME_REQUIRE_SYSTEM_PACKAGES=1``, which makes a missing browser a failure).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def chromium() -> str:
     path = chromium_path()
     if path is None:
         reason = f"headless Chromium is not installed (CI: `{INSTALL_HINT}`)"
-        if os.environ.get("BEATFRAME_REQUIRE_BROWSER") == "1":
+        if os.environ.get("BEATFRAME_REQUIRE_SYSTEM_PACKAGES") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
     return path

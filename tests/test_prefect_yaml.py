@@ -57,21 +57,55 @@ def test_pools_schedules_and_gpu_deployments():
         (d["name"], f) for d, f in found)["catalog"].fn).parameters)
 
 
-def test_beatframe_deploy_applies_every_deployment_with_pools_and_schedules(prefect_server):
-    """What `prefect deploy --all` would do (it fails in Prefect 3.8.8: see beatframe/deploy.py)."""
+def test_prefect_deploy_all_applies_every_deployment(prefect_server):
+    """The operator's way: the pools exist, then `prefect deploy --all` from the repository root."""
+    import os
+    import subprocess
+    import sys
+
     from prefect.client.orchestration import get_client
 
-    from beatframe.deploy import deploy_all
+    from beatframe.deploy import create_work_pools
 
-    applied = deploy_all(ROOT / "prefect.yaml")
-    assert len(applied) == len(deployments_and_flows())
+    create_work_pools([d for d, _ in deployments_and_flows()])
+    env = {k: v for k, v in os.environ.items() if k != "BEATFRAME_PROJECT_DIR"}
+    proc = subprocess.run([sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     with get_client(sync_client=True) as client:
         assert {client.read_work_pool(name).type for name in ("cpu", "gpu")} == {"process"}
+        for deployment, flow in deployments_and_flows():
+            applied = client.read_deployment_by_name(f"{flow.name}/{deployment['name']}")
+            assert applied.work_pool_name == deployment["work_pool"]["name"]
+            assert applied.parameters == deployment.get("parameters", {})
         catalog = client.read_deployment_by_name("render_catalog/catalog")
         (schedule,) = catalog.schedules
         assert schedule.schedule.cron == "0 3 * * *" and not schedule.active
         assert schedule.parameters["kind"] == "both"
-        assert client.read_deployment_by_name("render_canvas/canvas-gpu").work_pool_name == "gpu"
+        # without BEATFRAME_PROJECT_DIR when deploying, each worker resolves its own at run time
+        assert catalog.pull_steps == [{"prefect.deployments.steps.set_working_directory": {
+            "directory": "{{ $BEATFRAME_PROJECT_DIR }}"}}]
+
+
+def test_beatframe_deploy_creates_the_pools_and_the_dead_worker_automation(prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from beatframe.deploy import ZOMBIE_AUTOMATION, deploy_all
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.delete_work_pool("gpu")
+        except ObjectNotFound:
+            pass
+    assert deploy_all(ROOT / "prefect.yaml", names=["canvas-gpu"], zombie_after=60) == ["render_canvas/canvas-gpu"]
+    with get_client(sync_client=True) as client:
+        assert client.read_work_pool("gpu").type == "process"
+        applied = client.read_deployment_by_name("render_canvas/canvas-gpu")
+        assert applied.work_pool_name == "gpu"
+        assert applied.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+        (automation,) = client.read_automations_by_name(ZOMBIE_AUTOMATION)
+        assert automation.trigger.within.total_seconds() == 60
 
 
 def test_beatframe_deploy_bad_input_exits_2(tmp_path):

@@ -1,9 +1,11 @@
-"""Scale-out on one machine: a real ``prefect server start`` on loopback, two process workers on the
-``cpu`` pool, the deployments applied with ``beatframe deploy``, and a catalog run triggered through
-the API (``run_deployment``) in distributed mode. Every track is a flow run of the canvas deployment:
-both workers take some; one worker is killed (its whole process group) while it renders a track, and
-the catalog still ends with every track rendered: the zombie automation marks the dead worker's run
-Crashed and the catalog's retry renders it on the other worker.
+"""Scale-out on one machine: a real ``prefect server start`` on loopback, on its own PostgreSQL
+database (asyncpg; the system's PostgreSQL, which ``.ci/run`` installs) as in production, two process workers on the ``cpu``
+pool, the deployments applied with ``beatframe deploy`` (which runs ``prefect deploy``), and a
+catalog run triggered through the API (``run_deployment``) in distributed mode. Every track is a
+flow run of the canvas deployment: both workers take some; one worker is killed with every process
+it started (as when its machine goes away) while it renders a track, and the catalog still ends
+with every track rendered: the zombie automation marks the dead worker's run Crashed and the
+catalog's retry renders it on the other worker.
 
 Slow (a few minutes): flow heartbeats come every 30 s at the fastest, so a dead worker's run is
 detected after the automation's 45 s of silence.
@@ -21,6 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,8 +47,49 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=10)
 
 
+def _postgres_bindir() -> Path | None:
+    """The bin folder of the system's PostgreSQL (Debian's ``postgresql`` package), newest first.
+    Not pgserver's: Prefect's migrations need the ``pg_trgm`` extension, which pgserver lacks."""
+    for bindir in sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True):
+        if (bindir / "initdb").exists() and Path(f"/usr/share/postgresql/{bindir.parent.name}/extension/pg_trgm.control").exists():
+            return bindir
+    return None
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def prefect_database():
+    """An empty database ``prefect`` on a private PostgreSQL cluster listening on a Unix socket
+    only, as a SQLAlchemy asyncpg URL. As root it runs as the ``postgres`` system user."""
+    import shutil
+    import tempfile
+
+    bindir = _postgres_bindir()
+    if bindir is None:
+        message = "no system PostgreSQL with pg_trgm (Debian: apt-get install postgresql)"
+        if os.environ.get("BEATFRAME_REQUIRE_SYSTEM_PACKAGES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    folder = Path(tempfile.mkdtemp(prefix="beatframe-prefect-pg-"))
+    as_user = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data = folder / "data"
+    subprocess.run([*as_user, bindir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-w", "-l", folder / "postgres.log", "-o",
+                    f"-c listen_addresses='' -k {folder}", "start"], check=True, capture_output=True, timeout=120)
+    try:
+        subprocess.run([bindir / "psql", "-h", folder, "-U", "postgres", "-c", "CREATE DATABASE prefect"],
+                       check=True, capture_output=True, timeout=60)
+        yield f"postgresql+asyncpg://postgres@/prefect?host={folder}"
+    finally:
+        subprocess.run([*as_user, bindir / "pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, prefect_database):
     """A Prefect server, the deployments and two workers, sharing one data folder and result store."""
     from beatframe.synth import synthesize_track, write_wav
 
@@ -54,7 +98,8 @@ def stack(tmp_path_factory):
     url = f"http://127.0.0.1:{port}/api"
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BEATFRAME_"))}
     env = {**clean, "PREFECT_HOME": str(root / "prefect"), "PREFECT_API_URL": url,
-           "PREFECT_UI_API_URL": url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           "PREFECT_UI_API_URL": url, "PREFECT_API_DATABASE_CONNECTION_URL": prefect_database,
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
            "PREFECT_LOCAL_STORAGE_PATH": str(root / "results"), "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30",
            "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1",
            "BEATFRAME_DATA_DIR": str(root / "data"), "BEATFRAME_PROJECT_DIR": str(REPO)}
@@ -105,12 +150,23 @@ def _flow_runs(client, deployment_name: str) -> list:
     return [FlowRun.model_validate(run) for run in response.json()]
 
 
-def _taken_by(logs: dict, flow_run_id) -> str | None:
-    """Which worker's log shows it took the flow run."""
-    for name, log in logs.items():
-        if str(flow_run_id) in log.read_text():
-            return name
-    return None
+def _running_on(client, workers: dict, flow_run_id) -> str | None:
+    """Which live worker runs the flow run: the parent of the process its worker recorded as
+    the run's infrastructure. Logs cannot tell: every worker that polls a run logs "submitting"
+    before the server lets exactly one of them take it."""
+    pid = client.read_flow_run(flow_run_id).infrastructure_pid
+    try:
+        parent = int(Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (TypeError, ValueError, OSError):  # not started yet, or already gone
+        return None
+    return next((name for name, worker in workers.items() if worker.pid == parent), None)
+
+
+def _submitted_by(logs: dict, flow_run_id) -> set[str]:
+    """The workers whose logs show they submitted the flow run (and were not told to abort)."""
+    return {name for name, log in logs.items()
+            if f"submitting flow run '{flow_run_id}'" in (text := log.read_text())
+            and f"Aborted submission of flow run '{flow_run_id}'" not in text}
 
 
 def test_a_catalog_shares_two_workers_and_loses_nothing_when_one_dies(stack):
@@ -128,17 +184,20 @@ def test_a_catalog_shares_two_workers_and_loses_nothing_when_one_dies(stack):
             while victim is None:
                 assert time.monotonic() < deadline, {n: p.read_text()[-1500:] for n, p in logs.items()}
                 running = [r for r in _flow_runs(client, "render_canvas/canvas") if r.state and r.state.is_running()]
-                catalog_worker = _taken_by(logs, catalog.id)
-                if catalog_worker is None:  # not yet in a log: the catalog's worker must be spared
+                catalog_worker = _running_on(client, stack["workers"], catalog.id)
+                if catalog_worker is None:  # not started yet: the catalog's worker must be spared
                     time.sleep(0.5)
                     continue
                 for run in running:
-                    worker = _taken_by(logs, run.id)
+                    worker = _running_on(client, stack["workers"], run.id)
                     if worker and worker != catalog_worker:
                         victim, killed_run = worker, run.id
                         break
                 time.sleep(0.5)
-            os.killpg(stack["workers"][victim].pid, signal.SIGKILL)
+            # the worker and every process it started: the flow runs' own process groups too
+            doomed = psutil.Process(stack["workers"][victim].pid)
+            for process in [doomed, *doomed.children(recursive=True)]:
+                process.kill()
             stack["workers"][victim].wait(timeout=10)
 
             deadline = time.monotonic() + 420
@@ -152,4 +211,4 @@ def test_a_catalog_shares_two_workers_and_loses_nothing_when_one_dies(stack):
     assert summary["succeeded"] == TRACKS and summary["failed"] == 0, summary
     completed = [r for r in track_runs if r.state.is_completed()]
     assert len(completed) == TRACKS  # every track, the killed one included, rendered once more
-    assert {_taken_by(logs, r.id) for r in track_runs} == {"worker-a", "worker-b"}  # both took tracks
+    assert set().union(*(_submitted_by(logs, r.id) for r in track_runs)) == {"worker-a", "worker-b"}  # both took tracks
