@@ -5,7 +5,7 @@ Run by hand from the repository root, on a machine with a GPU and the weights in
 
     BEATFRAME_MODELS_DIR=/models .venv/bin/python benchmarks/gpu.py --models installed \\
         [--seconds 2] [--size 480p|WxH] [--steps 50] [--repeats 1] \\
-        [--cache first-block|pyramid] [--compile] [--offload] [--out benchmarks/RESULTS.md]
+        [--cache first-block|pyramid] [--compile] [--offload] [--batch N] [--out benchmarks/RESULTS.md]
 
 or, anywhere, ``benchmarks/gpu.py --tiny`` (see below).
 
@@ -19,7 +19,10 @@ rows measured in the same run:
 * ``no cache``: the baseline, eager, no step cache;
 * the step cache (``--cache``, First Block Cache by default);
 * with ``--compile``: regional ``torch.compile`` of the transformer blocks, without and with the
-  cache.
+  cache;
+* with ``--batch N``: N clips rendered at once by N threads through one pipeline, which
+  :mod:`models.batching` denoises in batched calls (``max_batch`` N); ``clip s`` is then the
+  batch's wall time divided by N, and ``batch`` shows the calls' sizes.
 
 Every row loads its own pipeline (load seconds reported apart, then released), renders one clip
 whose wall time is reported as ``1st clip s`` (CUDA start-up and compilation land there), then
@@ -55,6 +58,7 @@ import shlex
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,7 +284,7 @@ def synthesized_picture(path: Path) -> Path:
 
 
 def measure(target: Target, *, label: str, cache: str | None, compile_: bool, models_dir: Path,
-            args: argparse.Namespace, image: Path) -> Row:
+            args: argparse.Namespace, image: Path, batch: int = 1) -> Row:
     """Load ``target`` with one configuration, render ``1 + args.repeats`` clips, release it.
 
     Parameters
@@ -297,6 +301,8 @@ def measure(target: Target, *, label: str, cache: str | None, compile_: bool, mo
         ``seconds``, ``steps``, ``repeats``, ``cache_threshold`` and ``offload``.
     image : pathlib.Path
         The first frame for image-to-video models.
+    batch : int
+        Clips rendered at once (by as many threads), sharing batched denoising calls.
 
     Returns
     -------
@@ -309,16 +315,22 @@ def measure(target: Target, *, label: str, cache: str | None, compile_: bool, mo
 
     spec = target.spec
     options = WanOptions(offload=args.offload, cache=cache, cache_threshold=args.cache_threshold,
-                         compile=compile_, max_area=target.size[0] * target.size[1])
+                         compile=compile_, max_area=target.size[0] * target.size[1], max_batch=batch)
     extra = {"image_path": image} if target.task == "i2v" else {}
-    gen = get_generator(spec.generator_for(target.task), model=spec.folder, models_dir=models_dir,
-                        guidance_scale=GUIDANCE, num_inference_steps=args.steps, min_steps=1,
-                        native_fps=spec.fps,
-                        max_native_frames=spec.max_frames or DEFAULT_MAX_NATIVE_FRAMES,
-                        options=options, **extra)
+    gens = [get_generator(spec.generator_for(target.task), model=spec.folder, models_dir=models_dir,
+                          guidance_scale=GUIDANCE, num_inference_steps=args.steps, min_steps=1,
+                          native_fps=spec.fps,
+                          max_native_frames=spec.max_frames or DEFAULT_MAX_NATIVE_FRAMES,
+                          options=options, **extra) for _ in range(batch)]
+    gen = gens[0]
     # one 4/4 bar lasting the clip: a one-shot clip (a video shot), no loop tail
     timeline = grid_timeline(bpm=240.0 / args.seconds, bars=1, meter=4, periodic=False)
     row = Row(label=label, cache=cache)
+
+    def one_clip(index: int) -> None:
+        for _ in gens[index].render(timeline=timeline, template=TEMPLATE, size=target.size, seed=SEED + index):
+            pass
+
     try:
         t0 = time.perf_counter()
         loaded = gen.pipeline()
@@ -326,9 +338,9 @@ def measure(target: Target, *, label: str, cache: str | None, compile_: bool, mo
         for i in range(1 + args.repeats):
             reset_peaks(loaded.device)
             t0 = time.perf_counter()
-            for _ in gen.render(timeline=timeline, template=TEMPLATE, size=target.size, seed=SEED):
-                pass
-            seconds = time.perf_counter() - t0
+            with ThreadPoolExecutor(batch) as pool:
+                list(pool.map(one_clip, range(batch)))
+            seconds = (time.perf_counter() - t0) / batch
             row.clip_seconds.append(seconds)
             if i == 0:
                 continue
@@ -357,7 +369,7 @@ def _fmt(value: float | None, digits: int) -> str:
 
 def format_table(results: list[tuple[Target, list[Row]]], *, tiny: bool) -> str:
     """The markdown table: one line per row, the speed-up against each model's ``no cache``."""
-    head = ["model", "frame", "run", "load s", "1st clip s", "clip s", "it/s", "peak VRAM GB",
+    head = ["model", "frame", "run", "load s", "1st clip s", "clip s", "it/s", "batch", "peak VRAM GB",
             "peak RSS GB", "reuse", "speed-up"]
     lines = []
     for target, rows in results:
@@ -366,7 +378,7 @@ def format_table(results: list[tuple[Target, list[Row]]], *, tiny: bool) -> str:
         for row in rows:
             if row.out_of_memory:
                 lines.append([name, target.mode, row.label, _fmt(row.load_seconds, 1),
-                              "out of memory"] + [""] * 6)
+                              "out of memory"] + [""] * 7)
                 continue
             best = min(row.clip_seconds[1:])
             stats = row.best
@@ -386,7 +398,7 @@ def format_table(results: list[tuple[Target, list[Row]]], *, tiny: bool) -> str:
                 speedup = f"{min(baseline.clip_seconds[1:]) / best:.2f}x"
             lines.append([name, frame, row.label, _fmt(row.load_seconds, 1),
                           _fmt(row.clip_seconds[0], 2), _fmt(best, 2), _fmt(stats["it_per_s"], 2),
-                          _gb(row.vram), _gb(row.rss), reuse, speedup])
+                          str(stats.get("batch_size", 1)), _gb(row.vram), _gb(row.rss), reuse, speedup])
     widths = [max(len(head[k]), *(len(line[k]) for line in lines)) for k in range(len(head))]
     numeric = set(range(3, len(head)))
 
@@ -437,9 +449,11 @@ def run(args: argparse.Namespace, models_dir: Path, work: Path) -> tuple[str, st
             offload=args.offload, cache=args.cache, cache_threshold=args.cache_threshold))
     except ValueError as e:
         raise BadInputError(str(e)) from None
-    configs = [("no cache", None, False), (args.cache, args.cache, False)]
+    configs = [("no cache", None, False, 1), (args.cache, args.cache, False, 1)]
     if args.compile:
-        configs += [("compile", None, True), (f"{args.cache} + compile", args.cache, True)]
+        configs += [("compile", None, True, 1), (f"{args.cache} + compile", args.cache, True, 1)]
+    if args.batch > 1:
+        configs.append((f"batch x{args.batch}", None, False, args.batch))
     image = synthesized_picture(work / "picture.png")
     setup = [f"device: {device_name(device)}; {str(dtype).removeprefix('torch.')}"
              f"{', model CPU offload' if args.offload else ''}; torch {torch.__version__}, "
@@ -455,10 +469,10 @@ def run(args: argparse.Namespace, models_dir: Path, work: Path) -> tuple[str, st
     results = []
     for target in targets:
         rows = []
-        for label, cache, compile_ in configs:
+        for label, cache, compile_, batch in configs:
             print(f"  {target.spec.id}: {label} ...", flush=True)
             rows.append(measure(target, label=label, cache=cache, compile_=compile_,
-                                models_dir=models_dir, args=args, image=image))
+                                models_dir=models_dir, args=args, image=image, batch=batch))
         results.append((target, rows))
     return "\n".join(setup), format_table(results, tiny=args.tiny)
 
@@ -481,6 +495,8 @@ def main() -> int:
     parser.add_argument("--compile", action="store_true",
                         help="add rows with torch.compile of the transformer blocks")
     parser.add_argument("--offload", action="store_true", help="model CPU offload (CUDA only)")
+    parser.add_argument("--batch", type=int, default=1, choices=range(1, 9), metavar="N",
+                        help="also render N clips at once in batched calls (1-8; default 1: no such row)")
     parser.add_argument("--tiny", action="store_true",
                         help="benchmark the tests' tiny random models (a smoke run)")
     parser.add_argument("--out", type=Path, help="append the table to this markdown file")

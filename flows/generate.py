@@ -39,12 +39,15 @@ STAGE_WEIGHTS = {"plan": 1, "generate": 80, "stitch": 5, "check": 8, "upload": 4
 
 @flow(name="generate_video", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True,
       persist_result=True)  # the API reads a deployment run's manifest from its result
-def generate_video(request: dict, seed: int, out_dir: str | None = None, previews: str | None = None) -> dict:
+def generate_video(request: dict, seed: int, out_dir: str | None = None, previews: str | None = None,
+                   vram_budget_gb: float | None = None) -> dict:
     """Render a prompt's video into ``out_dir`` (default ``out/generate-<key>``); returns the manifest.
 
     ``request`` holds the reference API's fields (:class:`beatframe.generation.GenerationRequest`);
     ``seed`` is the seed actually used (the API draws one when the request has none);
-    ``previews``, an object-store prefix where preview frames go while it runs.
+    ``previews``, an object-store prefix where preview frames go while it runs;
+    ``vram_budget_gb``, the GPU memory a diffusion generator may pack batched calls into (the
+    clips of concurrent renders of the same shape share calls: :mod:`models.batching`).
     """
     from beatframe.generation import GenerationRequest
 
@@ -57,7 +60,8 @@ def generate_video(request: dict, seed: int, out_dir: str | None = None, preview
     with progress.stage("plan"), costs.stage("plan"):
         plan = plan_prompt_video(request, seed)
         # the best generator this machine has, with the request's diffusion settings
-        choice = {"name": "auto", "guidance_scale": request["guidance_scale"], "steps": request["num_inference_steps"]}
+        choice = {"name": "auto", "guidance_scale": request["guidance_scale"], "steps": request["num_inference_steps"],
+                  **({"vram_budget_gb": vram_budget_gb} if vram_budget_gb is not None else {})}
         backend = choose_generator(json.dumps(choice), "t2v", (plan["width"], plan["height"]),
                                    plan["n_frames"] / plan["fps"], request["prompt"])
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):

@@ -12,7 +12,8 @@ A choice is a name or a JSON object with options:
 JSON options (all optional besides ``name``): ``model``, ``prompt`` (steers every shot; the
 section's mood and the template are added, :mod:`models.prompting`), ``negative_prompt``,
 ``guidance_scale`` (1-20), ``steps`` (10-150), ``max_area`` (pixels a rendered frame may have),
-``cache`` (``first-block`` or ``pyramid``), ``offload``, ``device``. For example::
+``cache`` (``first-block`` or ``pyramid``), ``offload``, ``device``, and how clips share batched
+calls (:mod:`models.batching`): ``max_batch`` (1-8) and ``vram_budget_gb``. For example::
 
     {"name": "wan-t2v", "prompt": "ink in water", "steps": 30, "cache": "first-block"}
 
@@ -36,7 +37,9 @@ CPU_GENERATORS = ("procedural", "cover-art")
 WAN_GENERATORS = ("wan-t2v", "wan-i2v")
 NAMES = ("auto", *CPU_GENERATORS, *WAN_GENERATORS)
 _OPTIONS = {"name", "model", "prompt", "negative_prompt", "guidance_scale", "steps", "max_area", "cache",
-            "offload", "device"}
+            "offload", "device", "max_batch", "vram_budget_gb"}
+#: options that only pack calls into batches (models.batching): they never change the frames
+PACKING_OPTIONS = ("max_batch", "vram_budget_gb")
 _TYPES = {"model": str, "prompt": str, "negative_prompt": str, "device": str, "offload": bool}
 #: The Wan options the reference API's ranges bound.
 GUIDANCE_RANGE, STEPS_RANGE = (1.0, 20.0), (10, 150)
@@ -64,6 +67,8 @@ def parse_choice(choice: str | dict | None) -> dict:
     _check_number(choice, "guidance_scale", GUIDANCE_RANGE, whole=False)
     _check_number(choice, "steps", STEPS_RANGE, whole=True)
     _check_number(choice, "max_area", (16 * 16, 4096 * 4096), whole=True)
+    _check_number(choice, "max_batch", (1, 8), whole=True)
+    _check_number(choice, "vram_budget_gb", (0.5, 1024), whole=False)
     for key, kind in _TYPES.items():
         if choice.get(key) is not None and not isinstance(choice[key], kind):
             raise BadInputError(f"generator {key} must be {kind.__name__ if kind is not str else 'text'},"
@@ -178,7 +183,14 @@ def _wan_backend(choice: dict, *, name: str, folder: str, offload: bool | None, 
         "max_area": int(choice.get("max_area") or max_area or DEFAULT_MAX_AREA),
         "cache": choice.get("cache"), "offload": bool(choice.get("offload", offload or False)),
         "device": choice.get("device", "auto"), "compute": _compute(choice.get("device", "auto")), "reason": reason,
+        **{key: choice[key] for key in PACKING_OPTIONS if choice.get(key) is not None},
     }
+
+
+def frames_fields(backend: dict) -> dict:
+    """The backend without what cannot change its frames (the reason it was chosen, batch
+    packing): what cache keys record."""
+    return {k: v for k, v in backend.items() if k != "reason" and k not in PACKING_OPTIONS}
 
 
 def _compute(device: str) -> str:

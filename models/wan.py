@@ -22,7 +22,14 @@ music-first and loop-native:
 
 The same arguments and seed give the same frames on the same device (the initial noise comes
 from a seeded CPU ``torch.Generator``). :attr:`WanGenerator.stats` records the last render's
-timings (seconds, steps, it/s) and, with a step cache, how much transformer work it reused.
+timings (seconds, steps, it/s), the size of the batch it ran in and, with a step cache, how much
+transformer work it reused.
+
+**Batched.** Generators that share a pipeline (one per process) and ask for footage of the same
+size, length and settings at the same time (a video's shots, a catalog's renders) are denoised in
+one call (:mod:`models.batching`): on CUDA as many as fit the free memory, or
+``WanOptions.vram_budget_gb``, at the cost measured for that shape; ``WanOptions.max_batch`` caps
+it (on the CPU batches are off unless it is set). Each keeps its own seeded noise.
 
 Plain Python: no Prefect, no HTTP. Environment: ``BEATFRAME_MODELS_DIR`` (through
 :mod:`models.wan_loader`).
@@ -33,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,12 +54,15 @@ from models.interpolation import retime
 from models.motion import Envelopes, envelopes
 from models.procedural import _resolve_template, check_size, seed_rng
 from models.transitions import Morph
+from models.batching import Batcher, items_that_fit
 from models.wan_loader import (
     DEFAULT_MODELS,
+    MAX_BATCH,
     Kind,
     LoadedPipeline,
     WanOptions,
     check_model_folder,
+    is_out_of_memory,
     release_pipeline,
     render_size,
     resolve_model_folder,
@@ -323,7 +334,8 @@ class WanGenerator:
 
     def generate_native(self, *, width: int, height: int, num_frames: int, seed: int,
                         prompt: str) -> np.ndarray:
-        """Run Wan once: ``num_frames`` RGB uint8 frames ``(num_frames, height, width, 3)``.
+        """Run Wan: ``num_frames`` RGB uint8 frames ``(num_frames, height, width, 3)``, in one
+        denoising call with whatever other calls of the same shape wait for the pipeline.
 
         Parameters
         ----------
@@ -339,53 +351,32 @@ class WanGenerator:
         -------
         numpy.ndarray
         """
-        import torch
-        from PIL import Image
-
         loaded = self.pipeline()
         m = loaded.size_multiple
         if width % m or height % m:
             raise ValueError(f"Wan frames need sides that are multiples of {m}, got {width}x{height}")
         if (num_frames - 1) % loaded.frames_multiple:
             raise ValueError(f"Wan generates k*{loaded.frames_multiple}+1 frames, got {num_frames}")
-        steps: list[float] = []
-
-        def on_step(pipe, i, t, callback_kwargs):
-            steps.append(time.perf_counter())
-            return {}
-
-        kwargs = dict(prompt=prompt, negative_prompt=self.negative_prompt or None, height=height,
-                      width=width, num_frames=num_frames,
-                      num_inference_steps=self.num_inference_steps,
-                      guidance_scale=self.guidance_scale,
-                      generator=torch.Generator(device="cpu").manual_seed(int(seed)),
-                      output_type="pt", max_sequence_length=self.max_sequence_length,
-                      callback_on_step_end=on_step)
+        # everything of the call but the prompt and the seed: calls alike in it can share a batch
+        shape = (width, height, num_frames, self.negative_prompt, self.num_inference_steps, self.guidance_scale,
+                 self.max_sequence_length, self.image_sha256, self.options.max_batch, self.options.vram_budget_gb)
+        common = dict(negative_prompt=self.negative_prompt or None, height=height, width=width,
+                      num_frames=num_frames, num_inference_steps=self.num_inference_steps,
+                      guidance_scale=self.guidance_scale, max_sequence_length=self.max_sequence_length)
         if self.kind == "i2v":
-            kwargs["image"] = Image.fromarray(_cover_crop(self.image, (width, height)))
-        with loaded.lock:
-            if loaded.counter is not None:
-                loaded.counter.reset()
-            t0 = time.perf_counter()
-            video = loaded.pipe(**kwargs).frames[0]  # (frames, 3, height, width) in 0..1
-            # to uint8 where the frames are: a float32 copy on the host would be 4x larger
-            video = (video.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
-            video = video.cpu().numpy()
-            seconds = time.perf_counter() - t0
-            reuse = loaded.counter.reuse_rate() if loaded.counter is not None else None
+            from PIL import Image
+
+            common["image"] = Image.fromarray(_cover_crop(self.image, (width, height)))
+        video, call = _batcher(loaded).submit(shape, {"prompt": prompt, "seed": int(seed), "common": common})
         if video.shape != (num_frames, height, width, 3):
             raise RuntimeError(f"Wan returned frames of shape {video.shape}, expected "
                                f"({num_frames}, {height}, {width}, 3)")
-        per_step = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else None
         self.stats.update({
             "device": str(loaded.device), "dtype": str(loaded.dtype).removeprefix("torch."),
-            "attention": loaded.attention, "render_size": [width, height],
-            "native_frames": num_frames, "steps": len(steps), "generate_seconds": seconds,
-            # one iteration is one denoising step (two transformer calls with guidance > 1)
-            "it_per_s": (1.0 / per_step) if per_step else None,
-            "cache": self.options.cache, "cache_reuse_rate": reuse,
+            "attention": loaded.attention, "render_size": [width, height], "native_frames": num_frames,
+            "cache": self.options.cache, **call,
         })
-        return np.ascontiguousarray(video)
+        return video
 
     # ------------------------------------------------------------------------- render
     def render(self, *, timeline: LoopTimeline, template, size, seed: int,
@@ -430,6 +421,81 @@ class WanGenerator:
             yield framing.frame(i, frame)
         self.stats["postprocess_seconds"] = time.perf_counter() - t_post
         self.stats["seconds"] = time.perf_counter() - t0
+
+
+_BATCHER_LOCK = threading.Lock()
+
+
+def _batcher(loaded: LoadedPipeline) -> Batcher:
+    """The pipeline's batcher (made on first use)."""
+    with _BATCHER_LOCK:
+        if loaded.batcher is None:
+            loaded.batcher = Batcher(
+                lambda shape, items: _run_batch(loaded, shape, items),
+                capacity=lambda shape: _batch_capacity(loaded, shape),
+                is_out_of_memory=lambda error: is_out_of_memory(error=error),
+                on_out_of_memory=lambda shape, size: loaded.shape_limits.__setitem__(shape, max(1, size // 2)))
+        return loaded.batcher
+
+
+def _batch_capacity(loaded: LoadedPipeline, shape: tuple) -> int:
+    """How many calls of ``shape`` one batch may take now: ``max_batch`` when set; else on CUDA as
+    many as the free memory (or the budget) holds at their measured cost, on the CPU one."""
+    max_batch, vram_budget_gb = shape[-2:]  # the calling generator's options
+    cuda = loaded.device.type == "cuda"
+    limit = min(max_batch or (MAX_BATCH if cuda else 1), loaded.shape_limits.get(shape, MAX_BATCH))
+    if limit == 1 or not cuda:
+        return limit
+    import torch
+
+    free, _ = torch.cuda.mem_get_info(loaded.device)
+    if vram_budget_gb is not None:
+        free = min(free, vram_budget_gb * 1e9 - torch.cuda.memory_allocated(loaded.device))
+    return items_that_fit(budget_bytes=free, per_item_bytes=loaded.item_bytes.get(shape), limit=limit)
+
+
+def _run_batch(loaded: LoadedPipeline, shape: tuple, items: list[dict]) -> list[tuple[np.ndarray, dict]]:
+    """One denoising call for ``items`` (alike in ``shape``): each item's frames, with the call's
+    timings; on CUDA it also measures the peak memory one video of this shape costs."""
+    import torch
+
+    steps: list[float] = []
+
+    def on_step(pipe, i, t, callback_kwargs):
+        steps.append(time.perf_counter())
+        return {}
+
+    common = dict(items[0]["common"])
+    negative = common.pop("negative_prompt")
+    n = len(items)
+    cuda = loaded.device.type == "cuda"
+    with loaded.lock:
+        if loaded.pipe is None:  # released after an out-of-memory error elsewhere
+            raise RuntimeError("the Wan pipeline was released; load it again")
+        if loaded.counter is not None:
+            loaded.counter.reset()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(loaded.device)
+            before = torch.cuda.memory_allocated(loaded.device)
+        t0 = time.perf_counter()
+        videos = loaded.pipe(
+            **common, prompt=[item["prompt"] for item in items],
+            negative_prompt=[negative] * n if negative else None,
+            # one seeded CPU generator per video: its noise is its own, whatever it is batched with
+            generator=[torch.Generator(device="cpu").manual_seed(item["seed"]) for item in items],
+            output_type="pt", callback_on_step_end=on_step).frames  # (n, frames, 3, height, width) in 0..1
+        # to uint8 where the frames are: a float32 copy on the host would be 4x larger
+        videos = (videos.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
+        seconds = time.perf_counter() - t0
+        if cuda:
+            per_item = (torch.cuda.max_memory_allocated(loaded.device) - before) / n
+            loaded.item_bytes[shape] = max(loaded.item_bytes.get(shape, 0.0), per_item)
+        reuse = loaded.counter.reuse_rate() if loaded.counter is not None else None
+    per_step = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else None
+    call = {"steps": len(steps), "generate_seconds": seconds, "batch_size": n,
+            # one iteration is one denoising step of the whole batch (two transformer calls with guidance > 1)
+            "it_per_s": (1.0 / per_step) if per_step else None, "cache_reuse_rate": reuse}
+    return [(np.ascontiguousarray(video), call) for video in videos]
 
 
 class _Framing:

@@ -49,6 +49,8 @@ ATTENTION = ("auto", "sdpa", "xformers")
 
 #: Wan 2.1's 480p frame (480x832): the default pixel budget of a rendered frame
 DEFAULT_MAX_AREA = 480 * 832
+#: the most videos one denoising call generates together
+MAX_BATCH = 8
 #: :func:`oom_step_down` never goes below this many pixels a frame
 MIN_AREA = 128 * 128
 
@@ -219,6 +221,13 @@ class WanOptions:
         call, faster later ones.
     max_area : int
         Pixel budget of a generated frame; the frame keeps the output's aspect ratio.
+    max_batch : int or None
+        The most videos one denoising call generates together (:mod:`models.batching`): None
+        packs as many as fit the memory budget on CUDA (up to :data:`MAX_BATCH`) and one at a
+        time on the CPU, where a batch saves little.
+    vram_budget_gb : float or None
+        GPU memory (GB) the pipeline may hold in all, weights included, when packing a batch;
+        None: what the device has free.
     """
 
     device: str = "auto"
@@ -229,6 +238,8 @@ class WanOptions:
     cache_threshold: float = 0.05
     compile: bool = False
     max_area: int = DEFAULT_MAX_AREA
+    max_batch: int | None = None
+    vram_budget_gb: float | None = None
 
     def __post_init__(self) -> None:
         dev = str(self.device)
@@ -245,6 +256,10 @@ class WanOptions:
         if self.offload and dev == "cpu":
             raise ValueError("offload moves components between the CPU and a CUDA device; it "
                              "cannot be used with device='cpu'")
+        if self.max_batch is not None and not 1 <= int(self.max_batch) <= MAX_BATCH:
+            raise ValueError(f"max_batch must be within 1-{MAX_BATCH} or None, got {self.max_batch!r}")
+        if self.vram_budget_gb is not None and not float(self.vram_budget_gb) > 0:
+            raise ValueError(f"vram_budget_gb must be positive or None, got {self.vram_budget_gb!r}")
 
 
 def resolve_device(*, options: WanOptions):
@@ -351,6 +366,12 @@ class LoadedPipeline:
     attention: str
     counter: BlockWorkCounter | None = None
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    #: coalesces concurrent calls into batches (:mod:`models.batching`; made by :mod:`models.wan`)
+    batcher: Any = None
+    #: per call shape: the measured peak GPU memory of one video, and the most a call of that
+    #: shape may take after one ran out of memory
+    item_bytes: dict = dataclasses.field(default_factory=dict)
+    shape_limits: dict = dataclasses.field(default_factory=dict)
 
     @property
     def size_multiple(self) -> int:
@@ -444,8 +465,9 @@ _SHARED_LOCK = threading.Lock()
 
 
 def _shared_key(folder: Path, kind: str, options: WanOptions) -> tuple:
-    # max_area only sizes the frames a caller asks for; the loaded weights are the same
-    runtime = dataclasses.replace(options, max_area=DEFAULT_MAX_AREA)
+    # max_area only sizes the frames a caller asks for, max_batch and vram_budget_gb only how
+    # calls are packed (each call's own, models.wan): the loaded weights are the same
+    runtime = dataclasses.replace(options, max_area=DEFAULT_MAX_AREA, max_batch=None, vram_budget_gb=None)
     return (str(folder.resolve()), kind, runtime)
 
 

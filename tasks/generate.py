@@ -51,7 +51,8 @@ def make_generator(backend: dict, cover: str | None, *, template: str, section: 
         guidance_scale=backend["guidance_scale"], num_inference_steps=backend["steps"],
         native_fps=backend["native_fps"], max_native_frames=backend["max_native_frames"],
         options=options or WanOptions(device=backend["device"], offload=backend["offload"],
-                                      max_area=backend["max_area"], cache=backend["cache"]))
+                                      max_area=backend["max_area"], cache=backend["cache"],
+                                      max_batch=backend.get("max_batch"), vram_budget_gb=backend.get("vram_budget_gb")))
 
 
 def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
@@ -95,14 +96,14 @@ def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
 def _render_key(kind: str, parameters: dict, **what: object) -> str:
     """A clip's cache key: what it shows (``what``) plus everything that styles its frames."""
     from beatframe.templates import load_template
-    from models.backend import weights_revision
+    from models.backend import frames_fields, weights_revision
 
     backend = parameters["backend"]
     return cache_key(
         kind,
         audio=parameters["analysis"]["audio"]["sha256"],
         template=load_template(parameters["template"]).fingerprint(),
-        generator={k: v for k, v in backend.items() if k != "reason"},
+        generator=frames_fields(backend),
         weights=weights_revision(backend),
         seed=parameters["seed"],
         size=list(parameters["size"]),
@@ -176,11 +177,11 @@ def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, 
 
 def _prompt_clip_key(context, parameters) -> str:
     from beatframe.templates import load_template
-    from models.backend import weights_revision
+    from models.backend import frames_fields, weights_revision
 
     plan, backend = parameters["plan"], parameters["backend"]
     return cache_key("prompt-clip", plan=plan, template=load_template(plan["template"]).fingerprint(),
-                     generator={k: v for k, v in backend.items() if k != "reason"}, weights=weights_revision(backend),
+                     generator=frames_fields(backend), weights=weights_revision(backend),
                      request={k: parameters["request"][k] for k in ("prompt", "negative_prompt")},
                      code=source_revision(*RENDER_SOURCES))
 

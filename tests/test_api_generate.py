@@ -215,7 +215,8 @@ def test_genius_routes_wired_to_real_features(client, auth):
     assert sla.keys() == client.get("/v1/sla/status", headers=auth[0]).json().keys() and "meets_sla" in sla
 
     batch = client.post("/v1/genius/batch/submit", headers=auth[0],
-                        json={"prompts": ["retro grid at dusk", "retro grid at dusk"], **SMALL}).json()
+                        json={"prompts": ["retro grid at dusk", "retro grid at dusk"], "vram_budget_gb": 12,
+                              **SMALL}).json()
     assert batch["total"] == 2 and len(set(batch["task_ids"])) == 2 and batch["batch_id"].startswith("bat_")
     results = []
     for task_id in batch["task_ids"]:
@@ -224,6 +225,8 @@ def test_genius_routes_wired_to_real_features(client, auth):
     assert results[0]["metadata"]["seed"] == results[1]["metadata"]["seed"]  # the repeat came from the cache
     refused = client.post("/v1/genius/batch/submit", headers=auth[0], json={"prompts": ["x"], "priority": "high"})
     assert refused.status_code == 501 and "priority" in refused.json()["detail"]
+    refused = client.post("/v1/genius/batch/submit", headers=auth[0], json={"prompts": ["x"], "max_concurrent": 2})
+    assert refused.status_code == 501 and "max_concurrent" in refused.json()["detail"]
 
     session = client.post("/v1/genius/stream/start", headers=auth[0], json={"task_id": batch["task_ids"][0]}).json()
     assert session["ws_url"].endswith(f"/genius/stream/ws/{batch['task_ids'][0]}")

@@ -81,8 +81,23 @@ def test_auto_picks_the_cpu_generator_without_a_gpu(models_dir):
         "wan-t2v", "Wan2.1-T2V-1.3B-Diffusers", "cpu")
 
 
+def test_batch_packing_options_reach_the_generator_but_not_the_cache_keys(models_dir):
+    from models.backend import frames_fields
+    from tasks.generate import make_generator
+
+    plain = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0)
+    packed = resolve_backend({**TINY, "max_batch": 4, "vram_budget_gb": 20}, task="t2v", size=(720, 1280),
+                             seconds=4.0)
+    assert (packed["max_batch"], packed["vram_budget_gb"]) == (4, 20)
+    assert frames_fields(packed) == frames_fields(plain)  # the same clips: the same cache entries
+    options = make_generator(packed, None, template="neon-pulse", section="chorus", energy=0.8).options
+    assert (options.max_batch, options.vram_budget_gb) == (4, 20)
+
+
 @pytest.mark.parametrize("choice, says", [
     ("nope", "unknown generator 'nope'"), ('{"name": "wan-t2v", "steps": 5}', "steps must be within 10-150"),
+    ('{"name": "wan-t2v", "max_batch": 9}', "max_batch must be within 1-8"),
+    ('{"name": "wan-t2v", "vram_budget_gb": 0}', "vram_budget_gb must be within 0.5-1024"),
     ('{"name": "wan-t2v", "guidance_scale": 30}', "guidance_scale must be within 1-20"),
     ('{"name": "wan-t2v", "colour": "red"}', "unknown generator options ['colour']"), ("{nope", "not valid JSON"),
 ])

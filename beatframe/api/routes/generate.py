@@ -49,13 +49,16 @@ def generate(body: GenerationRequest, request: Request, who: Principal = Depends
                                work=lambda: create_task(body, request, who))
 
 
-def create_task(body: GenerationRequest, request: Request, who: Principal, *, batch_id: str | None = None) -> dict:
-    """Queue a generate task (in the request's transaction, when one is open); the 202 answer."""
+def create_task(body: GenerationRequest, request: Request, who: Principal, *, batch_id: str | None = None,
+                vram_budget_gb: float | None = None) -> dict:
+    """Queue a generate task (in the request's transaction, when one is open); the 202 answer.
+    ``vram_budget_gb`` bounds the GPU memory its diffusion calls are packed into."""
     seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
     plan = plan_generation(body, seed=seed)  # a resolution the backend cannot draw is a 400 now, not a failed task
     task_request = {**body.model_dump(mode="json", exclude={"webhook_url"}), "seed": seed}
     task = queue_task(request, who, kind="generation", task_request=task_request, webhook_url=body.webhook_url,
-                      batch_id=batch_id, flow_params={"request": task_request, "seed": seed})
+                      batch_id=batch_id, flow_params={"request": task_request, "seed": seed, **(
+                          {"vram_budget_gb": vram_budget_gb} if vram_budget_gb is not None else {})})
     return {**task, "message": "Task queued for processing", "estimated_time_seconds": estimate_seconds(plan),
             "seed": seed}
 

@@ -227,7 +227,9 @@ class BatchSubmit(BaseModel):
     enable_similarity_caching: bool = Field(True, description="prompts without a seed get one from their text,"
                                             " so an exact repeat is served from the render cache")
     max_concurrent: int | None = Field(None, ge=1, le=64)
-    vram_budget_gb: float | None = Field(None, gt=0, le=1024)
+    vram_budget_gb: float | None = Field(None, ge=0.5, le=1024, description="GPU memory the tasks' diffusion"
+                                         " calls may be packed into: tasks of the same shape that run at once"
+                                         " share batched calls up to it")
     duration_seconds: float = Field(4.0, ge=1.0, le=60.0)
     fps: int = Field(24, ge=12, le=60)
     resolution: Resolution = "720p"
@@ -245,14 +247,15 @@ class BatchAccepted(BeatframeObject):
 
 
 @router.post("/batch/submit", status_code=202, response_model=BatchAccepted, responses={501: {
-    "model": ReferenceErrorBody, "description": "priority scheduling or VRAM-aware packing asked for: not built"}})
+    "model": ReferenceErrorBody, "description": "priority scheduling or a per-batch concurrency cap asked for:"
+                                                " not built"}})
 def batch_submit(body: BatchSubmit, request: Request, who: Principal = Depends(principal)):
     """Queue one generate task per prompt, all or none. Honours ``Idempotency-Key``."""
     if body.priority != "normal":
         raise not_built("priority scheduling", "tasks run first come, first served; send priority=normal")
-    if body.max_concurrent is not None or body.vram_budget_gb is not None:
-        raise not_built("VRAM-aware batch packing", "no GPU backend packs batches into a VRAM budget yet;"
-                        " leave max_concurrent and vram_budget_gb out")
+    if body.max_concurrent is not None:
+        raise not_built("a per-batch concurrency cap", "the API's runner (BEATFRAME_RENDER_WORKERS) or the work"
+                        " pool's workers bound how many tasks run at once; leave max_concurrent out")
     return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
                                work=lambda: _batch(body, request, who))
 
@@ -267,7 +270,7 @@ def _batch(body: BatchSubmit, request: Request, who: Principal) -> dict:
             blob = json.dumps({"prompt": prompt, **shared}, sort_keys=True).encode()
             seed = int.from_bytes(hashlib.sha256(blob).digest()[:4], "little")
         generation = GenerationRequest.model_validate({"prompt": prompt, "seed": seed, **shared})
-        accepted.append(create_task(generation, request, who, batch_id=batch_id))
+        accepted.append(create_task(generation, request, who, batch_id=batch_id, vram_budget_gb=body.vram_budget_gb))
     return {"batch_id": batch_id, "task_ids": [task["task_id"] for task in accepted], "total": len(accepted),
             "estimated_time_seconds": round(sum(task["estimated_time_seconds"] for task in accepted), 1),
             "queue_position": accepted[0]["queue_position"]}
