@@ -2,8 +2,8 @@
 
 The reference API's *V2V Pipeline* takes a finished clip and a mode; :func:`transform` runs it on
 the CPU with classical vision (OpenCV and numpy): every mode below has a deterministic, measurable
-result, and ``info["backend"]`` says ``"opencv"``. ``style_transfer`` alone can use a diffusion
-model instead, when one is installed (see *Diffusion* below).
+result, and ``info["backend"]`` says ``"opencv"``. ``style_transfer``, ``enhancement`` and
+``colorization`` use a diffusion model instead when one is installed (see *Diffusion* below).
 
 Modes
 -----
@@ -60,7 +60,8 @@ whose forward and backward flows disagree, or whose detail does not match once w
 Diffusion (optional)
 -------------------
 When an image-to-image model folder exists, ``style_transfer`` restyles with it instead of the
-edge-preserving filter: a diffusers pipeline (``AutoPipelineForImage2Image``, e.g. Stable
+edge-preserving filter, and ``enhancement`` and ``colorization`` finish their CPU result with it:
+a diffusers pipeline (``AutoPipelineForImage2Image``, e.g. Stable
 Diffusion) loaded with ``local_files_only=True`` from ``$BEATFRAME_MODELS_DIR/<model>`` (default
 :data:`DEFAULT_IMG2IMG_MODEL`; ``huggingface-cli download stable-diffusion-v1-5/stable-diffusion-
 v1-5 --local-dir $BEATFRAME_MODELS_DIR/stable-diffusion-img2img`` puts one there) redraws every
@@ -68,9 +69,14 @@ frame from a ``prompt`` (default :data:`DEFAULT_STYLE_PROMPT`). ``strength`` is 
 strength (how much of each frame is redrawn) rather than a blend, and every frame starts from
 the same noise (one ``seed`` for the clip), so unchanged content is redrawn the same way; the
 reference's colours are then moved onto the result and ``temporal_consistency`` stabilizes it
-along the source's flow, as on the CPU path. ``info["backend"]`` says ``"diffusers"`` and
-``info["model"]`` the folder. Without the folder the CPU path runs and ``info["reason"]`` says
-why.
+along the source's flow, as on the CPU path. ``enhancement`` redraws its denoised, sharpened
+frames at a low strength (at most :data:`DIFFUSION_MAX_STRENGTH`, 0.35: more would invent content)
+from :data:`DEFAULT_ENHANCE_PROMPT`; ``colorization`` redraws its palette-coloured frames (at most
+0.6) from :data:`DEFAULT_COLOUR_PROMPT` and keeps only the model's colours: every output pixel has
+the source's lightness (CIELAB L*), so the picture's structure cannot change. Frames larger than
+the model's working size (768 px a side) get their own finest detail back on top of the redraw.
+``info["backend"]`` says ``"diffusers"`` and ``info["model"]`` the folder. Without the folder the
+CPU path runs and ``info["reason"]`` says why.
 
 ``preserve_motion`` keeps the source's own motion: stabilization follows the optical flow (off:
 it blends in place, cheaper but it drags the low frequencies of moving areas), and
@@ -115,6 +121,13 @@ DEFAULT_PALETTE = "sepia"
 DEFAULT_IMG2IMG_MODEL = "stable-diffusion-img2img"
 #: what the image-to-image model is asked for when ``prompt`` is not given
 DEFAULT_STYLE_PROMPT = "a stylized painting, bold brush strokes, flat vivid colours, ink lines"
+DEFAULT_ENHANCE_PROMPT = "a sharp, clean, detailed, high quality photograph, natural texture, no noise"
+DEFAULT_COLOUR_PROMPT = "a colour photograph, natural vivid colours, realistic skin, sky and foliage tones"
+#: the modes a diffusion model serves, with the prompt each uses by default
+DIFFUSION_PROMPTS = {"style_transfer": DEFAULT_STYLE_PROMPT, "enhancement": DEFAULT_ENHANCE_PROMPT,
+                     "colorization": DEFAULT_COLOUR_PROMPT}
+#: the most denoising strength each mode asks of the model (``strength`` is capped at it)
+DIFFUSION_MAX_STRENGTH = {"style_transfer": 1.0, "enhancement": 0.35, "colorization": 0.6}
 
 #: the smallest frame side the flow and filters work on
 MIN_SIDE = 16
@@ -443,11 +456,14 @@ def _load_pipeline(folder: str):
     return load_local_pipeline(folder, "AutoPipelineForImage2Image")
 
 
-def _redraw(clip: list[np.ndarray], diffusion: _Diffusion, strength: float) -> list[np.ndarray]:
+def _redraw(clip: list[np.ndarray], diffusion: _Diffusion, strength: float, *,
+            keep_fine_detail: bool = False) -> list[np.ndarray]:
     """Every frame redrawn by the image-to-image model, from the same noise, at the frame's size.
 
     ``strength`` is the denoising strength; the schedule is stretched so that about
-    ``diffusion.steps`` denoising steps run at any strength.
+    ``diffusion.steps`` denoising steps run at any strength. With ``keep_fine_detail``, a frame
+    larger than the model's working size gets back its own detail finer than that size (which
+    the model never saw) on top of the redraw.
     """
     import torch
     from PIL import Image
@@ -464,8 +480,13 @@ def _redraw(clip: list[np.ndarray], diffusion: _Diffusion, strength: float) -> l
             result = pipe(prompt=diffusion.prompt, image=image, strength=strength,
                           num_inference_steps=schedule, output_type="np",
                           generator=torch.Generator("cpu").manual_seed(diffusion.seed)).images[0]
-        result = (np.clip(np.asarray(result, np.float32), 0, 1) * 255 + 0.5).astype(np.uint8)
-        out.append(cv2.resize(result, (w, h), interpolation=cv2.INTER_CUBIC))
+        result = cv2.resize(np.clip(np.asarray(result, np.float32), 0, 1) * 255, (w, h),
+                            interpolation=cv2.INTER_CUBIC)
+        if keep_fine_detail and (gw, gh) != (w, h):
+            seen = cv2.resize(cv2.resize(frame, (gw, gh), interpolation=cv2.INTER_AREA), (w, h),
+                              interpolation=cv2.INTER_CUBIC)
+            result += frame.astype(np.float32) - seen.astype(np.float32)
+        out.append(np.clip(result + 0.5, 0, 255).astype(np.uint8))
     return out
 
 
@@ -581,8 +602,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         One of :data:`MODES`.
     strength : float
         0-1: how far to blend from the plain input toward the result (for ``motion_transfer``:
-        the fraction of the camera move applied; for ``style_transfer`` with a diffusion model:
-        the denoising strength; see the module docstring). 0 returns the input unchanged,
+        the fraction of the camera move applied; with a diffusion model: the denoising strength,
+        capped per mode by :data:`DIFFUSION_MAX_STRENGTH`; see the module docstring). 0 returns the input unchanged,
         resized (bicubic) by ``upscale`` and cross-faded to the higher rate by
         ``interpolation``.
     reference_image : numpy.ndarray, optional
@@ -605,12 +626,13 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         A name from :data:`PALETTES` for ``colorization`` (default ``sepia`` when there is no
         ``reference_image``). Rejected by the other modes.
     prompt : str, optional
-        ``style_transfer`` with a diffusion model: what to redraw the frames as (default
-        :data:`DEFAULT_STYLE_PROMPT`); unused on the CPU path. Rejected by the other modes.
+        ``style_transfer``, ``enhancement`` and ``colorization`` with a diffusion model: what to
+        redraw the frames as (default :data:`DIFFUSION_PROMPTS`); unused on the CPU path.
+        Rejected by the other modes.
     model : str, optional
-        ``style_transfer``: the image-to-image model's folder under ``BEATFRAME_MODELS_DIR``;
-        default :data:`DEFAULT_IMG2IMG_MODEL` (a missing default runs the CPU path, a missing
-        named model is an error). Rejected by the other modes.
+        Those modes: the image-to-image model's folder under ``BEATFRAME_MODELS_DIR``; default
+        :data:`DEFAULT_IMG2IMG_MODEL` (a missing default runs the CPU path, a missing named model
+        is an error). Rejected by the other modes.
     seed : int
         The diffusion noise's seed, one for the whole clip.
     steps : int
@@ -622,9 +644,9 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         RGB uint8 frames: as many and as large as the input, except ``upscale`` (``factor``
         times the size) and ``interpolation`` (``factor`` times as many).
     info : dict
-        ``mode``, ``backend`` (``"opencv"``, or ``"diffusers"`` when ``style_transfer`` used a
-        diffusion model), ``model`` (that model's folder name, else None), ``reason`` (why
-        ``style_transfer`` ran on the CPU, else None), ``strength``, ``preserve_motion``,
+        ``mode``, ``backend`` (``"opencv"``, or ``"diffusers"`` when a diffusion model ran),
+        ``model`` (that model's folder name, else None), ``reason`` (why a mode that can use one
+        ran on the CPU, else None), ``strength``, ``preserve_motion``,
         ``temporal_consistency``, ``frames_in``, ``frames_out``,
         ``size_in`` and ``size_out`` (``[width, height]``), ``fps`` (of the output, or None),
         ``seconds`` (time taken) and ``details`` (what the mode measured or chose).
@@ -722,11 +744,12 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
 
 def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, steps: int
                ) -> tuple[_Diffusion | None, str | None]:
-    """The diffusion model ``style_transfer`` uses, or None and why not (None for other modes)."""
-    if mode != "style_transfer":
+    """The diffusion model the mode uses, or None and why not (None for modes without one)."""
+    if mode not in DIFFUSION_PROMPTS:
         for name, value in (("prompt", prompt), ("model", model)):
             if value is not None:
-                raise BadInputError(f"{name} is not used by {mode}; only by style_transfer")
+                raise BadInputError(f"{name} is not used by {mode}; only by style_transfer, enhancement"
+                                    f" and colorization")
         return None, None
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
         raise BadInputError(f"prompt must be a non-empty string, got {prompt!r}")
@@ -740,7 +763,7 @@ def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, s
     if folder is None:
         return None, reason
     return _Diffusion(folder=folder, name=DEFAULT_IMG2IMG_MODEL if model is None else model,
-                      prompt=DEFAULT_STYLE_PROMPT if prompt is None else prompt, seed=int(seed),
+                      prompt=DIFFUSION_PROMPTS[mode] if prompt is None else prompt, seed=int(seed),
                       steps=int(steps)), None
 
 
@@ -777,8 +800,7 @@ def _transformed(clip: list[np.ndarray], *, mode: str, strength: float,
             generated: dict = {}
         else:
             styled = _redraw(clip, diffusion, strength)
-            generated = {"prompt": diffusion.prompt, "seed": diffusion.seed,
-                         "steps": diffusion.steps}
+            generated = _generated(diffusion, strength)
         src_stats, ref_stats = _lab_stats(styled), _lab_stats([ref_image])
         done = [_colour_transfer(f, src_stats, ref_stats) for f in styled]
         return done, clip, {**generated,
@@ -793,7 +815,12 @@ def _transformed(clip: list[np.ndarray], *, mode: str, strength: float,
         return done, done, detail
     if mode == "enhancement":
         sigma = float(np.median([_noise_sigma(f) for f in clip[::max(1, len(clip) // 8)]]))
-        return [_enhance(f, sigma) for f in clip], clip, {"noise_sigma": round(sigma, 3)}
+        done = [_enhance(f, sigma) for f in clip]
+        detail = {"noise_sigma": round(sigma, 3)}
+        if diffusion is not None:
+            done = _redraw(done, diffusion, min(strength, DIFFUSION_MAX_STRENGTH[mode]), keep_fine_detail=True)
+            detail.update(_generated(diffusion, min(strength, DIFFUSION_MAX_STRENGTH[mode])))
+        return done, clip, detail
     if mode == "upscale":
         return [_upscale(f, factor) for f in clip], clip, \
             {"factor": factor, "back_projections": _BACK_PROJECTIONS}
@@ -805,4 +832,24 @@ def _transformed(clip: list[np.ndarray], *, mode: str, strength: float,
     detail: dict = {"palette": name}
     if stops:
         detail["palette_stops"] = stops
-    return [_colorize(f, lut) for f in clip], clip, detail
+    done = [_colorize(f, lut) for f in clip]
+    if diffusion is not None:
+        amount = min(strength, DIFFUSION_MAX_STRENGTH[mode])
+        # the model's colours on the source's lightness: the structure stays the source's
+        done = [_with_lightness(redrawn, source)
+                for redrawn, source in zip(_redraw(done, diffusion, amount), clip)]
+        detail.update(_generated(diffusion, amount))
+    return done, clip, detail
+
+
+def _generated(diffusion: _Diffusion, strength: float) -> dict:
+    """What a diffusion model was asked (for ``info["details"]``)."""
+    return {"prompt": diffusion.prompt, "seed": diffusion.seed, "steps": diffusion.steps,
+            "denoising_strength": round(strength, 3)}
+
+
+def _with_lightness(colours: np.ndarray, lightness: np.ndarray) -> np.ndarray:
+    """``colours``' CIELAB a*, b* with ``lightness``' L*."""
+    lab = _to_lab(colours)
+    lab[..., 0] = _to_lab(lightness)[..., 0]
+    return _from_lab(lab)

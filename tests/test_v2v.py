@@ -275,6 +275,8 @@ def test_style_transfer_without_a_model_folder_runs_on_the_cpu(clip, models_dir)
     cpu, _ = transform(clip[:3], mode="style_transfer", reference_image=ref, prompt="a cat")
     assert all(np.array_equal(a, b) for a, b in zip(out, cpu))  # the prompt needs a model
     _, info = transform(clip[:2], mode="enhancement")
+    assert info["backend"] == "opencv" and info["reason"].endswith("the CPU path ran")
+    _, info = transform(clip[:2], mode="upscale")  # no diffusion path: nothing to explain
     assert info["backend"] == "opencv" and info["reason"] is None
     with pytest.raises(BadInputError, match="image-to-image model 'mine': no model folder"):
         transform(clip[:2], mode="style_transfer", reference_image=ref, model="mine")
@@ -310,6 +312,33 @@ def test_style_transfer_uses_a_local_diffusion_model(models_dir, monkeypatch):
     assert info["backend"] == "diffusers" and info["model"] == "other"
 
 
+def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models_dir):
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from models.v2v import _to_lab
+
+    build_tiny_sd(models_dir / DEFAULT_IMG2IMG_MODEL)
+    frames = _pan(_texture(120, 120, seed=1), 3, dx=2.0, size=(64, 64))
+    enhanced, info = transform(frames, mode="enhancement", seed=2, steps=2)
+    assert info["backend"] == "diffusers" and info["model"] == DEFAULT_IMG2IMG_MODEL
+    assert info["details"]["denoising_strength"] == 0.35  # the default 0.7, capped: no invented content
+    assert "noise_sigma" in info["details"] and info["details"]["prompt"].startswith("a sharp")
+    assert all(f.shape == (64, 64, 3) for f in enhanced) and not np.array_equal(enhanced[0], frames[0])
+    again, _ = transform(frames, mode="enhancement", seed=2, steps=2)
+    assert all(np.array_equal(a, b) for a, b in zip(enhanced, again))
+
+    grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for f in frames]
+    coloured, info = transform(grey, mode="colorization", palette="sunset", strength=1.0, seed=2, steps=2,
+                               temporal_consistency=0.0, prompt="a warm sunset")
+    assert info["backend"] == "diffusers" and info["details"]["denoising_strength"] == 0.6
+    assert info["details"]["palette"] == "sunset" and info["details"]["prompt"] == "a warm sunset"
+    for source, out in zip(grey, coloured):
+        lab = _to_lab(out)
+        # the model's colours on the source's own lightness: structure unchanged, colour added
+        assert np.abs(lab[..., 0] - _to_lab(source)[..., 0]).mean() < 1.5
+        assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 5
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mode="cartoon"), "unknown v2v mode"),
     (dict(mode="style_transfer"), "needs a reference_image"),
@@ -324,7 +353,7 @@ def test_style_transfer_uses_a_local_diffusion_model(models_dir, monkeypatch):
     (dict(mode="upscale", reference_frames=[np.zeros((32, 32, 3), np.uint8)] * 2), "not used"),
     (dict(mode="colorization", palette="rainbow"), "unknown palette"),
     (dict(mode="enhancement", palette="sepia"), "not used"),
-    (dict(mode="enhancement", prompt="a cat"), "prompt is not used by enhancement"),
+    (dict(mode="interpolation", prompt="a cat"), "prompt is not used by interpolation"),
     (dict(mode="upscale", model="sd"), "model is not used by upscale"),
     (dict(mode="style_transfer", reference_image=np.zeros((32, 32, 3), np.uint8), steps=0),
      "steps"),
