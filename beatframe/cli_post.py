@@ -97,7 +97,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 def cmd_lipsync(args: argparse.Namespace) -> int:
     options = {"face_region": args.face, "expression": args.expression, "intensity": args.intensity,
-               "start": args.start, "force": args.force}
+               "start": args.start, "force": args.force, "follow": args.follow}
     if args.mouth:
         options["mouth"] = args.mouth
     return _run_post(args, "lipsync", options, audio=args.audio)
@@ -218,6 +218,9 @@ def register(sub, generator_help: str) -> None:
     lipsync.add_argument("--face", type=box_arg, required=True, metavar="X0,Y0,X1,Y1", help="the face region")
     lipsync.add_argument("--mouth", type=box_arg, metavar="X0,Y0,X1,Y1", help="the mouth (default: the face's"
                                                                             " lower-middle third)")
+    lipsync.add_argument("--follow", action="store_true", help="track the face through the clip and move the mouth"
+                                                               " with it (--face and --mouth: where they are in"
+                                                               " the first frame)")
     lipsync.add_argument("--expression", default="neutral", choices=["neutral", "happy", "sad", "surprised", "angry"])
     lipsync.add_argument("--intensity", type=float, default=1.0, help="0-2: how wide the mouth opens")
     lipsync.add_argument("--start", type=float, default=0.0, help="the audio time of the clip's first frame (s)")

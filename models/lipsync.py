@@ -48,9 +48,13 @@ dimmed with the skin's light). The result is blended into the frame with a feath
 that is 1 inside the box and falls to 0 at its edge, so no seam shows and nothing outside the
 mouth box changes. The same inputs always give the same frames.
 
-Limits, honestly: the face is taken to stay put (one ``face_region`` and mouth box for the
-whole clip; a moving head needs a box per frame, e.g. from :mod:`models.tracking`, and a call
-per steady stretch); only the lips move, not the jaw or the chin; the mouth is a drawing in the
+A moving head: with ``follow=True`` the face region of the first frame is tracked through the
+clip (:func:`models.tracking.track_entity`, template and keypoint matching along optical flow),
+and the mouth box moves with the face, shifted by the face's displacement in each frame (the
+last known place where the tracker loses it). Without it the face is taken to stay put.
+
+Limits, honestly: a followed face moves but is not taken to turn or scale (the box keeps its
+size); only the lips move, not the jaw or the chin; the mouth is a drawing in the
 face's own colours, not a photoreal one, and a mouth box much larger than the real mouth puts
 skin over part of the face. No generative lip-sync model is used.
 
@@ -162,6 +166,7 @@ def lipsync_frames(
     intensity: float = 1.0,
     start: float = 0.0,
     mouth: Sequence[float] | None = None,
+    follow: bool = False,
 ) -> tuple[Iterator[np.ndarray], dict]:
     """Animate a mouth in the face of every frame, following a viseme timeline.
 
@@ -190,6 +195,9 @@ def lipsync_frames(
         ``[x0, y0, x1, y1]`` of the mouth, inside ``face_region``: the box the mouth is drawn in
         and the old mouth hidden under. Default: the lower-middle third of the face region
         (middle third across, lower third down).
+    follow : bool
+        Track the face through the clip and move the mouth with it (``face_region`` and ``mouth``
+        are then where they are in the first frame).
 
     Returns
     -------
@@ -200,8 +208,9 @@ def lipsync_frames(
         ``backend`` (``"procedural"``), ``face_region`` and ``mouth_box`` (``[x0, y0, x1, y1]``,
         ints), ``expression``, ``intensity``, ``frames``, ``fps``, ``start``,
         ``duration_seconds`` (of the clip), ``keyframes`` (viseme spans that reach into the
-        clip), ``visemes`` (their count per label) and ``open_seconds`` (how long the mouth is
-        open, ``open`` above 0.15, in the clip).
+        clip), ``visemes`` (their count per label), ``open_seconds`` (how long the mouth is
+        open, ``open`` above 0.15, in the clip) and, when following, ``followed_frames`` (frames
+        where the tracker found the face) and ``max_shift`` (its largest displacement, pixels).
 
     Raises
     ------
@@ -246,9 +255,47 @@ def lipsync_frames(
         "visemes": {v: c for v, c in counts.items() if c},
         "open_seconds": float(np.count_nonzero(poses[:, 0] > _OPEN) / fps),
     }
-    painter = _Painter(box, face, (h, w), corner=_EXPRESSION[expression][6],
-                       lower_lip=_EXPRESSION[expression][7])
-    return (painter.paint(f, p) for f, p in zip(clip, poses)), info
+    if not isinstance(follow, (bool, np.bool_)):
+        raise BadInputError(f"follow must be true or false, got {follow!r}")
+    shifts = [(0, 0)] * n
+    if follow:
+        shifts, found = _face_shifts(clip, face)
+        info.update(followed_frames=found, max_shift=max(max(abs(dx), abs(dy)) for dx, dy in shifts))
+    painters: dict[tuple[int, int], _Painter] = {}
+
+    def painter(dx: int, dy: int) -> _Painter:
+        if (dx, dy) not in painters:
+            moved = [v + d for v, d in zip(box, (dx, dy, dx, dy))]
+            around = [v + d for v, d in zip(face, (dx, dy, dx, dy))]
+            painters[dx, dy] = _Painter(moved, around, (h, w), corner=_EXPRESSION[expression][6],
+                                        lower_lip=_EXPRESSION[expression][7])
+        return painters[dx, dy]
+
+    return (painter(*shift).paint(f, p) for f, p, shift in zip(clip, poses, shifts)), info
+
+
+def _face_shifts(clip: list[np.ndarray], face: tuple[int, int, int, int]) -> tuple[list[tuple[int, int]], int]:
+    """Per frame, how far the face moved from the first frame (whole pixels, keeping the face box
+    inside the frame; the last known shift where the tracker lost it), and in how many frames it
+    was found."""
+    from models.tracking import register_entity, track_entity
+
+    x0, y0, x1, y1 = face
+    h, w = clip[0].shape[:2]
+    entity = register_entity(name="face", entity_type="character", reference_image=clip[0][y0:y1, x0:x1])
+    track = track_entity(clip, entity=entity)
+    # displacements are measured from where the tracker put the face in the first frame it found
+    # it, so its own fit of the box is no shift
+    origin = next(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in [p.bbox for p in track] + [face] if b)
+    shifts, last, found = [], (0, 0), 0
+    for point in track:
+        if point.bbox is not None:
+            bx0, by0, bx1, by1 = point.bbox
+            dx, dy = round((bx0 + bx1) / 2 - origin[0]), round((by0 + by1) / 2 - origin[1])
+            last = (int(np.clip(dx, -x0, w - x1)), int(np.clip(dy, -y0, h - y1)))
+            found += 1
+        shifts.append(last)
+    return shifts, found
 
 
 def mouth_openness(frames: Sequence[np.ndarray] | np.ndarray, *,

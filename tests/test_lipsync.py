@@ -248,3 +248,27 @@ def test_mouth_openness_checks_its_box():
     with pytest.raises(BadInputError, match="mouth_box"):
         mouth_openness(CLIP[:1], mouth_box=[190, 190, 260, 230])
     assert mouth_openness(CLIP, mouth_box=MOUTH).shape == (48,)
+
+
+def test_follow_moves_the_mouth_with_a_moving_face():
+    # the face drifts right and down, 1.0 and 0.4 px a frame
+    shifts = [(round(1.0 * k), round(0.4 * k)) for k in range(len(CLIP))]
+    moving = np.stack([cv2.warpAffine(CLIP[0], np.float32([[1, 0, dx], [0, 1, dy]]), (W, H),
+                                      borderMode=cv2.BORDER_REPLICATE) for dx, dy in shifts])
+
+    def openness_where_the_mouth_is(out: np.ndarray, k: int) -> float:
+        dx, dy = shifts[k]
+        box = [MOUTH[0] + dx, MOUTH[1] + dy, MOUTH[2] + dx, MOUTH[3] + dy]
+        return float(mouth_openness(out[k:k + 1], mouth_box=box)[0])
+
+    followed, info = _run(moving, follow=True)
+    still, _ = _run(moving)
+    assert info["followed_frames"] == len(CLIP) and 40 <= info["max_shift"] <= 50
+    late_rest, late_aa = _frame_at(1.9), _frame_at(0.55)
+    # followed: the old mouth is hidden wherever the face has gone, and the new one opens there
+    assert openness_where_the_mouth_is(followed, late_rest) < 0.01
+    assert openness_where_the_mouth_is(followed, late_aa) > 0.09
+    # a fixed box leaves the moved face's old, open mouth showing
+    assert openness_where_the_mouth_is(still, late_rest) > 0.1
+    with pytest.raises(BadInputError, match="follow must be true or false"):
+        _run(follow="yes")

@@ -460,6 +460,8 @@ class LipsyncGenerate(BaseModel):
     expression: Literal["neutral", "happy", "sad", "surprised", "angry"] = "neutral"
     intensity: float = Field(1.0, ge=0.0, le=2.0)
     start: float = Field(0.0, ge=0.0, description="the track time of the video's first frame (s)")
+    follow: bool = Field(False, description="track the face through the video and move the mouth with it"
+                                            " (face_region: where it is in the first frame)")
     force: bool = Field(False, description="lip-sync a Canvas-shaped clip (silent, 9:16, at most 8 s) anyway:"
                                            " Spotify forbids singing faces on a Canvas")
     webhook_url: str | None = Field(None, max_length=2048)
@@ -474,7 +476,7 @@ def lipsync_generate(body: LipsyncGenerate, request: Request, who: Principal = D
     if body.track is None:
         raise ApiError(400, "parameter_missing", "give the track whose voice the mouth follows", param="track")
     options = {"face_region": body.face_region, "expression": body.expression, "intensity": body.intensity,
-               "start": body.start, "force": body.force}
+               "start": body.start, "force": body.force, "follow": body.follow}
 
     def work() -> dict:
         track = fetch_one(request, who, "tracks", "id, object_key", body.track, noun="track", live_rows=True)
