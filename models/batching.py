@@ -139,7 +139,10 @@ class Batcher:
         """Take the oldest request's shape, wait for company, run one call of them."""
         with self._cv:
             shape = self._pending[0].shape
-            capacity = max(1, int(self._capacity(shape)))
+            try:
+                capacity = max(1, int(self._capacity(shape)))
+            except Exception:  # noqa: BLE001 - not knowing the room is no reason to fail the call
+                capacity = 1
             if capacity > 1:
                 deadline = self._pending[0].arrived + self._window
                 while (len(self._same(shape)) < capacity

@@ -101,6 +101,16 @@ def test_out_of_memory_batches_split_until_they_fit():
         single.submit("a", 0)
 
 
+def test_a_capacity_that_cannot_be_told_runs_calls_one_at_a_time():
+    def unknown(shape):
+        raise RuntimeError("no device to ask")
+
+    batcher = Batcher(lambda shape, items: [item * 2 for item in items], capacity=unknown,
+                      is_out_of_memory=lambda e: False, window_seconds=0.1)
+    assert _submit_together(batcher, [("a", 1), ("a", 2)]) == [2, 4]
+    assert batcher.batch_sizes == [1, 1]
+
+
 # ------------------------------------------------------------------------------- tiny Wan
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
