@@ -151,3 +151,25 @@ def models_dir_env(tmp_path, monkeypatch):
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
+
+
+def settled_task_runs(api_url: str, flow_run_ids: list, *, names: tuple[str, ...], timeout: float = 60.0) -> list[dict]:
+    """The task runs of ``flow_run_ids`` whose names start with one of ``names``, once each is in a
+    final state. A flow returns before the server has recorded its task runs' last states (they
+    arrive as events, consumed in the background), so a test that reads them at once can see a
+    task still Running that has long finished."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.post(f"{api_url}/task_runs/filter", json={
+            "flow_runs": {"id": {"any_": [str(i) for i in flow_run_ids]}}, "limit": 200, "offset": 0,
+            "sort": "EXPECTED_START_TIME_ASC"}, timeout=30)
+        response.raise_for_status()
+        runs = [r for r in response.json() if r["name"].startswith(names)]
+        final = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+        if runs and all(r["state"] and r["state"]["type"] in final for r in runs) or time.monotonic() > deadline:
+            return runs
+        time.sleep(0.5)

@@ -88,8 +88,9 @@ def test_rerun_is_served_from_cache_and_identical(first_render, song, tmp_path, 
     state = render_canvas(audio=str(song), out_dir=str(tmp_path), template="neon-pulse", seconds=4.0, seed=7,
                           return_state=True)
     assert state.is_completed()
-    runs = api_filter(prefect_server, "task_runs", {
-        "flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "sort": "EXPECTED_START_TIME_ASC"})
+    from conftest import settled_task_runs
+
+    runs = settled_task_runs(prefect_server, [state.state_details.flow_run_id], names=("analyze", "generate-clip"))
     by_name = {run["name"].rsplit("-", 1)[0]: run["state"]["name"] for run in runs}
     assert by_name["analyze"] == "Cached" and by_name["generate-clip"] == "Cached"
     assert (tmp_path / "canvas.mp4").read_bytes() == (out / "canvas.mp4").read_bytes()

@@ -77,10 +77,10 @@ def test_catalog_with_a_corrupt_track_completes_the_others_and_reruns_from_cache
         "flow_runs": {"parent_flow_run_id": {"any_": [str(state.state_details.flow_run_id)]}},
         "limit": 50, "offset": 0, "sort": "ID_DESC"}, timeout=30).json()
     children = [f["id"] for f in flows]
-    runs = httpx.post(f"{prefect_server}/task_runs/filter", json={
-        "flow_runs": {"id": {"any_": children}}, "limit": 200, "offset": 0,
-        "sort": "EXPECTED_START_TIME_ASC"}, timeout=30).json()
-    generated = [r["state"]["name"] for r in runs if r["name"].startswith(("analyze", "generate-clip"))]
+    from conftest import settled_task_runs
+
+    runs = settled_task_runs(prefect_server, children, names=("analyze", "generate-clip"))
+    generated = [r["state"]["name"] for r in runs]
     # The two finished tracks are served from cache; only the broken one is tried (and fails) again.
     assert generated.count("Cached") == 4 and set(generated) == {"Cached", "Failed"}
 

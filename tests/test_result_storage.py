@@ -19,7 +19,9 @@ pytest.importorskip("s3fs")
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = "remote-file-system/beatframe-results-test"
-RUN_ANALYSIS = "import sys; from flows.analyze import analyze_track; print(analyze_track(audio=sys.argv[1])['bpm'])"
+RUN_ANALYSIS = ("import sys; from flows.analyze import analyze_track; "
+                "state = analyze_track(audio=sys.argv[1], return_state=True); state.result(); "
+                "print(state.state_details.flow_run_id)")
 
 
 def _save_block(monkeypatch, endpoint: str) -> None:
@@ -36,8 +38,8 @@ def _save_block(monkeypatch, endpoint: str) -> None:
 def test_a_second_worker_finds_the_first_ones_results_on_s3(prefect_server, moto_endpoint, song, tmp_path,
                                                              monkeypatch):
     import s3fs
+    from conftest import settled_task_runs
     from minio import Minio
-    from prefect.client.orchestration import get_client
 
     Minio(moto_endpoint, access_key="results", secret_key="results-secret", secure=False).make_bucket("prefect-shared")
     s3 = s3fs.S3FileSystem(key="results", secret="results-secret",
@@ -55,17 +57,9 @@ def test_a_second_worker_finds_the_first_ones_results_on_s3(prefect_server, moto
                               capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert not (home / "results").exists() or not any((home / "results").iterdir())  # nothing kept locally
-        with get_client(sync_client=True) as client:
-            response = client.request("POST", "/flow_runs/filter", json={
-                "flows": {"name": {"any_": ["analyze_track"]}},
-                "sort": "EXPECTED_START_TIME_DESC", "limit": 1})
-            flow_runs.append(response.json()[0]["id"])
+        flow_runs.append(proc.stdout.strip().splitlines()[-1])
 
-    with get_client(sync_client=True) as client:
-        states = []
-        for flow_run_id in flow_runs:
-            response = client.request("POST", "/task_runs/filter", json={
-                "flow_runs": {"id": {"any_": [flow_run_id]}}, "task_runs": {"name": {"like_": "analyze"}}})
-            states.append([run["state"]["name"] for run in response.json() if run["name"].startswith("analyze")])
+    states = [[run["state"]["name"] for run in settled_task_runs(prefect_server, [flow_run], names=("analyze",))]
+              for flow_run in flow_runs]
     assert states[0] == ["Completed"] and states[1] == ["Cached"], states
     assert s3.ls("prefect-shared/prefect-results")  # where both hosts looked

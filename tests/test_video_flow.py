@@ -43,16 +43,14 @@ def test_cuts_land_on_beats(video_render, song_truth):
 
 
 def test_rerun_renders_no_shot_again(video_render, song, tmp_path, prefect_server):
-    import httpx
-
     from flows.video import render_video
 
     out, _ = video_render
     state = render_video(audio=str(song), out_dir=str(tmp_path), template="sunset-waves", size="640x360", seed=3,
                          return_state=True)
-    runs = httpx.post(f"{prefect_server}/task_runs/filter", json={
-        "flow_runs": {"id": {"any_": [str(state.state_details.flow_run_id)]}}, "limit": 200, "offset": 0,
-        "sort": "EXPECTED_START_TIME_ASC"}, timeout=30).json()
-    shot_states = [r["state"]["name"] for r in runs if r["name"].startswith("generate-shot")]
+    from conftest import settled_task_runs
+
+    runs = settled_task_runs(prefect_server, [state.state_details.flow_run_id], names=("generate-shot",))
+    shot_states = [r["state"]["name"] for r in runs]
     assert shot_states and set(shot_states) == {"Cached"}
     assert (tmp_path / "video.mp4").read_bytes() == (out / "video.mp4").read_bytes()
