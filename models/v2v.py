@@ -2,8 +2,9 @@
 
 The reference API's *V2V Pipeline* takes a finished clip and a mode; :func:`transform` runs it on
 the CPU with classical vision (OpenCV and numpy): every mode below has a deterministic, measurable
-result, and ``info["backend"]`` says ``"opencv"``. ``style_transfer``, ``enhancement`` and
-``colorization`` use a diffusion model instead when one is installed (see *Diffusion* below).
+result, and ``info["backend"]`` says ``"opencv"``. ``style_transfer``, ``enhancement``,
+``colorization`` and ``upscale`` use a diffusion model instead when one is installed (see
+*Diffusion* below).
 
 Modes
 -----
@@ -75,6 +76,13 @@ from :data:`DEFAULT_ENHANCE_PROMPT`; ``colorization`` redraws its palette-colour
 0.6) from :data:`DEFAULT_COLOUR_PROMPT` and keeps only the model's colours: every output pixel has
 the source's lightness (CIELAB L*), so the picture's structure cannot change. Frames larger than
 the model's working size (768 px a side) get their own finest detail back on top of the redraw.
+``upscale`` uses a super-resolution model instead (``StableDiffusionUpscalePipeline``, folder
+:data:`DEFAULT_UPSCALE_MODEL`: ``huggingface-cli download stabilityai/stable-diffusion-x4-upscaler
+--local-dir $BEATFRAME_MODELS_DIR/stable-diffusion-x4-upscaler``): every frame is enlarged by the
+model (x4, from :data:`DEFAULT_UPSCALE_PROMPT` and the same seeded noise) and brought to ``factor``
+times its size by pixel-area averaging; ``strength`` blends from the bicubic enlargement as on the
+CPU path. Frames over :data:`UPSCALE_MODEL_MAX_SIDE` px a side take the CPU path (the model's
+memory grows with its x4 output), and ``info["reason"]`` says so.
 ``info["backend"]`` says ``"diffusers"`` and ``info["model"]`` the folder. Without the folder the
 CPU path runs and ``info["reason"]`` says why.
 
@@ -123,11 +131,16 @@ DEFAULT_IMG2IMG_MODEL = "stable-diffusion-img2img"
 DEFAULT_STYLE_PROMPT = "a stylized painting, bold brush strokes, flat vivid colours, ink lines"
 DEFAULT_ENHANCE_PROMPT = "a sharp, clean, detailed, high quality photograph, natural texture, no noise"
 DEFAULT_COLOUR_PROMPT = "a colour photograph, natural vivid colours, realistic skin, sky and foliage tones"
+DEFAULT_UPSCALE_PROMPT = "a sharp, detailed, high resolution picture"
+#: the folder under BEATFRAME_MODELS_DIR holding the x4 super-resolution pipeline of ``upscale``
+DEFAULT_UPSCALE_MODEL = "stable-diffusion-x4-upscaler"
 #: the modes a diffusion model serves, with the prompt each uses by default
 DIFFUSION_PROMPTS = {"style_transfer": DEFAULT_STYLE_PROMPT, "enhancement": DEFAULT_ENHANCE_PROMPT,
-                     "colorization": DEFAULT_COLOUR_PROMPT}
-#: the most denoising strength each mode asks of the model (``strength`` is capped at it)
+                     "colorization": DEFAULT_COLOUR_PROMPT, "upscale": DEFAULT_UPSCALE_PROMPT}
+#: the most denoising strength each image-to-image mode asks of the model (``strength`` is capped at it)
 DIFFUSION_MAX_STRENGTH = {"style_transfer": 1.0, "enhancement": 0.35, "colorization": 0.6}
+#: frames larger than this (px a side) are upscaled on the CPU path
+UPSCALE_MODEL_MAX_SIDE = 512
 
 #: the smallest frame side the flow and filters work on
 MIN_SIDE = 16
@@ -424,12 +437,13 @@ class _Diffusion(NamedTuple):
     steps: int
 
 
-def _model_folder(model: str | None) -> tuple[Path | None, str | None]:
-    """The image-to-image model folder under BEATFRAME_MODELS_DIR, or None and why there is none.
+def _model_folder(model: str | None, default: str) -> tuple[Path | None, str | None]:
+    """The model folder under BEATFRAME_MODELS_DIR (``model``, else ``default``), or None and why
+    there is none.
 
     A missing default folder is no error (the CPU path runs); a missing named ``model`` is.
     """
-    name = DEFAULT_IMG2IMG_MODEL if model is None else model
+    name = default if model is None else model
     parts = PurePosixPath(str(name).replace("\\", "/")).parts
     if not isinstance(name, str) or not name.strip() or Path(name).is_absolute() or ".." in parts:
         raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
@@ -445,7 +459,8 @@ def _model_folder(model: str | None) -> tuple[Path | None, str | None]:
             return folder, None
         where = f"no model folder {folder} (model_index.json missing)"
     if model is not None:
-        raise BadInputError(f"image-to-image model {model!r}: {where}")
+        raise BadInputError(f"{'super-resolution' if default == DEFAULT_UPSCALE_MODEL else 'image-to-image'}"
+                            f" model {model!r}: {where}")
     return None, f"{where}; the CPU path ran"
 
 
@@ -487,6 +502,31 @@ def _redraw(clip: list[np.ndarray], diffusion: _Diffusion, strength: float, *,
                               interpolation=cv2.INTER_CUBIC)
             result += frame.astype(np.float32) - seen.astype(np.float32)
         out.append(np.clip(result + 0.5, 0, 255).astype(np.uint8))
+    return out
+
+
+def _upscale_with_model(clip: list[np.ndarray], diffusion: _Diffusion, factor: int) -> list[np.ndarray]:
+    """Every frame enlarged by the super-resolution model from the same noise, then brought to
+    ``factor`` times its size (pixel-area averaging; the model's own scale is usually 4)."""
+    import torch
+    from PIL import Image
+
+    from models.diffusion import load_local_pipeline
+
+    pipe, lock = load_local_pipeline(str(diffusion.folder), "StableDiffusionUpscalePipeline")
+    h, w = clip[0].shape[:2]
+    # the model's latents are the frame's own size: sides padded (edge pixels) to a multiple of 8
+    ph, pw = -h % 8, -w % 8
+    out = []
+    for frame in clip:
+        padded = cv2.copyMakeBorder(frame, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+        with lock:
+            big = pipe(prompt=diffusion.prompt, image=Image.fromarray(padded), num_inference_steps=diffusion.steps,
+                       output_type="np", generator=torch.Generator("cpu").manual_seed(diffusion.seed)).images[0]
+        scale = big.shape[0] / padded.shape[0]
+        big = np.clip(np.asarray(big, np.float32), 0, 1)[:round(h * scale), :round(w * scale)] * 255
+        out.append(np.clip(cv2.resize(big, (w * factor, h * factor), interpolation=cv2.INTER_AREA) + 0.5,
+                           0, 255).astype(np.uint8))
     return out
 
 
@@ -704,7 +744,7 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     h, w = clip[0].shape[:2]
     if mode == "upscale" and max(h, w) * factor > MAX_SIDE:
         raise BadInputError(f"upscaling {w}x{h} by {factor} exceeds {MAX_SIDE} px a side")
-    diffusion, reason = _diffusion(mode, prompt=prompt, model=model, seed=seed, steps=steps)
+    diffusion, reason = _diffusion(mode, prompt=prompt, model=model, seed=seed, steps=steps, frame_side=max(h, w))
 
     detail: dict = {}
     if s == 0.0:
@@ -717,8 +757,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
                                            palette=palette, diffusion=diffusion)
         if tc > 0.0 and len(out) > 1:
             out = _stabilize(out, guides, tc, follow_flow=bool(preserve_motion))
-        # the diffusion model's strength is its denoising strength, already applied
-        if s < 1.0 and mode != "motion_transfer" and diffusion is None:
+        # an image-to-image model's strength is its denoising strength, already applied
+        if s < 1.0 and mode != "motion_transfer" and (diffusion is None or mode == "upscale"):
             out = [cv2.addWeighted(p, 1.0 - s, d, s, 0.0)
                    for p, d in zip(_plain(clip, mode=mode, factor=factor), out)]
     oh, ow = out[0].shape[:2]
@@ -742,14 +782,13 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     return out, info
 
 
-def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, steps: int
-               ) -> tuple[_Diffusion | None, str | None]:
+def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, steps: int,
+               frame_side: int) -> tuple[_Diffusion | None, str | None]:
     """The diffusion model the mode uses, or None and why not (None for modes without one)."""
     if mode not in DIFFUSION_PROMPTS:
         for name, value in (("prompt", prompt), ("model", model)):
             if value is not None:
-                raise BadInputError(f"{name} is not used by {mode}; only by style_transfer, enhancement"
-                                    f" and colorization")
+                raise BadInputError(f"{name} is not used by {mode}; only by {', '.join(DIFFUSION_PROMPTS)}")
         return None, None
     if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
         raise BadInputError(f"prompt must be a non-empty string, got {prompt!r}")
@@ -759,10 +798,14 @@ def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, s
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) \
             or not 1 <= steps <= 1000:
         raise BadInputError(f"steps must be a whole number from 1 to 1000, got {steps!r}")
-    folder, reason = _model_folder(model)
+    default = DEFAULT_UPSCALE_MODEL if mode == "upscale" else DEFAULT_IMG2IMG_MODEL
+    folder, reason = _model_folder(model, default)
     if folder is None:
         return None, reason
-    return _Diffusion(folder=folder, name=DEFAULT_IMG2IMG_MODEL if model is None else model,
+    if mode == "upscale" and frame_side > UPSCALE_MODEL_MAX_SIDE:
+        return None, (f"frames of {frame_side} px a side are over the super-resolution model's "
+                      f"{UPSCALE_MODEL_MAX_SIDE}; the CPU path ran")
+    return _Diffusion(folder=folder, name=default if model is None else model,
                       prompt=DIFFUSION_PROMPTS[mode] if prompt is None else prompt, seed=int(seed),
                       steps=int(steps)), None
 
@@ -822,6 +865,9 @@ def _transformed(clip: list[np.ndarray], *, mode: str, strength: float,
             detail.update(_generated(diffusion, min(strength, DIFFUSION_MAX_STRENGTH[mode])))
         return done, clip, detail
     if mode == "upscale":
+        if diffusion is not None:
+            return _upscale_with_model(clip, diffusion, factor), clip, \
+                {"factor": factor, "prompt": diffusion.prompt, "seed": diffusion.seed, "steps": diffusion.steps}
         return [_upscale(f, factor) for f in clip], clip, \
             {"factor": factor, "back_projections": _BACK_PROJECTIONS}
     if mode == "interpolation":

@@ -11,7 +11,7 @@ import pytest
 from beatframe.errors import BadInputError
 from models.interpolation import optical_flow
 from models.v2v import DEFAULT_IMG2IMG_MODEL, MODES, PALETTES, transform
-from tiny_sd import build_tiny_sd
+from tiny_sd import build_tiny_sd, build_tiny_upscaler
 
 
 def _texture(h: int, w: int, *, seed: int = 0, tint=(1.0, 1.0, 1.0), edges: bool = True
@@ -276,7 +276,7 @@ def test_style_transfer_without_a_model_folder_runs_on_the_cpu(clip, models_dir)
     assert all(np.array_equal(a, b) for a, b in zip(out, cpu))  # the prompt needs a model
     _, info = transform(clip[:2], mode="enhancement")
     assert info["backend"] == "opencv" and info["reason"].endswith("the CPU path ran")
-    _, info = transform(clip[:2], mode="upscale")  # no diffusion path: nothing to explain
+    _, info = transform(clip[:2], mode="interpolation")  # no diffusion path: nothing to explain
     assert info["backend"] == "opencv" and info["reason"] is None
     with pytest.raises(BadInputError, match="image-to-image model 'mine': no model folder"):
         transform(clip[:2], mode="style_transfer", reference_image=ref, model="mine")
@@ -339,6 +339,28 @@ def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models
         assert np.hypot(lab[..., 1], lab[..., 2]).mean() > 5
 
 
+def test_upscale_uses_a_local_super_resolution_model(models_dir):
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from models.v2v import DEFAULT_UPSCALE_MODEL
+
+    frames = _pan(_texture(120, 120, seed=1), 2, dx=2.0, size=(28, 36))  # sides not multiples of 8
+    _, info = transform(frames, mode="upscale")
+    assert info["backend"] == "opencv" and DEFAULT_UPSCALE_MODEL in info["reason"]
+    build_tiny_upscaler(models_dir / DEFAULT_UPSCALE_MODEL)
+    out, info = transform(frames, mode="upscale", factor=3, seed=5, steps=2, temporal_consistency=0.0)
+    assert info["backend"] == "diffusers" and info["model"] == DEFAULT_UPSCALE_MODEL and info["reason"] is None
+    assert info["size_out"] == [108, 84] and all(f.shape == (84, 108, 3) for f in out)
+    assert info["details"]["factor"] == 3 and info["details"]["seed"] == 5
+    again, _ = transform(frames, mode="upscale", factor=3, seed=5, steps=2, temporal_consistency=0.0)
+    assert all(np.array_equal(a, b) for a, b in zip(out, again))
+    plain, _ = transform(frames, mode="upscale", factor=3, strength=0.0)
+    assert not np.array_equal(out[0], plain[0])
+    big = _pan(_texture(700, 700, seed=1), 1, dx=0.0, size=(600, 520))
+    _, info = transform(big, mode="upscale", temporal_consistency=0.0)  # over the model's 512 px: the CPU path
+    assert info["backend"] == "opencv" and "512" in info["reason"]
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mode="cartoon"), "unknown v2v mode"),
     (dict(mode="style_transfer"), "needs a reference_image"),
@@ -354,7 +376,9 @@ def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models
     (dict(mode="colorization", palette="rainbow"), "unknown palette"),
     (dict(mode="enhancement", palette="sepia"), "not used"),
     (dict(mode="interpolation", prompt="a cat"), "prompt is not used by interpolation"),
-    (dict(mode="upscale", model="sd"), "model is not used by upscale"),
+    (dict(mode="motion_transfer", reference_frames=[np.zeros((32, 32, 3), np.uint8)] * 2, model="sd"),
+     "model is not used by motion_transfer"),
+    (dict(mode="upscale", model="mine"), "super-resolution model 'mine'"),
     (dict(mode="style_transfer", reference_image=np.zeros((32, 32, 3), np.uint8), steps=0),
      "steps"),
     (dict(mode="style_transfer", reference_image=np.zeros((32, 32, 3), np.uint8), seed=-1),
