@@ -31,8 +31,7 @@ def work_pool(prefect_server):
     name = f"test-cpu-{uuid.uuid4().hex[:6]}"
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name=name, type="process"))
-    # to_deployment().apply(), not deploy(): 3.8.8's deploy() asks for the pool's workers with
-    # null paging fields that its own server refuses (422)
+    # to_deployment().apply(): the deployment registered on the server, nothing built or pushed
     render_canvas.from_source(source=str(REPO), entrypoint="flows/canvas.py:render_canvas").to_deployment(
         name="canvas", work_pool_name=name).apply()
     generate_video.from_source(source=str(REPO), entrypoint="flows/generate.py:generate_video").to_deployment(
@@ -50,8 +49,8 @@ def worker(work_pool, tmp_path_factory):
                                    cwd=REPO)
     yield log
     process.terminate()
-    try:
-        process.wait(timeout=30)
+    try:  # its runs are over: a worker that does not stop at once is killed, not waited for
+        process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         process.kill()
 

@@ -106,7 +106,7 @@ def test_same_seed_same_frames_other_seed_other_frames(first_render, song, tmp_p
 
 
 def api_filter(prefect_server: str, resource: str, body: dict) -> list[dict]:
-    """POST a filter to the Prefect REST API (the bundled client sends nulls this server rejects)."""
+    """POST a filter to the Prefect REST API; the matching objects as plain dicts."""
     import httpx
 
     response = httpx.post(f"{prefect_server}/{resource}/filter", json={"limit": 100, "offset": 0, **body},

@@ -42,7 +42,7 @@ def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
@@ -145,7 +145,7 @@ def _flow_runs(client, deployment_name: str) -> list:
     from prefect.client.schemas.objects import FlowRun
 
     deployment = client.read_deployment_by_name(deployment_name)
-    # the REST filter directly: 3.8.8's sync client sends null paging fields its server refuses
+    # the REST filter directly: a deployment's runs in one call, newest first
     response = client.request("POST", "/flow_runs/filter", json={
         "deployments": {"id": {"any_": [str(deployment.id)]}}, "limit": 200, "sort": "ID_DESC"})
     return [FlowRun.model_validate(run) for run in response.json()]

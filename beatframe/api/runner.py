@@ -470,7 +470,7 @@ class DeploymentRunner(RenderRunner):
         with get_client(sync_client=True) as client:
             for start in range(0, len(active), SYNC_BATCH):
                 batch = {r["flow_run_id"]: r for r in active[start:start + SYNC_BATCH]}
-                # the REST filter directly: 3.8.8's sync client sends null paging fields its server refuses
+                # the REST filter directly: plain dicts, and runs not yet taken by a worker left out server-side
                 response = client.request("POST", "/flow_runs/filter", json={
                     "flow_runs": {"id": {"any_": list(batch)},
                                   "state": {"type": {"not_any_": ["SCHEDULED", "PENDING"]}}},
