@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -357,9 +358,9 @@ class WanGenerator:
             raise ValueError(f"Wan frames need sides that are multiples of {m}, got {width}x{height}")
         if (num_frames - 1) % loaded.frames_multiple:
             raise ValueError(f"Wan generates k*{loaded.frames_multiple}+1 frames, got {num_frames}")
-        # everything of the call but the prompt and the seed: calls alike in it can share a batch
-        shape = (width, height, num_frames, self.negative_prompt, self.num_inference_steps, self.guidance_scale,
-                 self.max_sequence_length, self.image_sha256, self.options.max_batch, self.options.vram_budget_gb)
+        shape = _CallShape(width, height, num_frames, self.negative_prompt, self.num_inference_steps,
+                           self.guidance_scale, self.max_sequence_length, self.image_sha256,
+                           self.options.max_batch, self.options.vram_budget_gb)
         common = dict(negative_prompt=self.negative_prompt or None, height=height, width=width,
                       num_frames=num_frames, num_inference_steps=self.num_inference_steps,
                       guidance_scale=self.guidance_scale, max_sequence_length=self.max_sequence_length)
@@ -423,6 +424,22 @@ class WanGenerator:
         self.stats["seconds"] = time.perf_counter() - t0
 
 
+class _CallShape(NamedTuple):
+    """Everything of a Wan call but the prompt and the seed: calls alike in it can share a batch
+    (the packing options included, so each call is packed by its own)."""
+
+    width: int
+    height: int
+    num_frames: int
+    negative_prompt: str | None
+    steps: int
+    guidance_scale: float
+    max_sequence_length: int
+    image_sha256: str | None
+    max_batch: int | None
+    vram_budget_gb: float | None
+
+
 _BATCHER_LOCK = threading.Lock()
 
 
@@ -438,23 +455,22 @@ def _batcher(loaded: LoadedPipeline) -> Batcher:
         return loaded.batcher
 
 
-def _batch_capacity(loaded: LoadedPipeline, shape: tuple) -> int:
+def _batch_capacity(loaded: LoadedPipeline, shape: _CallShape) -> int:
     """How many calls of ``shape`` one batch may take now: ``max_batch`` when set; else on CUDA as
     many as the free memory (or the budget) holds at their measured cost, on the CPU one."""
-    max_batch, vram_budget_gb = shape[-2:]  # the calling generator's options
     cuda = loaded.device.type == "cuda"
-    limit = min(max_batch or (MAX_BATCH if cuda else 1), loaded.shape_limits.get(shape, MAX_BATCH))
+    limit = min(shape.max_batch or (MAX_BATCH if cuda else 1), loaded.shape_limits.get(shape, MAX_BATCH))
     if limit == 1 or not cuda:
         return limit
     import torch
 
     free, _ = torch.cuda.mem_get_info(loaded.device)
-    if vram_budget_gb is not None:
-        free = min(free, vram_budget_gb * 1e9 - torch.cuda.memory_allocated(loaded.device))
+    if shape.vram_budget_gb is not None:
+        free = min(free, shape.vram_budget_gb * 1e9 - torch.cuda.memory_allocated(loaded.device))
     return items_that_fit(budget_bytes=free, per_item_bytes=loaded.item_bytes.get(shape), limit=limit)
 
 
-def _run_batch(loaded: LoadedPipeline, shape: tuple, items: list[dict]) -> list[tuple[np.ndarray, dict]]:
+def _run_batch(loaded: LoadedPipeline, shape: _CallShape, items: list[dict]) -> list[tuple[np.ndarray, dict]]:
     """One denoising call for ``items`` (alike in ``shape``): each item's frames, with the call's
     timings; on CUDA it also measures the peak memory one video of this shape costs."""
     import torch
