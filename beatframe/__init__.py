@@ -2,7 +2,7 @@
 
 The package holds the shared plumbing (settings, storage, schemas) and the plain logic that the
 Prefect tasks in ``tasks/`` wrap (audio analysis, shot planning, encoding, checks). It reads no
-environment variables itself; see :mod:`beatframe.settings`.
+environment variables itself; see :mod:`beatframe.infra.settings`.
 """
 
 __version__ = "0.1.0"

@@ -119,8 +119,8 @@ class Analysis(BeatframeObject):
     energy: dict[str, Any] | None = None
 
     def to_schema(self):
-        """The analysis as a strict :class:`beatframe.schemas.Analysis` (only once ``succeeded``)."""
-        from beatframe.schemas import Analysis as AnalysisSchema
+        """The analysis as a strict :class:`beatframe.music.schemas.Analysis` (only once ``succeeded``)."""
+        from beatframe.music.schemas import Analysis as AnalysisSchema
 
         if self.status != "succeeded":
             raise ValueError(f"the analysis of {self.track} is {self.status}")

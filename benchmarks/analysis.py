@@ -96,7 +96,7 @@ def timed(fn, repeat: int):
 
 
 def run_ours(path: Path, repeat: int):
-    from beatframe.analysis import analyze
+    from beatframe.music.analysis import analyze
 
     a, sec = timed(lambda: analyze(path), repeat)
     return a, sec
@@ -146,7 +146,7 @@ SYNTH = [
         ("outro", 4, 0.2)])),
     ("syn_swing_110", dict(bpm=110, meter=4, seed=17, swing=0.17, sections=[
         ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
-    # local rubato: slows to 1/1.3 of the tempo around 8-15 s, then back (see beatframe.synth.rubato)
+    # local rubato: slows to 1/1.3 of the tempo around 8-15 s, then back (see beatframe.music.synth.rubato)
     ("syn_rubato_120", dict(bpm=120, meter=4, seed=18, warp=(8.0, 15.0, 1.3), sections=[
         ("verse", 8, 0.5), ("chorus", 8, 0.9)])),
     ("syn_rubato_96_3-4", dict(bpm=96, meter=3, seed=19, warp=(10.0, 18.0, 1.25), sections=[
@@ -155,7 +155,7 @@ SYNTH = [
 
 
 def synth_items(tmp: Path) -> list[dict]:
-    from beatframe.synth import rubato, synthesize_track, write_wav
+    from beatframe.music.synth import rubato, synthesize_track, write_wav
 
     items = []
     for name, kw in SYNTH:
@@ -329,7 +329,7 @@ def main(argv=None) -> int:
 
     # warm up both pipelines (imports, numba JIT) so timings are of a warm process
     with tempfile.TemporaryDirectory() as td:
-        from beatframe.synth import synthesize_track, write_wav
+        from beatframe.music.synth import synthesize_track, write_wav
 
         warm = write_wav(Path(td) / "warm.wav", synthesize_track(sections=[("verse", 4, 0.6)]))
         run_ours(warm, 1)

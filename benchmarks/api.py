@@ -107,10 +107,10 @@ def main() -> None:
 
     import httpx
 
-    from beatframe import db
-    from beatframe.prefect_local import ensure_api, stop_server
-    from beatframe.settings import get_settings
-    from beatframe.synth import demo_track, write_wav
+    from beatframe.infra import db
+    from beatframe.infra.prefect_local import ensure_api, stop_server
+    from beatframe.infra.settings import get_settings
+    from beatframe.music.synth import demo_track, write_wav
 
     settings = get_settings()
     print("starting Prefect, PostgreSQL and the API ...", flush=True)
@@ -118,11 +118,11 @@ def main() -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
     with get_client(sync_client=True) as prefect:
         prefect.create_work_pool(WorkPoolCreate(name="bench-cpu", type="process"))
-    render_canvas.from_source(source=str(ROOT), entrypoint="flows/canvas.py:render_canvas").to_deployment(
+    render_canvas.from_source(source=str(ROOT), entrypoint="beatframe.flows.canvas:render_canvas").to_deployment(
         name="canvas", work_pool_name="bench-cpu").apply()
     pool = db.get_pool()
     project = db.create_project(pool, "benchmark")

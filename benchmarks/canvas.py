@@ -51,17 +51,17 @@ def main() -> int:
     os.environ["BEATFRAME_DATA_DIR"] = str(work / "data")
     os.environ.pop("BEATFRAME_S3_ENDPOINT", None)
 
-    from beatframe.analysis import analyze
-    from beatframe.canvas import loop_frames
-    from beatframe.requests import parse_canvas_size
-    from beatframe.check import CanvasSpec, check_canvas
-    from beatframe.encode import CANVAS_H264, encode_frames
-    from beatframe.flash import FlashGuard
-    from beatframe.planning import loop_timeline, plan_canvas
-    from beatframe.settings import get_settings
-    from beatframe.synth import synthesize_track, write_wav
-    from beatframe.templates import load_template
-    from models.registry import get_generator
+    from beatframe.music.analysis import analyze
+    from beatframe.music.canvas import loop_frames
+    from beatframe.music.render_requests import parse_canvas_size
+    from beatframe.music.check import CanvasSpec, check_canvas
+    from beatframe.infra.encode import CANVAS_H264, encode_frames
+    from beatframe.music.flash import FlashGuard
+    from beatframe.music.planning import loop_timeline, plan_canvas
+    from beatframe.infra.settings import get_settings
+    from beatframe.music.synth import synthesize_track, write_wav
+    from beatframe.music.templates import load_template
+    from beatframe.models.registry import get_generator
 
     size = parse_canvas_size(args.size)
     template = load_template(args.template)
@@ -106,14 +106,14 @@ def main() -> int:
 
     # The whole flow, warm: Prefect on a local server started before timing. Each timed run gets
     # an empty data folder (cold caches, analysis included) and renders the very frames above.
-    from beatframe.prefect_local import ensure_api, stop_server
+    from beatframe.infra.prefect_local import ensure_api, stop_server
 
     ensure_api(get_settings())
     server_settings = get_settings()
     try:
         from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-        from flows.canvas import render_canvas
+        from beatframe.flows.canvas import render_canvas
 
         def flow_run(data_dir: Path, out: Path, seed: int) -> dict:
             os.environ["BEATFRAME_DATA_DIR"] = str(data_dir)

@@ -9,11 +9,11 @@ Run by hand from the repository root, on a machine with a GPU and the weights in
 
 or, anywhere, ``benchmarks/gpu.py --tiny`` (see below).
 
-Each model (``--models``: catalog ids of :mod:`models.model_catalog`, or ``installed`` for every
+Each model (``--models``: catalog ids of :mod:`beatframe.models.model_catalog`, or ``installed`` for every
 Wan model whose folder is under ``BEATFRAME_MODELS_DIR``) renders a one-shot clip of
 ``--seconds`` (its text-to-video task; an image-to-video model starts from a synthesized
 picture) at its native mode (``--size``: a mode name such as ``720p`` or ``WxH``; default its
-smallest native mode, 480p for the Wan 2.1 models) through :class:`models.wan.WanGenerator`, in
+smallest native mode, 480p for the Wan 2.1 models) through :class:`beatframe.models.wan.WanGenerator`, in
 rows measured in the same run:
 
 * ``no cache``: the baseline, eager, no step cache;
@@ -21,7 +21,7 @@ rows measured in the same run:
 * with ``--compile``: regional ``torch.compile`` of the transformer blocks, without and with the
   cache;
 * with ``--batch N``: N clips rendered at once by N threads through one pipeline, which
-  :mod:`models.batching` denoises in batched calls (``max_batch`` N); ``clip s`` is then the
+  :mod:`beatframe.models.batching` denoises in batched calls (``max_batch`` N); ``clip s`` is then the
   batch's wall time divided by N, and ``batch`` shows the calls' sizes.
 
 Every row loads its own pipeline (load seconds reported apart, then released), renders one clip
@@ -44,7 +44,7 @@ A requested model whose folder is missing or incomplete stops the run before any
 with a one-line error and exit status 2. ``--out FILE`` appends the table, with the date, the
 device and the command, to ``FILE``.
 
-Environment: ``BEATFRAME_MODELS_DIR`` (through :mod:`beatframe.settings`; not read with
+Environment: ``BEATFRAME_MODELS_DIR`` (through :mod:`beatframe.infra.settings`; not read with
 ``--tiny``).
 """
 
@@ -65,8 +65,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from beatframe.errors import BadInputError  # noqa: E402
-from models.model_catalog import ModelSpec, NativeMode, get_model  # noqa: E402
+from beatframe.infra.errors import BadInputError  # noqa: E402
+from beatframe.models.model_catalog import ModelSpec, NativeMode, get_model  # noqa: E402
 
 #: the default frame of ``--tiny`` runs: half of Wan's 480p frame on each side
 TINY_SIZE = (416, 240)
@@ -182,8 +182,8 @@ def resolve_targets(ids: list[str], *, models_dir: Path | None, size: str | None
         No models directory, an unknown id, a CPU generator, a missing or incomplete folder
         (naming the Hub repository to download it from), or a bad ``--size``.
     """
-    from models.orchestrator import installed_models
-    from models.wan_loader import check_model_folder, resolve_model_folder
+    from beatframe.models.orchestrator import installed_models
+    from beatframe.models.wan_loader import check_model_folder, resolve_model_folder
 
     if models_dir is None:
         raise BadInputError("BEATFRAME_MODELS_DIR is not set: point it at the folder holding the "
@@ -308,10 +308,10 @@ def measure(target: Target, *, label: str, cache: str | None, compile_: bool, mo
     -------
     Row
     """
-    from models.motion import grid_timeline
-    from models.registry import get_generator
-    from models.wan import DEFAULT_MAX_NATIVE_FRAMES
-    from models.wan_loader import WanOptions, is_out_of_memory
+    from beatframe.models.motion import grid_timeline
+    from beatframe.models.registry import get_generator
+    from beatframe.models.wan import DEFAULT_MAX_NATIVE_FRAMES
+    from beatframe.models.wan_loader import WanOptions, is_out_of_memory
 
     spec = target.spec
     options = WanOptions(offload=args.offload, cache=cache, cache_threshold=args.cache_threshold,
@@ -440,7 +440,7 @@ def run(args: argparse.Namespace, models_dir: Path, work: Path) -> tuple[str, st
     import diffusers
     import torch
 
-    from models.wan_loader import WanOptions, resolve_device
+    from beatframe.models.wan_loader import WanOptions, resolve_device
 
     quiet_progress_bars()
 
@@ -478,7 +478,7 @@ def run(args: argparse.Namespace, models_dir: Path, work: Path) -> tuple[str, st
 
 
 def main() -> int:
-    from models.wan_loader import CACHES
+    from beatframe.models.wan_loader import CACHES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["installed"],
@@ -518,7 +518,7 @@ def main() -> int:
                 quiet_progress_bars()
                 models_dir = build_tiny_wan_models(work / "models")
             else:
-                from beatframe.settings import get_settings
+                from beatframe.infra.settings import get_settings
 
                 models_dir = get_settings().models_dir
             setup, table = run(args, models_dir, work)

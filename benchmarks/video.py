@@ -39,15 +39,15 @@ def main() -> int:
     os.environ["BEATFRAME_DATA_DIR"] = str(work / "data")
     os.environ.pop("BEATFRAME_S3_ENDPOINT", None)
 
-    from beatframe.analysis import analyze
-    from beatframe.encode import encode_frames
-    from beatframe.prefect_local import ensure_api, stop_server
-    from beatframe.settings import get_settings
-    from beatframe.synth import DEFAULT_SECTIONS, synthesize_track, write_wav
-    from beatframe.templates import load_template
-    from beatframe.video import VIDEO_H264, parse_video_size, shot_frames
-    from beatframe.video_planning import plan_video
-    from models.registry import get_generator
+    from beatframe.music.analysis import analyze
+    from beatframe.infra.encode import encode_frames
+    from beatframe.infra.prefect_local import ensure_api, stop_server
+    from beatframe.infra.settings import get_settings
+    from beatframe.music.synth import DEFAULT_SECTIONS, synthesize_track, write_wav
+    from beatframe.music.templates import load_template
+    from beatframe.music.video import VIDEO_H264, parse_video_size, shot_frames
+    from beatframe.music.video_planning import plan_video
+    from beatframe.models.registry import get_generator
 
     size = parse_video_size(args.size)
     bars_wanted = args.seconds / 2.0  # 120 BPM, 4/4
@@ -62,7 +62,7 @@ def main() -> int:
     analyze(audio)  # warm-up: librosa and numba compile on first use (the flow still analyses afresh)
     ensure_api(get_settings())
     try:
-        from flows.video import render_video
+        from beatframe.flows.video import render_video
 
         t0 = time.perf_counter()
         manifest = render_video(audio=str(audio), out_dir=str(work / "out"), template=args.template, size=args.size)

@@ -1,4 +1,4 @@
-"""Benchmark the viseme timeline (beatframe.analysis.visemes) against a naive baseline.
+"""Benchmark the viseme timeline (beatframe.music.analysis.visemes) against a naive baseline.
 
 Run by hand from the repository root::
 
@@ -9,7 +9,7 @@ Clips, each with its truth:
 * ``mfa_acoustic_corpus.wav`` (speech): the word and ARPAbet phone intervals of its TextGrid,
   from ``speech_truth.json``;
 * ``vocadito_1.wav`` (a cappella singing): its annotated notes as the sung spans (no phones);
-* unless ``--no-synth``, a synthesized pop track (``beatframe.synth``: drums, bass, pad, lead
+* unless ``--no-synth``, a synthesized pop track (``beatframe.music.synth``: drums, bass, pad, lead
   and a voice singing /a/ in phrases) with its exact sung spans; every beat of them (one sung
   note) counts as an "AA" phone.
 
@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 
 warnings.filterwarnings("ignore")
 
-from beatframe.analysis.visemes import (  # noqa: E402
+from beatframe.music.analysis.visemes import (  # noqa: E402
     Viseme, open_in_silence, phone_agreement, visemes, word_coverage)
-from beatframe.audio import load_audio  # noqa: E402
+from beatframe.music.audio import load_audio  # noqa: E402
 from shared_data import recording  # noqa: E402
 
 COVERAGE_MIN, SILENCE_MAX = 0.8, 0.2
@@ -91,7 +91,7 @@ def real_items(data: Path) -> list[dict]:
 
 
 def synth_item() -> dict:
-    from beatframe.synth import synthesize_track
+    from beatframe.music.synth import synthesize_track
 
     tr = synthesize_track(bpm=120, meter=4, seed=5, vocals=True,
                           sections=[("intro", 2, 0.3), ("verse", 8, 0.6), ("chorus", 8, 0.9)])

@@ -18,7 +18,7 @@ Environment:
   same value the workers and the API run with (``remote-file-system/<name>``).
 - ``BEATFRAME_S3_ENDPOINT``, ``BEATFRAME_S3_ACCESS_KEY``, ``BEATFRAME_S3_SECRET_KEY``,
   ``BEATFRAME_S3_SECURE``, ``BEATFRAME_S3_REGION``, ``BEATFRAME_S3_BUCKET`` (through
-  :mod:`beatframe.settings`): the object store; ``--basepath`` defaults to
+  :mod:`beatframe.infra.settings`): the object store; ``--basepath`` defaults to
   ``s3://$BEATFRAME_S3_BUCKET/prefect-results``. Without an access key the block carries no
   credentials and s3fs uses the machine's own (an IAM role, a Kubernetes service account).
   With one, the key is stored in the block document on the Prefect server: give the results a
@@ -55,7 +55,7 @@ def block_name(slug: str | None) -> str:
 
 def block_fields(settings, basepath: str | None = None) -> dict:
     """``basepath`` and fsspec ``settings`` of the block for beatframe's object store."""
-    from beatframe.storage import parse_endpoint
+    from beatframe.infra.storage import parse_endpoint
 
     basepath = (basepath or f"s3://{settings.s3_bucket}/{RESULTS_PREFIX}").rstrip("/")
     if urlsplit(basepath).scheme != "s3":
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         name = block_name(args.block)
-        from beatframe.settings import Settings
+        from beatframe.infra.settings import Settings
 
         fields = block_fields(Settings(), args.basepath)
         if fields["basepath"].startswith("s3://") and importlib.util.find_spec("s3fs") is None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from prefect import flow
 
-from beatframe.errors import BadInputError
-from tasks.analyze import analyze_audio, viseme_timeline
-from tasks.inputs import fetch_inputs, hash_inputs
+from beatframe.infra.errors import BadInputError
+from beatframe.tasks.analyze import analyze_audio, viseme_timeline
+from beatframe.tasks.inputs import fetch_inputs, hash_inputs
 
 
 def _local_audio(audio: str) -> tuple[str, str]:
@@ -31,5 +31,5 @@ def analyze_track(audio: str) -> dict:
 @flow(name="track_visemes")
 def track_visemes(audio: str) -> list[dict]:
     """The viseme timeline of ``audio``'s voice: ``[{"start", "end", "viseme"}]``, contiguous, with
-    ``rest`` for silence (:mod:`beatframe.analysis.visemes`)."""
+    ``rest`` for silence (:mod:`beatframe.music.analysis.visemes`)."""
     return viseme_timeline(*_local_audio(audio))

@@ -9,7 +9,7 @@ progress artifact up to date for the Prefect UI.
 
 Run it from the CLI (``beatframe canvas song.wav``) or directly::
 
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
     manifest = render_canvas(audio="song.wav", out_dir="out/song")
 """
 
@@ -20,19 +20,19 @@ from pathlib import Path
 from prefect import flow, runtime
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.cachekeys import cache_key
-from beatframe.requests import CanvasRequest
-from flows.stages import run_with_files, start_render
-from models.backend import draft_backend
-from tasks.check import check_output
-from tasks.generate import generate_clip
-from tasks.inputs import fetch_inputs
-from tasks.manifest import finalize_canvas
-from tasks.plan import choose_generator, plan_canvas_shots
-from tasks.post import apply_render_post, check_render_post, clean_cover
-from tasks.preview import publish_preview
-from tasks.stitch import stitch_canvas
-from tasks.upload import upload_outputs
+from beatframe.infra.cachekeys import cache_key
+from beatframe.music.render_requests import CanvasRequest
+from beatframe.flows.stages import run_with_files, start_render
+from beatframe.models.backend import draft_backend
+from beatframe.tasks.check import check_output
+from beatframe.tasks.generate import generate_clip
+from beatframe.tasks.inputs import fetch_inputs
+from beatframe.tasks.manifest import finalize_canvas
+from beatframe.tasks.plan import choose_generator, plan_canvas_shots
+from beatframe.tasks.post import apply_render_post, check_render_post, clean_cover
+from beatframe.tasks.preview import publish_preview
+from beatframe.tasks.stitch import stitch_canvas
+from beatframe.tasks.upload import upload_outputs
 
 #: Share of the run each stage takes, for the progress artifact and bar.
 STAGE_WEIGHTS = {"hash": 2, "analyze": 20, "plan": 2, "generate": 54, "post": 4, "stitch": 4, "check": 8,
@@ -62,10 +62,10 @@ def render_canvas(
     ``audio`` and ``cover`` are local paths or ``store:<key>`` objects; ``template`` is a built-in's
     name or a template's JSON; ``cover_license`` a licence name or a JSON licence record;
     ``previews``, an object-store prefix where preview frames go while it runs; ``generator``,
-    ``auto`` (default), a generator's name or JSON with its options (:mod:`models.backend`);
+    ``auto`` (default), a generator's name or JSON with its options (:mod:`beatframe.models.backend`);
     ``cover_cleanup``, a box ``[x0, y0, x1, y1]`` of the cover (a logo, text) removed by inpainting
     before the cover is animated; ``post``, post-production steps on the loop before it is stitched
-    (:func:`tasks.post.check_render_post`: enhancement, colorization, style transfer, inpainting).
+    (:func:`beatframe.tasks.post.check_render_post`: enhancement, colorization, style transfer, inpainting).
     """
     post = check_render_post(post)
     audio, cover = fetch_inputs(audio, cover)

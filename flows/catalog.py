@@ -7,7 +7,7 @@
 A failing track fails alone, with its reason, while the others complete. Every stage of every
 subflow is cached, so running the same catalog again recomputes nothing that finished.
 
-    from flows.catalog import render_catalog
+    from beatframe.flows.catalog import render_catalog
     summary = render_catalog(source="tracks/", out_dir="out/catalog", kind="both")
 """
 
@@ -21,12 +21,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.catalog import read_catalog
-from beatframe.errors import BadInputError
-from beatframe.fsutil import write_json_atomic
-from flows.canvas import render_canvas
-from flows.video import render_video
-from tasks.distribute import render_on_pool
+from beatframe.music.catalog import read_catalog
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.fsutil import write_json_atomic
+from beatframe.flows.canvas import render_canvas
+from beatframe.flows.video import render_video
+from beatframe.tasks.distribute import render_on_pool
 
 KINDS = ("canvas", "video", "both")
 #: Tracks rendered at once; each render already keeps both cores busy.
@@ -62,7 +62,7 @@ def render_catalog(source: str, out_dir: str | None = None, kind: str = "canvas"
     """Render every track of ``source`` into ``out_dir/<track>/``; returns the catalog summary.
 
     ``distribute``: each track's renders run as flow runs of their deployments on the work pool
-    (every worker shares the catalog; see :mod:`tasks.distribute`) instead of in this flow run.
+    (every worker shares the catalog; see :mod:`beatframe.tasks.distribute`) instead of in this flow run.
     Paths in ``source`` and ``out_dir`` must then be the same on every worker.
     """
     if kind not in KINDS:

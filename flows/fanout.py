@@ -7,17 +7,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 
 
 @task(name="render", cache_policy=NO_CACHE, task_run_name="render-{kind}-{label}")
 def render_one(kind: str, label: str, params: dict) -> dict:
     """Run the ``render_canvas`` or ``render_video`` flow with ``params``; returns its manifest."""
     if kind == "canvas":
-        from flows.canvas import render_canvas
+        from beatframe.flows.canvas import render_canvas
 
         return render_canvas(**params)
-    from flows.video import render_video
+    from beatframe.flows.video import render_video
 
     return render_video(**params)
 

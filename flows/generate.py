@@ -4,10 +4,10 @@
         -> check -> upload -> manifest
 
 No track: the request's text, length, frame rate, resolution and aspect ratio say what to render
-(see :mod:`beatframe.generation` for how the prompt is read and which backend renders it). Each
+(see :mod:`beatframe.music.generation` for how the prompt is read and which backend renders it). Each
 stage is a cached task, so the same request with the same seed renders once.
 
-    from flows.generate import generate_video
+    from beatframe.flows.generate import generate_video
     manifest = generate_video(request={"prompt": "neon tunnel at night", "duration_seconds": 6}, seed=7)
 """
 
@@ -19,20 +19,20 @@ from pathlib import Path
 from prefect import flow, runtime
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.cachekeys import cache_key
-from beatframe.cost import CostLog, PriceTable
-from beatframe.errors import BadInputError
-from beatframe.settings import get_settings
-from flows.progress import StageProgress
-from flows.stages import run_with_files
-from models.backend import draft_backend
-from tasks.check import check_generation_output
-from tasks.generate import generate_prompt_clip
-from tasks.manifest import finalize_generation
-from tasks.plan import choose_generator, plan_prompt_video
-from tasks.preview import publish_preview
-from tasks.stitch import stitch_canvas
-from tasks.upload import upload_outputs
+from beatframe.infra.cachekeys import cache_key
+from beatframe.infra.cost import CostLog, PriceTable
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.settings import get_settings
+from beatframe.flows.progress import StageProgress
+from beatframe.flows.stages import run_with_files
+from beatframe.models.backend import draft_backend
+from beatframe.tasks.check import check_generation_output
+from beatframe.tasks.generate import generate_prompt_clip
+from beatframe.tasks.manifest import finalize_generation
+from beatframe.tasks.plan import choose_generator, plan_prompt_video
+from beatframe.tasks.preview import publish_preview
+from beatframe.tasks.stitch import stitch_canvas
+from beatframe.tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"plan": 1, "generate": 80, "stitch": 5, "check": 8, "upload": 4, "manifest": 2}
 
@@ -43,13 +43,13 @@ def generate_video(request: dict, seed: int, out_dir: str | None = None, preview
                    vram_budget_gb: float | None = None) -> dict:
     """Render a prompt's video into ``out_dir`` (default ``out/generate-<key>``); returns the manifest.
 
-    ``request`` holds the reference API's fields (:class:`beatframe.generation.GenerationRequest`);
+    ``request`` holds the reference API's fields (:class:`beatframe.music.generation.GenerationRequest`);
     ``seed`` is the seed actually used (the API draws one when the request has none);
     ``previews``, an object-store prefix where preview frames go while it runs;
     ``vram_budget_gb``, the GPU memory a diffusion generator may pack batched calls into (the
-    clips of concurrent renders of the same shape share calls: :mod:`models.batching`).
+    clips of concurrent renders of the same shape share calls: :mod:`beatframe.models.batching`).
     """
-    from beatframe.generation import GenerationRequest
+    from beatframe.music.generation import GenerationRequest
 
     try:
         request = GenerationRequest.model_validate({**request, "seed": seed}).model_dump(mode="json")

@@ -7,7 +7,7 @@ Every target is its own subflow (cached like any render), all share one analysis
 manifest ``pack.json`` lists each target with its spec check. The zip is written last and
 atomically, and only when every target passed.
 
-    from flows.pack import render_pack
+    from beatframe.flows.pack import render_pack
     pack = render_pack(audio="song.wav", out_dir="out/song-pack")
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.fsutil import atomic_path, write_json_atomic
-from flows.fanout import failure_reason, outcomes, render_one
+from beatframe.infra.fsutil import atomic_path, write_json_atomic
+from beatframe.flows.fanout import failure_reason, outcomes, render_one
 
 #: target name -> (kind, size, what the destination expects)
 TARGETS = {

@@ -8,7 +8,7 @@ stage as standalone runs, for clips rendered here or brought in.
 ``post``: the source, the options, what the step did, the outputs, the checks and the cost log);
 ``track_video`` writes ``DIR/track.json``, the reference API's tracking report.
 
-    from flows.post import post_video
+    from beatframe.flows.post import post_video
     post_video(video="clip.mp4", step="v2v", options={"mode": "interpolation"}, out_dir="out/clip-60fps")
 """
 
@@ -20,15 +20,15 @@ from pathlib import Path
 
 from prefect import flow, runtime
 
-from beatframe.cost import CostLog, PriceTable
-from beatframe.fsutil import atomic_path, write_json_atomic
-from beatframe.settings import get_settings
-from flows.progress import StageProgress
-from tasks.check import check_generation_output
-from tasks.inputs import fetch_inputs, hash_files, local_input
-from tasks.post import post_process, track_entities
-from tasks.preview import publish_preview
-from tasks.upload import upload_outputs
+from beatframe.infra.cost import CostLog, PriceTable
+from beatframe.infra.fsutil import atomic_path, write_json_atomic
+from beatframe.infra.settings import get_settings
+from beatframe.flows.progress import StageProgress
+from beatframe.tasks.check import check_generation_output
+from beatframe.tasks.inputs import fetch_inputs, hash_files, local_input
+from beatframe.tasks.post import post_process, track_entities
+from beatframe.tasks.preview import publish_preview
+from beatframe.tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"hash": 2, "post": 85, "check": 8, "upload": 5}
 POST_STEPS = ("v2v", "inpaint", "lipsync")
@@ -41,12 +41,12 @@ def post_video(video: str, step: str, options: dict, out_dir: str | None = None,
                reference_video: str | None = None, previews: str | None = None, audio: str | None = None) -> dict:
     """Run post-production ``step`` (``v2v``, ``inpaint`` or ``lipsync``) on ``video`` into ``out_dir``
     (default ``out/<video>-<step>``); returns the ``post.json`` record. Inputs are paths or
-    ``store:<key>``; ``previews`` as :func:`flows.canvas.render_canvas`'s.
+    ``store:<key>``; ``previews`` as :func:`beatframe.flows.canvas.render_canvas`'s.
 
     ``lipsync`` animates a mouth in ``options["face_region"]`` following the voice of ``audio``;
     it refuses a Canvas (a silent 9:16 clip of at most 8 s, or one whose manifest says so), which
     Spotify forbids to show singing faces, unless ``options["force"]`` is true."""
-    from beatframe.errors import BadInputError
+    from beatframe.infra.errors import BadInputError
 
     if step not in POST_STEPS:
         raise BadInputError(f"step must be one of {', '.join(POST_STEPS)}, got {step!r}")
@@ -89,8 +89,8 @@ def post_video(video: str, step: str, options: dict, out_dir: str | None = None,
 
 
 def _refuse_canvas(video: Path) -> None:
-    from beatframe.check import probe
-    from beatframe.errors import BadInputError
+    from beatframe.music.check import probe
+    from beatframe.infra.errors import BadInputError
 
     manifest = video.parent / "manifest.json"
     try:
@@ -109,7 +109,7 @@ def _refuse_canvas(video: Path) -> None:
 def track_video(video: str, entities: list[dict], out_dir: str | None = None) -> dict:
     """Track ``entities`` (``[{"name", "image", "entity_type"}]``, images as paths or ``store:<key>``)
     through ``video``; writes ``DIR/track.json`` and returns the report."""
-    from beatframe.errors import BadInputError
+    from beatframe.infra.errors import BadInputError
 
     if not isinstance(entities, list) or not entities:
         raise BadInputError("give at least one entity to track: [{\"name\", \"image\"}]")

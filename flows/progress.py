@@ -1,6 +1,6 @@
 """Run progress as the Prefect UI shows it: a progress artifact advanced stage by stage.
 
-Stages have weights. Tasks report through :func:`beatframe.progress.report`, either a stage's
+Stages have weights. Tasks report through :func:`beatframe.infra.progress.report`, either a stage's
 own fraction (``"generate"``) or a part's (``"generate: shot 3"``, one of ``parts`` equal parts);
 parts are summed into the stage's fraction, which is re-reported to local listeners such as the
 CLI's progress bar. The artifact is only ever written from the flow's own thread (Prefect's
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from beatframe import progress
+from beatframe.infra import progress
 
 
 class StageProgress:

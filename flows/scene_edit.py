@@ -4,7 +4,7 @@ transitions, on a track's downbeats when a track is given (the reference API's s
     hash inputs -> analyze (with a track) -> plan scenes on the music; the generator
         -> render the edit -> stitch (mux the track) -> check -> upload -> manifest
 
-    from flows.scene_edit import render_scene_edit
+    from beatframe.flows.scene_edit import render_scene_edit
     manifest = render_scene_edit(scenes=[{"prompt": "misty mountains at dawn", "duration": 4},
                                          {"template": "neon-pulse", "duration": 4, "transition": "zoom"}])
 """
@@ -16,18 +16,18 @@ from pathlib import Path
 from prefect import flow, runtime
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.cachekeys import cache_key
-from beatframe.cost import CostLog, PriceTable
-from beatframe.settings import get_settings
-from flows.progress import StageProgress
-from tasks.analyze import analyze_audio
-from tasks.check import check_generation_output, check_video_output
-from tasks.inputs import fetch_inputs, hash_files, hash_inputs, local_input
-from tasks.manifest import finalize_edit
-from tasks.plan import choose_generator
-from tasks.preview import publish_preview
-from tasks.scene_edit import plan_edit, render_edit, stitch_edit
-from tasks.upload import upload_outputs
+from beatframe.infra.cachekeys import cache_key
+from beatframe.infra.cost import CostLog, PriceTable
+from beatframe.infra.settings import get_settings
+from beatframe.flows.progress import StageProgress
+from beatframe.tasks.analyze import analyze_audio
+from beatframe.tasks.check import check_generation_output, check_video_output
+from beatframe.tasks.inputs import fetch_inputs, hash_files, hash_inputs, local_input
+from beatframe.tasks.manifest import finalize_edit
+from beatframe.tasks.plan import choose_generator
+from beatframe.tasks.preview import publish_preview
+from beatframe.tasks.scene_edit import plan_edit, render_edit, stitch_edit
+from beatframe.tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 80, "stitch": 4, "check": 5, "upload": 3,
                  "manifest": 2}
@@ -50,12 +50,12 @@ def render_scene_edit(
     """Render an edit of ``scenes`` into ``out_dir`` (default ``out/edit-<key>``); returns the manifest.
 
     ``scenes``: ``[{"prompt" | "template" | "asset", "duration", "transition"}]`` (see
-    :class:`beatframe.scenes.Scene`; assets and ``audio`` are paths or ``store:<key>``);
+    :class:`beatframe.music.scenes.Scene`; assets and ``audio`` are paths or ``store:<key>``);
     ``consistency``: one seed and one palette for every scene, the palette of ``reference_image``
-    when given; ``generator`` and ``previews`` as :func:`flows.canvas.render_canvas`'s.
+    when given; ``generator`` and ``previews`` as :func:`beatframe.flows.canvas.render_canvas`'s.
     """
-    from beatframe.scenes import check_scenes, palette_of
-    from beatframe.video import parse_video_size
+    from beatframe.music.scenes import check_scenes, palette_of
+    from beatframe.music.video import parse_video_size
 
     checked = [scene.model_dump() for scene in check_scenes(scenes)]
     width, height = parse_video_size(size)
@@ -77,7 +77,7 @@ def render_scene_edit(
         backend = choose_generator(generator, "t2v", (width, height), longest, prompts)
         palette = None
         if reference:
-            from models.cover_art import load_image
+            from beatframe.music.images import load_image
 
             palette = list(palette_of(load_image(reference, what="reference image")))
     with progress.stage("generate"), costs.stage("generate", device=backend["compute"]):

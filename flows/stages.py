@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from beatframe.cost import CostLog, PriceTable
-from beatframe.settings import get_settings
-from flows.progress import StageProgress
-from tasks.analyze import analyze_audio
-from tasks.inputs import hash_inputs
+from beatframe.infra.cost import CostLog, PriceTable
+from beatframe.infra.settings import get_settings
+from beatframe.flows.progress import StageProgress
+from beatframe.tasks.analyze import analyze_audio
+from beatframe.tasks.inputs import hash_inputs
 
 
 @dataclass

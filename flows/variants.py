@@ -1,7 +1,7 @@
 """Variants: N Canvases or videos of one track from one analysis, in parallel, each with its own
 output folder and manifest (different seeds, and optionally different templates).
 
-    from flows.variants import render_variants
+    from beatframe.flows.variants import render_variants
     summary = render_variants(audio="song.wav", kind="canvas", count=4, templates=["neon-pulse", "mono-grid"])
 """
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.errors import BadInputError
-from beatframe.fsutil import write_json_atomic
-from flows.fanout import failure_reason, outcomes, render_one
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.fsutil import write_json_atomic
+from beatframe.flows.fanout import failure_reason, outcomes, render_one
 
 MAX_VARIANTS = 32
 

@@ -6,7 +6,7 @@
 Shots are cached one by one, so a rerun, or a run that died half-way, renders only the shots that
 are missing. Memory stays bounded: frames stream from the generator to the encoder, shot by shot.
 
-    from flows.video import render_video
+    from beatframe.flows.video import render_video
     manifest = render_video(audio="song.wav", out_dir="out/song-video")
 """
 
@@ -18,19 +18,19 @@ from pathlib import Path
 from prefect import flow, runtime
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.cachekeys import cache_key
-from beatframe.requests import VideoRequest
-from beatframe.video_planning import VIDEO_FPS
-from flows.stages import files_exist, run_with_files, start_render
-from tasks.check import check_video_output
-from tasks.generate import generate_shot
-from tasks.inputs import fetch_inputs
-from tasks.manifest import finalize_video
-from tasks.plan import choose_generator, plan_video_shots
-from tasks.post import apply_render_post, check_render_post
-from tasks.preview import publish_preview
-from tasks.stitch import stitch_video
-from tasks.upload import upload_outputs
+from beatframe.infra.cachekeys import cache_key
+from beatframe.music.render_requests import VideoRequest
+from beatframe.music.video_planning import VIDEO_FPS
+from beatframe.flows.stages import files_exist, run_with_files, start_render
+from beatframe.tasks.check import check_video_output
+from beatframe.tasks.generate import generate_shot
+from beatframe.tasks.inputs import fetch_inputs
+from beatframe.tasks.manifest import finalize_video
+from beatframe.tasks.plan import choose_generator, plan_video_shots
+from beatframe.tasks.post import apply_render_post, check_render_post
+from beatframe.tasks.preview import publish_preview
+from beatframe.tasks.stitch import stitch_video
+from beatframe.tasks.upload import upload_outputs
 
 STAGE_WEIGHTS = {"hash": 1, "analyze": 4, "plan": 1, "generate": 80, "post": 4, "stitch": 4, "check": 2,
                  "upload": 3, "manifest": 1}
@@ -55,7 +55,7 @@ def render_video(
 ) -> dict:
     """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``).
 
-    Inputs, ``generator`` and ``post`` take the same forms as :func:`flows.canvas.render_canvas`'s;
+    Inputs, ``generator`` and ``post`` take the same forms as :func:`beatframe.flows.canvas.render_canvas`'s;
     ``post`` steps run on every shot before the shots are joined.
     """
     post = check_render_post(post)

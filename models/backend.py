@@ -3,17 +3,17 @@
 A choice is a name or a JSON object with options:
 
 - ``auto`` (the default): a Wan model when there is a GPU and local weights that fit (chosen by
-  :func:`models.orchestrator.select_model` for the clip's length, size and prompt), else the CPU
+  :func:`beatframe.models.orchestrator.select_model` for the clip's length, size and prompt), else the CPU
   generator (``procedural``, or ``cover-art`` when the render animates an image);
 - ``procedural`` / ``cover-art``: the CPU generators;
-- ``wan-t2v`` / ``wan-i2v``: Wan text- or image-to-video (:mod:`models.wan`), the catalog's
+- ``wan-t2v`` / ``wan-i2v``: Wan text- or image-to-video (:mod:`beatframe.models.wan`), the catalog's
   default model for the task unless ``model`` names a folder under ``BEATFRAME_MODELS_DIR``.
 
 JSON options (all optional besides ``name``): ``model``, ``prompt`` (steers every shot; the
-section's mood and the template are added, :mod:`models.prompting`), ``negative_prompt``,
+section's mood and the template are added, :mod:`beatframe.models.prompting`), ``negative_prompt``,
 ``guidance_scale`` (1-20), ``steps`` (10-150), ``max_area`` (pixels a rendered frame may have),
 ``cache`` (``first-block`` or ``pyramid``), ``offload``, ``device``, and how clips share batched
-calls (:mod:`models.batching`): ``max_batch`` (1-8) and ``vram_budget_gb``. For example::
+calls (:mod:`beatframe.models.batching`): ``max_batch`` (1-8) and ``vram_budget_gb``. For example::
 
     {"name": "wan-t2v", "prompt": "ink in water", "steps": 30, "cache": "first-block"}
 
@@ -21,7 +21,7 @@ calls (:mod:`models.batching`): ``max_batch`` (1-8) and ``vram_budget_gb``. For 
 generate tasks, whose cache keys and manifests record it. Resolving ``auto`` imports torch only
 when weights are installed (to ask CUDA for free memory), so a CPU-only render stays light.
 
-Environment: ``BEATFRAME_MODELS_DIR`` (through :class:`beatframe.settings.Settings`) when no
+Environment: ``BEATFRAME_MODELS_DIR`` (through :class:`beatframe.infra.settings.Settings`) when no
 ``models_dir`` is given.
 """
 
@@ -31,14 +31,15 @@ import hashlib
 import json
 from pathlib import Path
 
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.extras import GEN_INSTALL, gen_available, require_gen
 
 CPU_GENERATORS = ("procedural", "cover-art")
 WAN_GENERATORS = ("wan-t2v", "wan-i2v")
 NAMES = ("auto", *CPU_GENERATORS, *WAN_GENERATORS)
 _OPTIONS = {"name", "model", "prompt", "negative_prompt", "guidance_scale", "steps", "max_area", "cache",
             "offload", "device", "max_batch", "vram_budget_gb"}
-#: options that only pack calls into batches (models.batching): they never change the frames
+#: options that only pack calls into batches (beatframe.models.batching): they never change the frames
 PACKING_OPTIONS = ("max_batch", "vram_budget_gb")
 _TYPES = {"model": str, "prompt": str, "negative_prompt": str, "device": str, "offload": bool}
 #: The Wan options the reference API's ranges bound.
@@ -78,6 +79,15 @@ def parse_choice(choice: str | dict | None) -> dict:
     return dict(choice)
 
 
+def check_runnable_here(choice: str | dict | None) -> dict:
+    """:func:`parse_choice`, for a render that runs in this process: a Wan generator asked for by
+    name also needs the generative extra here (one line naming it, before any work starts)."""
+    choice = parse_choice(choice)
+    if choice["name"] in WAN_GENERATORS:
+        require_gen(f"the {choice['name']} generator")
+    return choice
+
+
 def _check_number(choice: dict, key: str, bounds: tuple, *, whole: bool) -> None:
     value = choice.get(key)
     if value is None:
@@ -90,7 +100,7 @@ def _check_number(choice: dict, key: str, bounds: tuple, *, whole: bool) -> None
 
 def resolution_of(size: tuple[int, int]) -> str:
     """The reference resolution name whose short side covers ``size``'s (4k at most)."""
-    from models.model_catalog import RESOLUTIONS
+    from beatframe.models.model_catalog import RESOLUTIONS
 
     short = min(size)
     for name, (_, height) in RESOLUTIONS.items():
@@ -130,7 +140,7 @@ def resolve_backend(choice: str | dict | None, *, task: str, size: tuple[int, in
     if name in CPU_GENERATORS:
         return {"generator": cpu, "compute": "cpu", "reason": "asked for"}
     if models_dir is None:
-        from beatframe.settings import get_settings
+        from beatframe.infra.settings import get_settings
 
         models_dir = get_settings().models_dir
     if name == "auto":
@@ -140,21 +150,25 @@ def resolve_backend(choice: str | dict | None, *, task: str, size: tuple[int, in
         raise BadInputError(f"{name} does not fit this render: it "
                             + ("starts from an image; give a cover or use wan-t2v" if kind == "i2v"
                                else "draws from a prompt alone; without the cover use wan-t2v, with it wan-i2v"))
-    from models.wan_loader import DEFAULT_MODELS
+    require_gen(f"the {name} generator")
+    from beatframe.models.wan_loader import DEFAULT_MODELS
 
     return _wan_backend(choice, name=name, folder=choice.get("model") or DEFAULT_MODELS[kind], offload=None,
                         max_area=None, reason="asked for")
 
 
 def _auto(choice: dict, *, task: str, size, seconds: float, prompt: str | None, models_dir, cpu: str) -> dict:
-    from models import orchestrator
-    from models.model_catalog import get_model
+    from beatframe.models import orchestrator
+    from beatframe.models.model_catalog import get_model
 
     installed = [m for m in orchestrator.installed_models(models_dir) if get_model(m).folder is not None
                  and task in get_model(m).tasks]
     if not installed:
         return {"generator": cpu, "compute": "cpu",
                 "reason": f"no Wan weights for {task} under BEATFRAME_MODELS_DIR ({models_dir or 'not set'})"}
+    if not gen_available():
+        return {"generator": cpu, "compute": "cpu",
+                "reason": f"Wan weights are installed but the generative extra is not ({GEN_INSTALL})"}
     pick = orchestrator.select_model(prompt=choice.get("prompt") or prompt or "abstract music visual",
                                      duration_seconds=max(seconds, 0.1), resolution=resolution_of(size), task=task,
                                      available=installed)
@@ -168,8 +182,8 @@ def _auto(choice: dict, *, task: str, size, seconds: float, prompt: str | None, 
 
 def _wan_backend(choice: dict, *, name: str, folder: str, offload: bool | None, max_area: int | None,
                  reason: str) -> dict:
-    from models.model_catalog import CATALOG
-    from models.wan_loader import DEFAULT_MAX_AREA
+    from beatframe.models.model_catalog import CATALOG
+    from beatframe.models.wan_loader import DEFAULT_MAX_AREA
 
     spec = next((s for s in CATALOG if s.folder == folder), None)
     return {
@@ -208,7 +222,7 @@ def weights_revision(backend: dict, *, models_dir: str | Path | None = None) -> 
     without reading gigabytes."""
     if backend.get("generator") not in WAN_GENERATORS:
         return None
-    from models.wan_loader import resolve_model_folder
+    from beatframe.models.wan_loader import resolve_model_folder
 
     folder = resolve_model_folder(model=backend["model"], models_dir=models_dir)
     digest = hashlib.sha256()

@@ -2,7 +2,7 @@
 as many as fit a memory budget.
 
 What it is for: a music video's shots, a catalog's renders and the API's runner all ask one
-loaded diffusion pipeline (one per process, :func:`models.wan_loader.shared_pipeline`) for
+loaded diffusion pipeline (one per process, :func:`beatframe.models.wan_loader.shared_pipeline`) for
 footage, from several threads. One call can denoise several videos of the same size and length
 at once, which keeps a large GPU busy instead of running one small batch after another.
 :class:`Batcher` coalesces them: the first request waits a short window for others of the same

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import functools
 import threading
+from pathlib import Path
+
+from beatframe.infra.extras import require_gen
 
 
 @functools.lru_cache(maxsize=4)
 def load_local_pipeline(folder: str, auto_class: str):
     """``(pipeline, lock)`` of the diffusers ``auto_class`` (e.g. ``AutoPipelineForInpainting``) in
     ``folder``; kept for the life of the process, since loading takes far longer than a call."""
+    require_gen(f"the diffusers model in {Path(folder).name}")
     import diffusers
     import torch
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 
 
 def check_rgb(image: object, *, what: str, min_side: int = 1) -> np.ndarray:

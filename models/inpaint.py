@@ -28,7 +28,7 @@ taken from what the clip itself shows of the hidden background, found along opti
 
 1. *Flow of the surroundings.* The region is grown by a few pixels (anti-aliased edges, halos) and
    pre-filled smoothly on downscaled copies so its own content (a static logo) does not pull the
-   flow; dense flow (:func:`models.interpolation.optical_flow`) is measured both ways between
+   flow; dense flow (:func:`beatframe.models.interpolation.optical_flow`) is measured both ways between
    neighbouring frames in a window around the region, and inside the region (plus a margin where
    the flow's patches still see it) the flow is replaced by one interpolated from the flow around
    it (push-pull): the region moves with its surroundings. The same flows give each frame's
@@ -69,7 +69,7 @@ flicker. Without the folder the CPU path runs (``replace`` falls back to ``remov
 ``info`` says so.
 
 Plain numpy/OpenCV (torch and diffusers only for the optional generated path); no Prefect, no
-HTTP. Environment: ``BEATFRAME_MODELS_DIR`` (through :func:`beatframe.settings.get_settings`),
+HTTP. Environment: ``BEATFRAME_MODELS_DIR`` (through :func:`beatframe.infra.settings.get_settings`),
 read only when a ``prompt`` is given and no ``models_dir`` is passed.
 """
 
@@ -84,8 +84,8 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from beatframe.errors import BadInputError
-from models.interpolation import optical_flow, warp
+from beatframe.infra.errors import BadInputError
+from beatframe.models.interpolation import optical_flow, warp
 
 MODES = ("remove", "replace", "blend", "background", "extend")
 FILL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -1035,8 +1035,8 @@ class _FlowGuidedFill:
 
 # ------------------------------------------------------------------------------------ generated content
 def _load_pipeline(folder: str):
-    """The diffusers inpainting pipeline in ``folder`` and its lock (:func:`models.diffusion.load_local_pipeline`)."""
-    from models.diffusion import load_local_pipeline
+    """The diffusers inpainting pipeline in ``folder`` and its lock (:func:`beatframe.models.diffusion.load_local_pipeline`)."""
+    from beatframe.models.diffusion import load_local_pipeline
 
     return load_local_pipeline(folder, "AutoPipelineForInpainting")
 
@@ -1072,7 +1072,7 @@ class _Generated:
             raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
                                 "(no absolute paths, no '..')")
         if models_dir is None:
-            from beatframe.settings import get_settings
+            from beatframe.infra.settings import get_settings
 
             models_dir = get_settings().models_dir
         folder = Path(models_dir).joinpath(*parts) if models_dir is not None else None

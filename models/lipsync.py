@@ -2,7 +2,7 @@
 
 What it is for: issue 8 makes a singer in a shot (a generated clip, filmed footage, a cover-art
 portrait animated into frames) mouth the track's vocal. :func:`lipsync_frames` takes the clip,
-the face's box and the viseme timeline of the voice (:func:`beatframe.analysis.visemes.visemes`:
+the face's box and the viseme timeline of the voice (:func:`beatframe.music.analysis.visemes.visemes`:
 ``rest``, ``PP``, ``FF``, ``AA``, ``EE``, ``OO``) and returns the clip with a mouth drawn in every
 frame; :func:`mouth_openness` measures how open a mouth is in each frame (tests and evaluations).
 
@@ -49,7 +49,7 @@ that is 1 inside the box and falls to 0 at its edge, so no seam shows and nothin
 mouth box changes. The same inputs always give the same frames.
 
 A moving head: with ``follow=True`` the face region of the first frame is tracked through the
-clip (:func:`models.tracking.track_entity`, template and keypoint matching along optical flow),
+clip (:func:`beatframe.models.tracking.track_entity`, template and keypoint matching along optical flow),
 and the mouth box moves with the face, shifted by the face's displacement in each frame (the
 last known place where the tracker loses it). Without it the face is taken to stay put.
 
@@ -62,7 +62,7 @@ Plain numpy (no Prefect, no I/O); reads no environment variables.
 
 Examples
 --------
->>> from beatframe.analysis.visemes import visemes_json
+>>> from beatframe.music.analysis.visemes import visemes_json
 >>> frames, info = lipsync_frames(clip, fps=24, visemes=visemes_json("vocal.wav"),
 ...                               face_region=[40, 30, 160, 180], expression="happy")  # doctest: +SKIP
 >>> out = list(frames)                                                                 # doctest: +SKIP
@@ -75,9 +75,9 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from beatframe.analysis.visemes import VISEMES, Viseme
-from beatframe.errors import BadInputError
-from models.frames import check_clip
+from beatframe.music.analysis.visemes import VISEMES, Viseme
+from beatframe.infra.errors import BadInputError
+from beatframe.models.frames import check_clip
 
 __all__ = ["EXPRESSIONS", "POSES", "lipsync_frames", "mouth_openness"]
 
@@ -178,9 +178,9 @@ def lipsync_frames(
     fps : float
         Frame rate of the clip (0 < fps <= 240).
     visemes : sequence of Viseme or dict
-        The timeline (:func:`beatframe.analysis.visemes.visemes`, or ``visemes_json``'s dicts
+        The timeline (:func:`beatframe.music.analysis.visemes.visemes`, or ``visemes_json``'s dicts
         ``{"start", "end", "viseme"}``), seconds of the audio, in order and not overlapping;
-        labels from :data:`beatframe.analysis.visemes.VISEMES`. Times before and after it and
+        labels from :data:`beatframe.music.analysis.visemes.VISEMES`. Times before and after it and
         gaps of 50 ms or more are ``rest``; a shorter gap continues the span before it.
     face_region : sequence of 4 numbers
         ``[x0, y0, x1, y1]`` of the face in pixels (``x1``, ``y1`` exclusive), within the frame.
@@ -278,7 +278,7 @@ def _face_shifts(clip: list[np.ndarray], face: tuple[int, int, int, int]) -> tup
     """Per frame, how far the face moved from the first frame (whole pixels, keeping the face box
     inside the frame; the last known shift where the tracker lost it), and in how many frames it
     was found."""
-    from models.tracking import register_entity, track_entity
+    from beatframe.models.tracking import register_entity, track_entity
 
     x0, y0, x1, y1 = face
     h, w = clip[0].shape[:2]

@@ -1,7 +1,7 @@
 """The generative video models beatframe knows, as data: what each needs and what it delivers.
 
 One frozen :class:`ModelSpec` per model: the task it does (``t2v`` text-to-video, ``i2v``
-image-to-video), the generator in :mod:`models.registry` that runs it, the folder its diffusers
+image-to-video), the generator in :mod:`beatframe.models.registry` that runs it, the folder its diffusers
 weights are expected in under ``BEATFRAME_MODELS_DIR`` (the Hugging Face repository's name, so
 ``huggingface-cli download Wan-AI/<folder> --local-dir $BEATFRAME_MODELS_DIR/<folder>`` puts it
 there), the GPU memory it needs, its native resolutions and frame rate, the longest clip it makes
@@ -19,14 +19,14 @@ figure of 24 means "fits a card sold as 24 GB" (an RTX 4090 reports about 25.3e9
 encoder runs on the CPU (Wan's ``--offload_model True --t5_cpu``; diffusers'
 ``enable_model_cpu_offload``); it saves memory and costs time (:data:`OFFLOAD_SLOWDOWN`).
 
-No environment variables are read here (:mod:`models.orchestrator` reads ``BEATFRAME_MODELS_DIR``).
+No environment variables are read here (:mod:`beatframe.models.orchestrator` reads ``BEATFRAME_MODELS_DIR``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 
 #: Output resolutions the reference API names, as the 16:9 frame (width, height); the short side
 #: is what counts for a 9:16 or 1:1 frame too.
@@ -44,7 +44,7 @@ RESOLUTIONS: dict[str, tuple[int, int]] = {
 #: "slower"; 25 % is the order seen for component-level offload of a one-transformer pipeline).
 OFFLOAD_SLOWDOWN = 1.25
 
-#: The largest frame side the pipeline writes (``models.procedural.MAX_SIDE``); generative
+#: The largest frame side the pipeline writes (``beatframe.models.procedural.MAX_SIDE``); generative
 #: models render smaller and are scaled up to the output size.
 MAX_OUTPUT_SIDE = 4096
 
@@ -84,7 +84,7 @@ class ModelSpec:
     tasks : tuple of str
         What it does: ``t2v`` (from a prompt) and/or ``i2v`` (from an image and a prompt).
     generators : tuple of (str, str)
-        ``(task, registry name)`` pairs: the :mod:`models.registry` generator that runs each task.
+        ``(task, registry name)`` pairs: the :mod:`beatframe.models.registry` generator that runs each task.
     folder : str or None
         Folder under ``BEATFRAME_MODELS_DIR`` holding its diffusers weights; None for the CPU
         generators, which need none.

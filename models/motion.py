@@ -1,6 +1,6 @@
 """Per-frame musical envelopes shared by the generators.
 
-Everything here follows the timing convention of :mod:`models.base`: for an event at clip time
+Everything here follows the timing convention of :mod:`beatframe.models.base`: for an event at clip time
 ``t`` let ``j = round(t * fps)``; the visible jump happens between frame ``j`` and ``j + 1``.
 So a *value* envelope (a scale or brightness kick) is 0-ish at frame ``j`` and 1 at ``j + 1``,
 then decays; a *velocity* envelope (how far a phase advances from frame ``i`` to ``i + 1``) is
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from models.base import LoopTimeline
+from beatframe.music.timeline import LoopTimeline
 
 
 def event_frames(times, timeline: LoopTimeline) -> np.ndarray:

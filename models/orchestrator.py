@@ -2,7 +2,7 @@
 
 :func:`select_model` answers the reference API's ``POST /genius/orchestrator/select-model``
 (``Recommendation.as_reference()`` is that answer's exact shape) from the catalog in
-:mod:`models.model_catalog`. It only plans: it loads nothing and imports torch only to ask CUDA
+:mod:`beatframe.models.model_catalog`. It only plans: it loads nothing and imports torch only to ask CUDA
 how much memory is free (:func:`free_vram_gb`), so it runs anywhere.
 
 How it decides
@@ -25,7 +25,7 @@ generator delivers more than 4096 px a side.
 
 Every time and memory figure is a planning figure from the catalog.
 
-Environment: ``BEATFRAME_MODELS_DIR`` (through :mod:`beatframe.settings`), read only when
+Environment: ``BEATFRAME_MODELS_DIR`` (through :mod:`beatframe.infra.settings`), read only when
 ``available`` is not given.
 """
 
@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from beatframe.errors import BadInputError
-from models.model_catalog import (
+from beatframe.infra.errors import BadInputError
+from beatframe.models.model_catalog import (
     CATALOG,
     CPU_FALLBACK,
     MAX_OUTPUT_SIDE,
@@ -58,7 +58,7 @@ ADEQUATE_RANK: dict[str, int] = {"simple": 4, "moderate": 3, "complex": 2}
 #: Generative models render up to 720p natively; a target at or above it is "native" for a model
 #: whose best mode reaches it.
 _HIGHEST_NATIVE = 720
-_BYTES_PER_GB = 1e9  # decimal, as the catalog's figures (see models.model_catalog)
+_BYTES_PER_GB = 1e9  # decimal, as the catalog's figures (see beatframe.models.model_catalog)
 
 
 # -- free memory and installed weights ---------------------------------------------------------
@@ -255,7 +255,7 @@ class Recommendation:
     reason : str
         One or two sentences: why this model, or why no generative one.
     generator : str
-        The :mod:`models.registry` name that runs it.
+        The :mod:`beatframe.models.registry` name that runs it.
     offload : bool
         Whether it runs with CPU offload.
     render_size : tuple of int
@@ -447,7 +447,7 @@ def select_model(
     cap = _check_gb("max_vram_gb", max_vram_gb)
 
     if available is None:
-        from beatframe.settings import get_settings
+        from beatframe.infra.settings import get_settings
 
         models_dir = get_settings().models_dir
         installed = set(installed_models(models_dir))

@@ -4,7 +4,7 @@ Every scene is rendered at a reduced *work* resolution (about 360 px wide) with 
 vector operations and precomputed coordinate grids, then scaled up once with ``cv2.resize``
 (bilinear), which keeps a 720x1280 frame at a few milliseconds on one core.
 
-How the music drives the picture (see :mod:`models.motion` for the envelopes):
+How the music drives the picture (see :mod:`beatframe.models.motion` for the envelopes):
 
 * every beat is a geometric accent: the scene *rushes* forward (a phase jump that decays within
   a few frames) and *kicks* in scale; downbeats are stronger, ordinary beats keep ~0.7 of a
@@ -25,16 +25,16 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from beatframe.errors import BadInputError
-from models.base import LoopTimeline
-from models.motion import Envelopes, cycles_over_clip, envelopes, integrate, oscillator
+from beatframe.infra.errors import BadInputError
+from beatframe.music.timeline import LoopTimeline
+from beatframe.models.motion import Envelopes, cycles_over_clip, envelopes, integrate, oscillator
 
 TAU = 2.0 * np.pi
 MAX_SIDE = 4096
 
 
 def _resolve_template(template):
-    from beatframe.templates import Template, load_template
+    from beatframe.music.templates import Template, load_template
 
     if isinstance(template, Template):
         return template

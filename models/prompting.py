@@ -23,8 +23,8 @@ import colorsys
 import math
 from numbers import Integral, Real
 
-from beatframe.errors import BadInputError
-from beatframe.templates import Template, load_template, validate_template
+from beatframe.infra.errors import BadInputError
+from beatframe.music.templates import Template, load_template, validate_template
 
 #: The reference API's limit on a prompt's length, in characters.
 MAX_PROMPT_CHARS = 2000

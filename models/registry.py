@@ -9,29 +9,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 
 
 def _procedural(**kwargs: Any):
-    from models.procedural import ProceduralGenerator
+    from beatframe.models.procedural import ProceduralGenerator
 
     return ProceduralGenerator(**kwargs)
 
 
 def _cover_art(**kwargs: Any):
-    from models.cover_art import CoverArtGenerator
+    from beatframe.models.cover_art import CoverArtGenerator
 
     return CoverArtGenerator(**kwargs)
 
 
 def _wan_t2v(**kwargs: Any):
-    from models.wan import WanGenerator
+    from beatframe.models.wan import WanGenerator
 
     return WanGenerator(kind="t2v", **kwargs)
 
 
 def _wan_i2v(**kwargs: Any):
-    from models.wan import WanGenerator
+    from beatframe.models.wan import WanGenerator
 
     return WanGenerator(kind="i2v", **kwargs)
 
@@ -46,7 +46,7 @@ GENERATORS: dict[str, Callable[..., Any]] = {
 
 def get_generator(name: str, **kwargs: Any):
     """A generator instance by registry name (``cover-art`` and ``wan-i2v`` take ``image_path=``;
-    the Wan generators' other keywords are :class:`models.wan.WanGenerator`'s)."""
+    the Wan generators' other keywords are :class:`beatframe.models.wan.WanGenerator`'s)."""
     try:
         factory = GENERATORS[name]
     except KeyError:

@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from beatframe.errors import BadInputError
-from models.frames import check_clip, check_rgb
+from beatframe.infra.errors import BadInputError
+from beatframe.models.frames import check_clip, check_rgb
 
 ENTITY_TYPES = ("character", "object", "animal", "vehicle", "prop", "logo")
 

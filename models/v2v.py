@@ -16,7 +16,7 @@ Modes
     over the whole clip, so every frame gets the same colour mapping and none flickers.
 ``motion_transfer`` (needs ``reference_frames``)
     The reference clip's global (camera) motion is measured frame to frame: dense optical flow
-    (:func:`models.interpolation.optical_flow`) sampled on a grid and fitted with a similarity
+    (:func:`beatframe.models.interpolation.optical_flow`) sampled on a grid and fitted with a similarity
     transform (pan, zoom, roll) by RANSAC. The chained camera path, in relative coordinates, is
     applied to the source clip frame for frame; the source is zoomed in just enough (at most
     1.5x) that the moving frame never shows a border. A reference shorter than the source holds
@@ -32,7 +32,7 @@ Modes
     averaging, what a camera sensor and most resizers do) reproduces the input.
 ``interpolation``
     ``factor`` times the frame rate: in-between frames are synthesized along the optical flow of
-    their neighbours (:func:`models.interpolation.retime`); the clip keeps its duration (the last
+    their neighbours (:func:`beatframe.models.interpolation.retime`); the clip keeps its duration (the last
     source frame is held for the final ``factor - 1`` outputs).
 ``colorization``
     A gradient map: each pixel gets a colour chosen by its lightness (CIE L*) from a palette,
@@ -93,7 +93,7 @@ camera motion is measured and removed, so the reference's replaces it).
 
 Plain numpy/OpenCV (torch and diffusers only for the optional diffusion path); no Prefect, no
 I/O beyond loading that model. Environment: ``BEATFRAME_MODELS_DIR`` (through
-:func:`beatframe.settings.get_settings`), read by ``style_transfer`` only.
+:func:`beatframe.infra.settings.get_settings`), read by ``style_transfer`` only.
 """
 
 from __future__ import annotations
@@ -107,9 +107,9 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from beatframe.errors import BadInputError
-from models.frames import check_clip, check_rgb
-from models.interpolation import optical_flow, retime, warp
+from beatframe.infra.errors import BadInputError
+from beatframe.models.frames import check_clip, check_rgb
+from beatframe.models.interpolation import optical_flow, retime, warp
 
 MODES = ("style_transfer", "motion_transfer", "enhancement", "upscale", "interpolation",
          "colorization")
@@ -448,7 +448,7 @@ def _model_folder(model: str | None, default: str) -> tuple[Path | None, str | N
     if not isinstance(name, str) or not name.strip() or Path(name).is_absolute() or ".." in parts:
         raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
                             "(no absolute paths, no '..')")
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     root = get_settings().models_dir
     if root is None:
@@ -465,8 +465,8 @@ def _model_folder(model: str | None, default: str) -> tuple[Path | None, str | N
 
 
 def _load_pipeline(folder: str):
-    """The diffusers image-to-image pipeline in ``folder`` and its lock (:func:`models.diffusion.load_local_pipeline`)."""
-    from models.diffusion import load_local_pipeline
+    """The diffusers image-to-image pipeline in ``folder`` and its lock (:func:`beatframe.models.diffusion.load_local_pipeline`)."""
+    from beatframe.models.diffusion import load_local_pipeline
 
     return load_local_pipeline(folder, "AutoPipelineForImage2Image")
 
@@ -511,7 +511,7 @@ def _upscale_with_model(clip: list[np.ndarray], diffusion: _Diffusion, factor: i
     import torch
     from PIL import Image
 
-    from models.diffusion import load_local_pipeline
+    from beatframe.models.diffusion import load_local_pipeline
 
     pipe, lock = load_local_pipeline(str(diffusion.folder), "StableDiffusionUpscalePipeline")
     h, w = clip[0].shape[:2]

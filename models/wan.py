@@ -1,6 +1,6 @@
 """Wan text-to-video (``wan-t2v``) and image-to-video (``wan-i2v``) as frame generators.
 
-The diffusers pipelines (loaded by :mod:`models.wan_loader` from local folders under
+The diffusers pipelines (loaded by :mod:`beatframe.models.wan_loader` from local folders under
 ``BEATFRAME_MODELS_DIR``; nothing is downloaded) generate the footage; this module makes it
 music-first and loop-native:
 
@@ -8,15 +8,15 @@ music-first and loop-native:
   most ``max_native_frames``, 81 by default as Wan was trained on 5 s clips, so a longer shot
   plays its footage slower rather than asking the model for more than it does well). Output
   frames at the timeline's 30 fps are interpolated along optical flow
-  (:func:`models.interpolation.retime`).
+  (:func:`beatframe.models.interpolation.retime`).
 * **Accents on the beats.** The footage is framed into the output size by one affine warp per
-  frame, and that warp carries the beat envelopes of :mod:`models.motion`: a zoom kick (a push
+  frame, and that warp carries the beat envelopes of :mod:`beatframe.models.motion`: a zoom kick (a push
   in) on every beat, stronger on downbeats, sized by the template's ``motion.zoom_kick``, plus a
   brightness lift of a few percent (never a flash). With ``cut_on_downbeats`` each downbeat
   starts a new framing (zoomed-in crop, offset, mirrored), so the footage cuts on the bar.
 * **Loop-native.** For a periodic timeline Wan generates one beat more than the loop lasts;
   the loop shows the footage from that beat on, and over its last beat morphs (optical-flow
-  morph, :class:`models.transitions.Morph`) into the footage's first beat, which is exactly
+  morph, :class:`beatframe.music.transitions.Morph`) into the footage's first beat, which is exactly
   where the loop's first frame continues. The beat envelopes wrap around, so the accents are
   seamless too.
 
@@ -27,12 +27,12 @@ transformer work it reused.
 
 **Batched.** Generators that share a pipeline (one per process) and ask for footage of the same
 size, length and settings at the same time (a video's shots, a catalog's renders) are denoised in
-one call (:mod:`models.batching`): on CUDA as many as fit the free memory, or
+one call (:mod:`beatframe.models.batching`): on CUDA as many as fit the free memory, or
 ``WanOptions.vram_budget_gb``, at the cost measured for that shape; ``WanOptions.max_batch`` caps
 it (on the CPU batches are off unless it is set). Each keeps its own seeded noise.
 
 Plain Python: no Prefect, no HTTP. Environment: ``BEATFRAME_MODELS_DIR`` (through
-:mod:`models.wan_loader`).
+:mod:`beatframe.models.wan_loader`).
 """
 
 from __future__ import annotations
@@ -49,14 +49,14 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from beatframe.errors import BadInputError
-from models.base import LoopTimeline
-from models.interpolation import retime
-from models.motion import Envelopes, envelopes
-from models.procedural import _resolve_template, check_size, seed_rng
-from models.transitions import Morph
-from models.batching import Batcher, items_that_fit
-from models.wan_loader import (
+from beatframe.infra.errors import BadInputError
+from beatframe.music.timeline import LoopTimeline
+from beatframe.models.interpolation import retime
+from beatframe.models.motion import Envelopes, envelopes
+from beatframe.models.procedural import _resolve_template, check_size, seed_rng
+from beatframe.music.transitions import Morph
+from beatframe.models.batching import Batcher, items_that_fit
+from beatframe.models.wan_loader import (
     DEFAULT_MODELS,
     MAX_BATCH,
     Kind,
@@ -196,10 +196,10 @@ class WanGenerator:
         What to avoid (default :data:`DEFAULT_NEGATIVE_PROMPT`).
     image_path : path, optional
         The first frame for ``i2v`` (required there, refused for ``t2v``); checked like a cover
-        image (:func:`models.cover_art.load_cover`).
+        image (:func:`beatframe.music.images.load_cover`).
     model : str, optional
         The model's folder under ``BEATFRAME_MODELS_DIR`` (see
-        :data:`models.wan_loader.DEFAULT_MODELS`).
+        :data:`beatframe.models.wan_loader.DEFAULT_MODELS`).
     models_dir : path, optional
         Overrides ``BEATFRAME_MODELS_DIR``.
     guidance_scale : float
@@ -266,7 +266,7 @@ class WanGenerator:
         if kind == "i2v":
             if image_path is None:
                 raise BadInputError("wan-i2v needs an image (image_path=)")
-            from models.cover_art import load_cover
+            from beatframe.music.images import load_cover
 
             self.image_path = os.fspath(image_path)
             self.image = load_cover(self.image_path)

@@ -1,14 +1,14 @@
 """Loading Wan text-to-video and image-to-video pipelines (diffusers) from local folders only.
 
 Weights live in folders under ``BEATFRAME_MODELS_DIR`` (read through
-:func:`beatframe.settings.get_settings`), each laid out as ``DiffusionPipeline.save_pretrained``
+:func:`beatframe.infra.settings.get_settings`), each laid out as ``DiffusionPipeline.save_pretrained``
 writes it (``model_index.json`` plus one sub-folder per component), for example::
 
     $BEATFRAME_MODELS_DIR/Wan2.1-T2V-1.3B-Diffusers/
         model_index.json  transformer/  vae/  text_encoder/  tokenizer/  scheduler/
 
 Nothing is ever downloaded: folders are checked for completeness before loading (a missing or
-half-copied folder is a :class:`~beatframe.errors.BadInputError` naming the folder and what is
+half-copied folder is a :class:`~beatframe.infra.errors.BadInputError` naming the folder and what is
 missing) and loaded with ``local_files_only=True``.
 
 Runtime choices (:class:`WanOptions`): bfloat16 on CUDA (the VAE and CLIP image encoder stay in
@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.extras import require_gen
 
 Kind = Literal["t2v", "i2v"]
 
@@ -82,7 +83,7 @@ def resolve_model_folder(*, model: str, models_dir: Path | str | None = None) ->
         When no models directory is configured or ``model`` is not a plain relative path.
     """
     if models_dir is None:
-        from beatframe.settings import get_settings
+        from beatframe.infra.settings import get_settings
 
         models_dir = get_settings().models_dir
     if models_dir is None:
@@ -222,7 +223,7 @@ class WanOptions:
     max_area : int
         Pixel budget of a generated frame; the frame keeps the output's aspect ratio.
     max_batch : int or None
-        The most videos one denoising call generates together (:mod:`models.batching`): None
+        The most videos one denoising call generates together (:mod:`beatframe.models.batching`): None
         packs as many as fit the memory budget on CUDA (up to :data:`MAX_BATCH`) and one at a
         time on the CPU, where a batch saves little.
     vram_budget_gb : float or None
@@ -366,7 +367,7 @@ class LoadedPipeline:
     attention: str
     counter: BlockWorkCounter | None = None
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    #: coalesces concurrent calls into batches (:mod:`models.batching`; made by :mod:`models.wan`)
+    #: coalesces concurrent calls into batches (:mod:`beatframe.models.batching`; made by :mod:`beatframe.models.wan`)
     batcher: Any = None
     #: per call shape: the measured peak GPU memory of one video, and the most a call of that
     #: shape may take after one ran out of memory
@@ -422,6 +423,7 @@ def load_pipeline(*, folder: Path | str, kind: Kind, options: WanOptions) -> Loa
     ValueError
         When ``options`` ask for something this machine lacks (CUDA, xformers).
     """
+    require_gen(f"Wan {kind}")
     folder = Path(folder)
     check_model_folder(folder=folder, kind=kind)
     device, dtype = resolve_device(options=options)
@@ -466,7 +468,7 @@ _SHARED_LOCK = threading.Lock()
 
 def _shared_key(folder: Path, kind: str, options: WanOptions) -> tuple:
     # max_area only sizes the frames a caller asks for, max_batch and vram_budget_gb only how
-    # calls are packed (each call's own, models.wan): the loaded weights are the same
+    # calls are packed (each call's own, beatframe.models.wan): the loaded weights are the same
     runtime = dataclasses.replace(options, max_area=DEFAULT_MAX_AREA, max_batch=None, vram_budget_gb=None)
     return (str(folder.resolve()), kind, runtime)
 
@@ -500,7 +502,10 @@ def release_pipeline(*, loaded: LoadedPipeline) -> None:
 def is_out_of_memory(*, error: BaseException) -> bool:
     """True for a CUDA out-of-memory error (``torch.OutOfMemoryError`` or the older
     ``RuntimeError('CUDA out of memory ...')`` some kernels still raise)."""
-    import torch
+    try:
+        import torch
+    except ImportError:  # without torch nothing ran out of GPU memory
+        return False
 
     if isinstance(error, torch.OutOfMemoryError):
         return True

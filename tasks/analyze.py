@@ -6,17 +6,17 @@ from pathlib import Path
 
 from prefect import task
 
-import beatframe
-from beatframe import progress
-from beatframe.cachekeys import cache_key, source_revision
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+import beatframe.music
+from beatframe.infra import progress
+from beatframe.infra.cachekeys import cache_key, source_revision
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
-_PACKAGE = Path(beatframe.__file__).parent
+_MUSIC = Path(beatframe.music.__file__).parent
 
 
 def analysis_revision() -> str:
     """Changes whenever the analysis code (or audio decoding) changes."""
-    return source_revision(str(_PACKAGE / "analysis"), str(_PACKAGE / "audio.py"))
+    return source_revision(str(_MUSIC / "analysis"), str(_MUSIC / "audio.py"))
 
 
 def _analysis_key(context, parameters) -> str:
@@ -28,7 +28,7 @@ def _analysis_key(context, parameters) -> str:
 def analyze_audio(audio: str, audio_sha256: str) -> dict:
     """The analysis JSON (schema ``beatframe.analysis/1``) of ``audio``."""
     # Imported here: librosa takes seconds to import and a cached run never needs it.
-    from beatframe.analysis import analyze
+    from beatframe.music.analysis import analyze
 
     result = analyze(Path(audio), progress=lambda _step, f: progress.report("analyze", f))
     if result.audio.sha256 != audio_sha256:
@@ -44,6 +44,6 @@ def _visemes_key(context, parameters) -> str:
       retry_condition_fn=retry_on_transient)
 def viseme_timeline(audio: str, audio_sha256: str) -> list[dict]:
     """The mouth shapes of the voice in ``audio`` (``[{"start", "end", "viseme"}]``, the lip-sync stage's input)."""
-    from beatframe.analysis.visemes import visemes_json
+    from beatframe.music.analysis.visemes import visemes_json
 
     return visemes_json(Path(audio))

@@ -6,11 +6,11 @@ from prefect import task
 
 from pathlib import Path
 
-import beatframe
-from beatframe.cachekeys import cache_key, sha256_file, source_revision
-from beatframe.errors import SpecError
+import beatframe.music
+from beatframe.infra.cachekeys import cache_key, sha256_file, source_revision
+from beatframe.infra.errors import SpecError
 
-_CHECK_SOURCES = tuple(str(Path(beatframe.__file__).parent / name) for name in ("check.py", "flash.py"))
+_CHECK_SOURCES = tuple(str(Path(beatframe.music.__file__).parent / name) for name in ("check.py", "flash.py"))
 
 
 def _check_key(context, parameters) -> str:
@@ -22,7 +22,7 @@ def _check_key(context, parameters) -> str:
 def check_output(video: str, size: tuple[int, int], loop_mode: str) -> dict:
     """Probe and measure the Canvas; raises SpecError naming every problem if it fails."""
     # Imported here: PyAV, OpenCV and SciPy cost a second of start-up that a cached rerun skips.
-    from beatframe.check import CanvasSpec, check_canvas
+    from beatframe.music.check import CanvasSpec, check_canvas
 
     checks = check_canvas(video, spec=CanvasSpec(width=size[0], height=size[1]), loop_mode=loop_mode)
     if not checks["spec_ok"]:
@@ -35,7 +35,7 @@ def check_video_output(video: str, size: tuple[int, int], track_seconds: float, 
     """Probe the video against its spec; raises SpecError naming every problem if it fails."""
     import numpy as np
 
-    from beatframe.check import check_video
+    from beatframe.music.check import check_video
 
     checks = check_video(video, width=size[0], height=size[1], track_seconds=track_seconds,
                          luminance=np.asarray(luminance, dtype=float).reshape(-1, 5))
@@ -52,7 +52,7 @@ def _generation_check_key(context, parameters) -> str:
 @task(name="check", cache_key_fn=_generation_check_key)
 def check_generation_output(video: str, size: tuple[int, int], fps: int, seconds: float) -> dict:
     """Probe a prompt's clip against its spec; raises SpecError naming every problem if it fails."""
-    from beatframe.check import check_generation
+    from beatframe.music.check import check_generation
 
     checks = check_generation(video, width=size[0], height=size[1], fps=fps, seconds=seconds)
     if not checks["spec_ok"]:

@@ -2,7 +2,7 @@
 
 Each track becomes a flow run of its deployment (``render_canvas/canvas``, ``render_video/video``),
 which any worker of the pool picks up, so the work spreads over every worker there is. A run that
-crashes (its worker died: the zombie automation of :mod:`beatframe.deploy` marks a run whose
+crashes (its worker died: the zombie automation of :mod:`beatframe.cli.deploy` marks a run whose
 heartbeats stopped as Crashed) or fails is submitted again by this task's retries, and lands on a
 worker that is alive; the render's cached stages make the retry finish what was done already.
 """

@@ -13,35 +13,37 @@ from pathlib import Path
 
 from prefect import task
 
-import beatframe
-import models
-from beatframe import progress
-from beatframe.cachekeys import cache_key, source_revision
-from beatframe.settings import get_settings
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+import beatframe.infra
+import beatframe.music
+from beatframe import models
+from beatframe.infra import progress
+from beatframe.infra.cachekeys import cache_key, source_revision
+from beatframe.infra.settings import get_settings
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
-_PACKAGE = Path(beatframe.__file__).parent
+_MUSIC = Path(beatframe.music.__file__).parent
 #: Every line of code between the analysis and the encoded clip: generators, templates, the loop
 #: assembly, the flash guard and the encoder. Hashing sources (not importing generators) keeps a
 #: cached rerun fast and never misses a change.
 RENDER_SOURCES = (
     str(Path(models.__file__).parent),
-    *(str(_PACKAGE / name) for name in ("canvas.py", "flash.py", "encode.py", "planning.py", "templates.py",
-                                          "video.py", "video_planning.py", "generation.py")),
+    str(Path(beatframe.infra.__file__).parent / "encode.py"),
+    *(str(_MUSIC / name) for name in ("canvas.py", "flash.py", "planning.py", "templates.py", "transitions.py",
+                                        "video.py", "video_planning.py", "generation.py")),
 )
 
 
 def make_generator(backend: dict, cover: str | None, *, template: str, section: str, energy: float,
                     options=None, prompt: str | None = None, negative: str | None = None):
     """The backend's generator for one clip; a Wan generator gets the music-first prompts of the
-    clip's section (:mod:`models.prompting`) unless ``prompt`` is given."""
-    from models.registry import get_generator
+    clip's section (:mod:`beatframe.models.prompting`) unless ``prompt`` is given."""
+    from beatframe.models.registry import get_generator
 
     name = backend["generator"]
     if name in ("procedural", "cover-art"):
         return get_generator("cover-art", image_path=cover) if cover else get_generator("procedural")
-    from models.prompting import negative_prompt, shot_prompt
-    from models.wan_loader import WanOptions
+    from beatframe.models.prompting import negative_prompt, shot_prompt
+    from beatframe.models.wan_loader import WanOptions
 
     return get_generator(
         name, model=backend["model"], image_path=cover if name == "wan-i2v" else None,
@@ -63,7 +65,7 @@ def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
     cheaper options (CPU offload and VAE tiling, then a smaller frame) and run again, until the
     options cannot step down further.
     """
-    from tasks.slots import device_slot
+    from beatframe.tasks.slots import device_slot
 
     options, steps_down = None, []
     with device_slot(backend):
@@ -74,7 +76,7 @@ def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
             except Exception as exc:
                 if not hasattr(generator, "close"):
                     raise
-                from models.wan_loader import is_out_of_memory, oom_step_down
+                from beatframe.models.wan_loader import is_out_of_memory, oom_step_down
 
                 if not is_out_of_memory(error=exc):
                     raise
@@ -95,8 +97,8 @@ def _render_with_backend(backend: dict, render, **make) -> tuple[object, dict]:
 
 def _render_key(kind: str, parameters: dict, **what: object) -> str:
     """A clip's cache key: what it shows (``what``) plus everything that styles its frames."""
-    from beatframe.templates import load_template
-    from models.backend import frames_fields, weights_revision
+    from beatframe.music.templates import load_template
+    from beatframe.models.backend import frames_fields, weights_revision
 
     backend = parameters["backend"]
     return cache_key(
@@ -122,10 +124,10 @@ def _clip_key(context, parameters) -> str:
 def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tuple[int, int],
                   cover: str | None, cover_sha256: str | None, backend: dict) -> dict:
     """Render the planned window to an H.264 clip; returns its path, frame count and generator."""
-    from beatframe.canvas import render_loop_clip
-    from beatframe.planning import CanvasPlan, loop_timeline, rebound_order
-    from beatframe.schemas import Analysis
-    from beatframe.templates import load_template
+    from beatframe.music.canvas import render_loop_clip
+    from beatframe.music.planning import CanvasPlan, loop_timeline, rebound_order
+    from beatframe.music.schemas import Analysis
+    from beatframe.music.templates import load_template
 
     canvas_plan = CanvasPlan.from_dict(plan)
     track = Analysis.model_validate(analysis)
@@ -154,10 +156,10 @@ def _shot_key(context, parameters) -> str:
 def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, seed: int,
                   size: tuple[int, int], cover: str | None, cover_sha256: str | None, backend: dict) -> dict:
     """Render shot ``index`` of a video plan to an H.264 clip; returns its path, frames and luminance."""
-    from beatframe.schemas import Analysis
-    from beatframe.templates import load_template
-    from beatframe.video import render_shot
-    from beatframe.video_planning import VideoShot
+    from beatframe.music.schemas import Analysis
+    from beatframe.music.templates import load_template
+    from beatframe.music.video import render_shot
+    from beatframe.music.video_planning import VideoShot
 
     plan = [VideoShot(**shot) for shot in shots]
     key = _shot_key(None, {"analysis": analysis, "shots": shots, "index": index, "template": template,
@@ -176,8 +178,8 @@ def generate_shot(analysis: dict, shots: list[dict], index: int, template: str, 
 
 
 def _prompt_clip_key(context, parameters) -> str:
-    from beatframe.templates import load_template
-    from models.backend import frames_fields, weights_revision
+    from beatframe.music.templates import load_template
+    from beatframe.models.backend import frames_fields, weights_revision
 
     plan, backend = parameters["plan"], parameters["backend"]
     return cache_key("prompt-clip", plan=plan, template=load_template(plan["template"]).fingerprint(),
@@ -191,9 +193,9 @@ def _prompt_clip_key(context, parameters) -> str:
 def generate_prompt_clip(plan: dict, request: dict, backend: dict) -> dict:
     """Render a prompt's planned clip to a silent H.264 clip; returns its path, frames and generator.
     A Wan backend draws the request's own prompt and negative prompt."""
-    from beatframe.canvas import render_loop_clip
-    from beatframe.generation import GenerationPlan, generation_timeline
-    from beatframe.templates import load_template
+    from beatframe.music.canvas import render_loop_clip
+    from beatframe.music.generation import GenerationPlan, generation_timeline
+    from beatframe.music.templates import load_template
 
     spec = GenerationPlan.from_dict(plan)
     timeline = generation_timeline(spec)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from prefect import task
 
-from beatframe.cachekeys import sha256_file
-from beatframe.errors import BadInputError
-from beatframe.settings import get_settings
-from beatframe.storage import STORE_REF, get_store, validate_key
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+from beatframe.infra.cachekeys import sha256_file
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.settings import get_settings
+from beatframe.infra.storage import STORE_REF, get_store, validate_key
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 
 def _hash(path: str, what: str) -> str:

@@ -8,12 +8,12 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_table_artifact
 
-from beatframe.cost import CostLog
-from beatframe.fsutil import write_json_atomic
-from beatframe.manifest import build_manifest, media_record, publish
-from beatframe.schemas import LoopInfo, ShotPlan, Source
-from beatframe.templates import load_template
-from tasks.upload import upload_outputs
+from beatframe.infra.cost import CostLog
+from beatframe.infra.fsutil import write_json_atomic
+from beatframe.music.manifest import build_manifest, media_record, publish
+from beatframe.music.schemas import LoopInfo, ShotPlan, Source
+from beatframe.music.templates import load_template
+from beatframe.tasks.upload import upload_outputs
 
 
 def _cover_record(cover: str | None, cover_sha256: str | None, cover_license: str | None) -> dict | None:

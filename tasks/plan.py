@@ -4,57 +4,57 @@ from __future__ import annotations
 
 from prefect import task
 
-import beatframe.planning
-from beatframe.cachekeys import cache_key, source_revision
-from beatframe.planning import plan_canvas
-from beatframe.schemas import Analysis
-from tasks.analyze import analysis_revision
+import beatframe.music.planning
+from beatframe.infra.cachekeys import cache_key, source_revision
+from beatframe.music.planning import plan_canvas
+from beatframe.music.schemas import Analysis
+from beatframe.tasks.analyze import analysis_revision
 
 
 def _plan_key(context, parameters) -> str:
     p = {k: v for k, v in parameters.items() if k != "analysis"}
     return cache_key("plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
-                     code=source_revision(beatframe.planning.__file__), **p)
+                     code=source_revision(beatframe.music.planning.__file__), **p)
 
 
 @task(name="plan-shots", cache_key_fn=_plan_key)
 def plan_canvas_shots(analysis: dict, seconds: float, start: float | None, loop_mode: str,
                       scene: str) -> dict:
-    """The looped window of the track, as a plan dict (see :class:`beatframe.planning.CanvasPlan`)."""
+    """The looped window of the track, as a plan dict (see :class:`beatframe.music.planning.CanvasPlan`)."""
     plan = plan_canvas(Analysis.model_validate(analysis), seconds=seconds, start=start,
                        loop_mode=loop_mode, scene=scene)
     return plan.to_dict()
 
 
 def _video_plan_key(context, parameters) -> str:
-    import beatframe.video_planning
-    import models.transitions
+    import beatframe.music.video_planning
+    import beatframe.music.transitions
 
     return cache_key("video-plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
-                     code=source_revision(beatframe.video_planning.__file__, beatframe.planning.__file__,
-                                          models.transitions.__file__),
+                     code=source_revision(beatframe.music.video_planning.__file__, beatframe.music.planning.__file__,
+                                          beatframe.music.transitions.__file__),
                      transitions=parameters["transitions"])
 
 
 @task(name="plan-shots", cache_key_fn=_video_plan_key)
 def plan_video_shots(analysis: dict, transitions: bool = True) -> list[dict]:
-    """The video's shots, covering every frame, as dicts (see :class:`beatframe.video_planning.VideoShot`)."""
-    from beatframe.video_planning import plan_video
+    """The video's shots, covering every frame, as dicts (see :class:`beatframe.music.video_planning.VideoShot`)."""
+    from beatframe.music.video_planning import plan_video
 
     return [shot.to_dict() for shot in plan_video(Analysis.model_validate(analysis), transitions=transitions)]
 
 
 def _prompt_plan_key(context, parameters) -> str:
-    import beatframe.generation
+    import beatframe.music.generation
 
     return cache_key("prompt-plan", request=parameters["request"], seed=parameters["seed"],
-                     code=source_revision(beatframe.generation.__file__))
+                     code=source_revision(beatframe.music.generation.__file__))
 
 
 @task(name="plan-shots", cache_key_fn=_prompt_plan_key)
 def plan_prompt_video(request: dict, seed: int) -> dict:
-    """A prompt's render plan: template, frame size, tempo (see :class:`beatframe.generation.GenerationPlan`)."""
-    from beatframe.generation import GenerationRequest, plan_generation
+    """A prompt's render plan: template, frame size, tempo (see :class:`beatframe.music.generation.GenerationPlan`)."""
+    from beatframe.music.generation import GenerationRequest, plan_generation
 
     return plan_generation(GenerationRequest.model_validate(request), seed=seed).to_dict()
 
@@ -62,8 +62,8 @@ def plan_prompt_video(request: dict, seed: int) -> dict:
 @task(name="choose-generator")
 def choose_generator(choice: str | None, kind: str, size: tuple[int, int], seconds: float,
                      prompt: str | None = None) -> dict:
-    """The generator this machine renders with (:func:`models.backend.resolve_backend`): never
+    """The generator this machine renders with (:func:`beatframe.models.backend.resolve_backend`): never
     cached, since it depends on the machine's GPU and model folders."""
-    from models.backend import resolve_backend
+    from beatframe.models.backend import resolve_backend
 
     return resolve_backend(choice, task=kind, size=tuple(size), seconds=seconds, prompt=prompt)

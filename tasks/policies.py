@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect.tasks import exponential_backoff
 
-from beatframe.errors import is_transient
+from beatframe.infra.errors import is_transient
 
 #: Retries with backoff, for transient failures only (I/O, network), never bad input or bugs.
 RETRIES = 2

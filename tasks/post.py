@@ -12,12 +12,12 @@ from pathlib import Path
 
 from prefect import task
 
-import models
-from beatframe import progress
-from beatframe.cachekeys import cache_key, source_revision
-from beatframe.errors import BadInputError
-from beatframe.settings import get_settings
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+from beatframe import models
+from beatframe.infra import progress
+from beatframe.infra.cachekeys import cache_key, source_revision
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.settings import get_settings
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 _MODELS = str(Path(models.__file__).parent)
 
@@ -28,14 +28,14 @@ def _post_key(context, parameters) -> str:
 
 
 def _load_image(path: str | None):
-    from models.cover_art import load_image
+    from beatframe.music.images import load_image
 
     return load_image(path, what="reference image") if path else None
 
 
 def _encode(frames, fps: float, key: str) -> dict:
-    from beatframe.encode import encode_frames, extract_poster
-    from beatframe.flash import FlashGuard
+    from beatframe.infra.encode import encode_frames, extract_poster
+    from beatframe.music.flash import FlashGuard
 
     out = get_settings().cache_dir / "post" / f"{key}.mp4"
     height, width = frames[0].shape[:2]
@@ -54,32 +54,32 @@ def _encode(frames, fps: float, key: str) -> dict:
       retry_condition_fn=retry_on_transient, task_run_name="post-{step}")
 def post_process(step: str, video: str, inputs: dict, options: dict, reference_image: str | None = None,
                  reference_video: str | None = None, audio: str | None = None) -> dict:
-    """Run one post-production ``step`` on ``video``: ``v2v`` (options: models.v2v.transform's),
-    ``inpaint`` (options: models.inpaint.inpaint_frames') or ``lipsync`` (options:
-    models.lipsync.lipsync_frames', the visemes read from ``audio``); returns the encoded clip and
+    """Run one post-production ``step`` on ``video``: ``v2v`` (options: beatframe.models.v2v.transform's),
+    ``inpaint`` (options: beatframe.models.inpaint.inpaint_frames') or ``lipsync`` (options:
+    beatframe.models.lipsync.lipsync_frames', the visemes read from ``audio``); returns the encoded clip and
     the step's info.
 
     ``inputs`` holds the content hashes of ``video`` and the references (the cache key's part).
     """
-    from beatframe.encode import decode_frames
+    from beatframe.infra.encode import decode_frames
 
     progress.report("post", 0.0)
     frames, fps = decode_frames(Path(video))
     progress.report("post", 0.2)
     if step == "v2v":
-        from models.v2v import transform
+        from beatframe.models.v2v import transform
 
         reference_frames = decode_frames(Path(reference_video))[0] if reference_video else None
         out, info = transform(frames, **options, reference_image=_load_image(reference_image),
                               reference_frames=reference_frames, fps=fps)
         fps = info.get("fps") or fps
     elif step == "inpaint":
-        from models.inpaint import inpaint_frames
+        from beatframe.models.inpaint import inpaint_frames
 
         out, info = inpaint_frames(frames, **options, replacement=_load_image(reference_image))
     elif step == "lipsync":
-        from beatframe.analysis.visemes import visemes_json
-        from models.lipsync import lipsync_frames
+        from beatframe.music.analysis.visemes import visemes_json
+        from beatframe.models.lipsync import lipsync_frames
 
         if not audio:
             raise BadInputError("lip-sync needs the audio whose voice the mouth follows")
@@ -122,7 +122,7 @@ def check_render_post(steps: object) -> list[dict]:
 def apply_render_post(clip: dict, steps: list[dict]) -> dict:
     """Run a render's ``post`` steps on one of its clips (each a cached :func:`post_process` run);
     returns the clip with the last step's file and luminance."""
-    from beatframe.cachekeys import sha256_file
+    from beatframe.infra.cachekeys import sha256_file
 
     for step in steps:
         reference = step.get("reference_image")
@@ -144,8 +144,8 @@ def _track_key(context, parameters) -> str:
       retry_condition_fn=retry_on_transient)
 def track_entities(video: str, inputs: dict, entities: list[dict]) -> dict:
     """The reference API's tracking report of ``entities`` (``[{name, entity_type, image}]``) in ``video``."""
-    from beatframe.encode import decode_frames
-    from models.tracking import register_entity, track_report
+    from beatframe.infra.encode import decode_frames
+    from beatframe.models.tracking import register_entity, track_report
 
     frames, _ = decode_frames(Path(video))
     registered = [register_entity(name=e["name"], entity_type=e.get("entity_type", "object"),
@@ -165,10 +165,10 @@ def clean_cover(cover: str, cover_sha256: str, box: list[int]) -> dict:
     removed by inpainting, before it is animated: its path and sha256."""
     import cv2
 
-    from beatframe.cachekeys import sha256_file
-    from beatframe.fsutil import atomic_path
-    from models.cover_art import load_cover
-    from models.inpaint import inpaint_image
+    from beatframe.infra.cachekeys import sha256_file
+    from beatframe.infra.fsutil import atomic_path
+    from beatframe.music.images import load_cover
+    from beatframe.models.inpaint import inpaint_image
 
     cleaned, _ = inpaint_image(load_cover(cover), mode="remove", box=box)
     out = get_settings().cache_dir / "covers" / f"{_cover_key(None, {'cover_sha256': cover_sha256, 'box': box})}.png"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from prefect import task
 
-from beatframe.encode import extract_poster
-from beatframe.storage import get_store
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+from beatframe.infra.encode import extract_poster
+from beatframe.infra.storage import get_store
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 #: The draft's width in pixels: enough to see the look, a few kilobytes to send.
 DRAFT_WIDTH = 180

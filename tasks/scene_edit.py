@@ -11,21 +11,21 @@ from pathlib import Path
 
 from prefect import task
 
-import beatframe
-from beatframe import progress
-from beatframe.cachekeys import cache_key, source_revision
-from beatframe.settings import get_settings
-from tasks.generate import RENDER_SOURCES, make_generator
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+import beatframe.music
+from beatframe.infra import progress
+from beatframe.infra.cachekeys import cache_key, source_revision
+from beatframe.infra.settings import get_settings
+from beatframe.tasks.generate import RENDER_SOURCES, make_generator
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
-_EDIT_SOURCES = (*RENDER_SOURCES, str(Path(beatframe.__file__).parent / "scenes.py"))
+_EDIT_SOURCES = (*RENDER_SOURCES, str(Path(beatframe.music.__file__).parent / "scenes.py"))
 
 
 @task(name="plan-shots")
 def plan_edit(scenes: list[dict], analysis: dict | None, transition_seconds: float) -> dict:
-    """The scenes on frames (see :func:`beatframe.scenes.plan_scene_edit`) and the analysis they move to."""
-    from beatframe.scenes import plan_scene_edit
-    from beatframe.schemas import Analysis
+    """The scenes on frames (see :func:`beatframe.music.scenes.plan_scene_edit`) and the analysis they move to."""
+    from beatframe.music.scenes import plan_scene_edit
+    from beatframe.music.schemas import Analysis
 
     planned, music = plan_scene_edit(scenes, analysis=Analysis.model_validate(analysis) if analysis else None,
                                      transition_seconds=transition_seconds)
@@ -46,13 +46,13 @@ def render_edit(plan: dict, assets: dict, asset_sha256: dict, palette: list[str]
                 size: tuple[int, int], consistency: bool, backend: dict) -> dict:
     """Render every scene and transition of ``plan`` into one silent H.264 clip (``assets``: each
     scene's image as a local path, keyed by scene index)."""
-    from beatframe.encode import encode_frames
-    from beatframe.flash import FlashGuard
-    from beatframe.scenes import PlannedScene, edit_frames, scene_looks
-    from beatframe.schemas import Analysis
-    from beatframe.video import VIDEO_H264
-    from beatframe.video_planning import VIDEO_FPS
-    from tasks.slots import device_slot
+    from beatframe.infra.encode import encode_frames
+    from beatframe.music.flash import FlashGuard
+    from beatframe.music.scenes import PlannedScene, edit_frames, scene_looks
+    from beatframe.music.schemas import Analysis
+    from beatframe.music.video import VIDEO_H264
+    from beatframe.music.video_planning import VIDEO_FPS
+    from beatframe.tasks.slots import device_slot
 
     planned = [PlannedScene(**scene) for scene in plan["scenes"]]
     looks = scene_looks(planned, consistency=consistency, palette=tuple(palette) if palette else None)
@@ -90,8 +90,8 @@ def render_edit(plan: dict, assets: dict, asset_sha256: dict, palette: list[str]
 @task(name="stitch", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
 def stitch_edit(clip: dict, audio: str | None, render_key: str) -> dict:
     """The edit with the track muxed in as AAC (or as it is, silent), index first, and a poster."""
-    from beatframe.encode import extract_poster, remux_faststart
-    from beatframe.video import join_with_audio
+    from beatframe.infra.encode import extract_poster, remux_faststart
+    from beatframe.music.video import join_with_audio
 
     staging = get_settings().cache_dir / "renders" / render_key
     video, poster = staging / "edit.mp4", staging / "edit.jpg"

@@ -19,6 +19,9 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from beatframe.infra.extras import require_gen
+from beatframe.models.backend import WAN_GENERATORS
+
 #: How long a slot's lease lasts between renewals (Prefect renews it while the task runs).
 LEASE_SECONDS = 300.0
 
@@ -35,8 +38,9 @@ def _device_capacity(device: str) -> tuple[str, int]:
 
 def slot_request(backend: dict) -> tuple[str, int, int] | None:
     """``(limit name, capacity, slots to occupy)`` for a backend, or None when it needs no slot."""
-    if backend.get("generator") not in ("wan-t2v", "wan-i2v"):
+    if backend.get("generator") not in WAN_GENERATORS:
         return None
+    require_gen(f"the {backend['generator']} generator")  # a worker installed without it says so
     kind, capacity = _device_capacity(str(backend.get("device") or "auto"))
     need = backend.get("vram_gb") if kind == "gpu" else None
     occupy = capacity if kind == "cpu" else min(capacity, max(1, math.ceil(need or capacity)))

@@ -11,17 +11,17 @@ from pathlib import Path
 
 from prefect import task
 
-import beatframe.encode
-from beatframe.cachekeys import cache_key, source_revision
-from beatframe.encode import extract_poster, remux_faststart
-from beatframe.settings import get_settings
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+import beatframe.infra.encode
+from beatframe.infra.cachekeys import cache_key, source_revision
+from beatframe.infra.encode import extract_poster, remux_faststart
+from beatframe.infra.settings import get_settings
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 
 def _stitch_key(context, parameters) -> str:
     # The clip's path is its own cache key, so it names its content.
     return cache_key("stitch", clip=Path(parameters["clip"]["path"]).name, render=parameters["render_key"],
-                     code=source_revision(beatframe.encode.__file__))
+                     code=source_revision(beatframe.infra.encode.__file__))
 
 
 @task(name="stitch", cache_key_fn=_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
@@ -35,18 +35,18 @@ def stitch_canvas(clip: dict, render_key: str) -> dict:
 
 
 def _video_stitch_key(context, parameters) -> str:
-    import beatframe.video
+    import beatframe.music.video
 
     return cache_key("stitch-video", clips=[Path(c).name for c in parameters["clips"]],
                      audio=parameters["audio_sha256"], render=parameters["render_key"],
-                     code=source_revision(beatframe.video.__file__))
+                     code=source_revision(beatframe.music.video.__file__))
 
 
 @task(name="stitch", cache_key_fn=_video_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def stitch_video(clips: list[str], audio: str, audio_sha256: str, render_key: str) -> dict:
     """Join the shot clips without re-encoding, mux the audio as AAC, extract a poster."""
-    from beatframe.video import join_with_audio
+    from beatframe.music.video import join_with_audio
 
     staging = get_settings().cache_dir / "renders" / render_key
     video, poster = staging / "video.mp4", staging / "video.jpg"

@@ -11,8 +11,8 @@ from dataclasses import asdict
 
 from prefect import task
 
-from beatframe.storage import get_store
-from tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
+from beatframe.infra.storage import get_store
+from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 
 @task(name="upload", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)

@@ -1,1 +1,1 @@
-"""Built-in style templates, one TOML file each; loaded by :mod:`beatframe.templates`."""
+"""Built-in style templates, one TOML file each; loaded by :mod:`beatframe.music.templates`."""

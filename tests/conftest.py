@@ -30,7 +30,7 @@ def prefect_server():
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     with prefect_test_harness(server_startup_timeout=120):
         os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
@@ -43,7 +43,7 @@ def prefect_server():
 @pytest.fixture(scope="session")
 def song_truth():
     """A synthesized 4/4 song at 120 BPM with a quiet verse and a loud chorus, and its truth."""
-    from beatframe.synth import synthesize_track
+    from beatframe.music.synth import synthesize_track
 
     return synthesize_track(
         bpm=120.0, meter=4, seed=3,
@@ -53,7 +53,7 @@ def song_truth():
 
 @pytest.fixture(scope="session")
 def song(song_truth, tmp_path_factory) -> Path:
-    from beatframe.synth import write_wav
+    from beatframe.music.synth import write_wav
 
     return write_wav(tmp_path_factory.mktemp("audio") / "song.wav", song_truth)
 
@@ -80,7 +80,7 @@ def api_client(prefect_server):
     """The HTTP API on the embedded PostgreSQL and the local store (uploads start Prefect flows)."""
     from fastapi.testclient import TestClient
 
-    from beatframe import db
+    from beatframe.infra import db
     from beatframe.api.app import create_app
 
     with TestClient(create_app()) as client:
@@ -91,7 +91,7 @@ def api_client(prefect_server):
 
 def bearer_for_new_project(name: str, env: str = "test", project: dict | None = None) -> dict:
     """The Authorization header of a new key of a new (or the given) project, on the current database."""
-    from beatframe import db
+    from beatframe.infra import db
 
     pool = db.get_pool()
     project = project or db.create_project(pool, f"{name} {db.new_id('t')}")
@@ -145,7 +145,7 @@ def wait_render():
 @pytest.fixture
 def models_dir_env(tmp_path, monkeypatch):
     """An empty BEATFRAME_MODELS_DIR for one test (the cached settings re-read before and after)."""
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     monkeypatch.setenv("BEATFRAME_MODELS_DIR", str(tmp_path))
     get_settings.cache_clear()

@@ -1,4 +1,4 @@
-"""Music analysis (beatframe.analysis) on synthesized tracks with exact ground truth."""
+"""Music analysis (beatframe.music.analysis) on synthesized tracks with exact ground truth."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
-from beatframe.analysis import analyze, analyze_array, analyze_clip
-from beatframe.audio import load_audio
-from beatframe.errors import BadInputError
-from beatframe.schemas import Analysis
-from beatframe.synth import rubato, synthesize_track, write_wav
+from beatframe.music.analysis import analyze, analyze_array, analyze_clip
+from beatframe.music.audio import load_audio
+from beatframe.infra.errors import BadInputError
+from beatframe.music.schemas import Analysis
+from beatframe.music.synth import rubato, synthesize_track, write_wav
 
 SHORT = [("intro", 2, 0.3), ("verse", 6, 0.6), ("chorus", 6, 0.9)]
 LABELS = {"intro", "verse", "pre-chorus", "chorus", "bridge", "breakdown", "drop", "outro",
@@ -208,7 +208,7 @@ def test_inserted_beat_is_removed_where_the_tempo_wavers():
     # A ritardando over 4 beats (intervals 0.5 -> 0.6 s and back) where the tracker squeezed in
     # a 5th beat: the second pass takes it out and re-spaces the stretch; a correct beat
     # sequence (the truth itself) is left alone.
-    from beatframe.analysis.tempo import remove_inserted_beats
+    from beatframe.music.analysis.tempo import remove_inserted_beats
 
     fr = 22050 / 256
     ibi = np.r_[np.full(12, 0.5), [0.55, 0.6, 0.6, 0.55], np.full(12, 0.5)]
@@ -296,9 +296,9 @@ def _a_cappella(seed: int, sr: int = 22050) -> tuple[np.ndarray, list[tuple[floa
 def test_unaccompanied_voice_is_found(seed):
     # nearly all of the clip is voice: a detector that only compares each moment with the
     # clip's own median would call most of it "average" and miss it
-    from beatframe.analysis.vocals import vocal_spans
+    from beatframe.music.analysis.vocals import vocal_spans
 
-    from beatframe.analysis.onsets import compute_features
+    from beatframe.music.analysis.onsets import compute_features
 
     y, spans = _a_cappella(seed)
     a = analyze_array(y, 22050)

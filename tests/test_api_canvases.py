@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from beatframe import db
+from beatframe.infra import db
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_idempotency_key_makes_concurrent_duplicates_one_canvas(client, auth, tr
 
 
 def test_track_analysis_is_202_until_computed(client, auth, track):
-    from beatframe.schemas import Analysis
+    from beatframe.music.schemas import Analysis
 
     deadline = time.monotonic() + 120
     while True:

@@ -25,16 +25,16 @@ def work_pool(prefect_server):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
 
-    from flows.canvas import render_canvas
-    from flows.generate import generate_video
+    from beatframe.flows.canvas import render_canvas
+    from beatframe.flows.generate import generate_video
 
     name = f"test-cpu-{uuid.uuid4().hex[:6]}"
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name=name, type="process"))
     # to_deployment().apply(): the deployment registered on the server, nothing built or pushed
-    render_canvas.from_source(source=str(REPO), entrypoint="flows/canvas.py:render_canvas").to_deployment(
+    render_canvas.from_source(source=str(REPO), entrypoint="beatframe.flows.canvas:render_canvas").to_deployment(
         name="canvas", work_pool_name=name).apply()
-    generate_video.from_source(source=str(REPO), entrypoint="flows/generate.py:generate_video").to_deployment(
+    generate_video.from_source(source=str(REPO), entrypoint="beatframe.flows.generate:generate_video").to_deployment(
         name="generate", work_pool_name=name).apply()
     return name
 
@@ -59,9 +59,9 @@ def worker(work_pool, tmp_path_factory):
 def deployment_client(prefect_server):
     from fastapi.testclient import TestClient
 
-    from beatframe import db
+    from beatframe.infra import db
     from beatframe.api.app import create_app
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     settings = get_settings().model_copy(update={"render_backend": "deployment"})
     with TestClient(create_app(settings)) as client:

@@ -19,7 +19,7 @@ import av
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from beatframe.webhooks import verify_reference_signature, verify_signature
+from beatframe.api.webhooks import verify_reference_signature, verify_signature
 
 SMALL = {"duration_seconds": 2, "fps": 12, "resolution": "480p", "aspect_ratio": "9:16"}
 RUNNING = {"pending", "planning", "generating", "finalizing", "uploading", "processing"}
@@ -241,13 +241,13 @@ def test_decoder_stats_come_from_the_diffusion_renders_manifests(client, auth):
     from conftest import bearer_for_new_project
     from psycopg.types.json import Jsonb
 
-    from beatframe import db
+    from beatframe.infra import db
 
     headers = bearer_for_new_project("decoder")
     task = client.post("/v1/generate", headers=headers, json={"prompt": "a quiet sea", **SMALL}).json()
     assert wait_task(client, headers, task["task_id"])[-1]["status"] == "completed"
     assert client.get("/v1/genius/decoder/stats", headers=headers).json()["renders"] == 0
-    # as a Wan render with a step cache records itself (models.wan's stats, in the manifest)
+    # as a Wan render with a step cache records itself (beatframe.models.wan's stats, in the manifest)
     stats = {"steps": 30, "it_per_s": 4.0, "cache": "first-block", "cache_reuse_rate": 0.6}
     with db.get_pool().connection() as conn:
         conn.execute("UPDATE generations SET manifest = jsonb_set(manifest, '{generator,params,stats}', %s)"

@@ -17,7 +17,7 @@ import pytest
 from fastapi import APIRouter
 from prometheus_client.parser import text_string_to_metric_families
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api.errors import ApiError
 
 FAMILIES = {"beatframe_http_request_duration_seconds": "histogram", "beatframe_http_request_errors": "counter",
@@ -226,7 +226,7 @@ def test_metrics_token_when_configured():
     from fastapi.testclient import TestClient
 
     from beatframe.api.app import create_app
-    from beatframe.settings import Settings
+    from beatframe.infra.settings import Settings
 
     client = TestClient(create_app(Settings(metrics_token="s3cret")))  # no lifespan: no database needed
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):

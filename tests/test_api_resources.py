@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from beatframe import db
+from beatframe.infra import db
 
 
 @pytest.fixture(scope="module")

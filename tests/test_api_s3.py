@@ -18,9 +18,9 @@ import pytest
 def s3_api(prefect_server, moto_endpoint):
     from fastapi.testclient import TestClient
 
-    from beatframe import db
+    from beatframe.infra import db
     from beatframe.api.app import create_app
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     env = pytest.MonkeyPatch()
     bucket = f"bf-api-{uuid.uuid4().hex[:10]}"
@@ -42,7 +42,7 @@ def s3_api(prefect_server, moto_endpoint):
 def test_lifecycle_on_s3(s3_api, song, wait_render):
     from conftest import bearer_for_new_project
 
-    from beatframe.storage import get_store
+    from beatframe.infra.storage import get_store
 
     client, headers = s3_api, bearer_for_new_project("s3")
     store = client.app.state.store

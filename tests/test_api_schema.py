@@ -55,7 +55,7 @@ HYPOTHESIS = dict(deadline=None, derandomize=True, database=None, suppress_healt
 
 @pytest.fixture(scope="module")
 def app(prefect_server):
-    from beatframe import db
+    from beatframe.infra import db
     from beatframe.api.app import create_app
 
     yield create_app()
@@ -75,7 +75,7 @@ def _served_document() -> dict:
     from fastapi.testclient import TestClient
 
     from beatframe.api.app import create_app
-    from beatframe.settings import Settings
+    from beatframe.infra.settings import Settings
 
     # Not entered, so no lifespan; explicit settings leave get_settings()'s cache alone at import.
     response = TestClient(create_app(Settings())).get("/v1/openapi.json")
@@ -137,9 +137,9 @@ def test_a_signed_download_conforms(app, bearer, tmp_path):
     """``GET /v1/files/{key}`` with a valid signature (generated requests never have one)."""
     import time
 
-    from beatframe import storage
+    from beatframe.infra import storage
     from beatframe.api.signing import signature, signing_secret
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     settings = get_settings()
     store = storage.get_store(settings)

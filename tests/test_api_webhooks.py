@@ -2,7 +2,7 @@
 receiver is down, the delivery log, redelivery and the SSRF guard.
 
 Real servers: embedded PostgreSQL, the session's Prefect server, and a receiver on loopback that
-checks every signature with the documented :func:`beatframe.webhooks.verify_signature`.
+checks every signature with the documented :func:`beatframe.api.webhooks.verify_signature`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from beatframe.webhooks import retry_delay, sign, verify_signature
+from beatframe.api.webhooks import retry_delay, sign, verify_signature
 
 
 def test_signatures_verify_and_refuse_tampering_and_replays():

@@ -1,4 +1,4 @@
-"""Loading and validating audio (beatframe.audio) and the synthesizer (beatframe.synth)."""
+"""Loading and validating audio (beatframe.music.audio) and the synthesizer (beatframe.music.synth)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from beatframe.audio import AudioClip, load_audio
-from beatframe.cachekeys import sha256_file
-from beatframe.errors import BadInputError
-from beatframe.synth import DEFAULT_SECTIONS, demo_track, synthesize_track, write_wav
+from beatframe.music.audio import AudioClip, load_audio
+from beatframe.infra.cachekeys import sha256_file
+from beatframe.infra.errors import BadInputError
+from beatframe.music.synth import DEFAULT_SECTIONS, demo_track, synthesize_track, write_wav
 
 SR = 22050
 

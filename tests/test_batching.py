@@ -1,4 +1,4 @@
-"""Batched inference (models.batching): concurrent calls of one shape share a denoising call,
+"""Batched inference (beatframe.models.batching): concurrent calls of one shape share a denoising call,
 packed into a memory budget; out-of-memory batches split; and on a tiny Wan model two concurrent
 shots come out of one batched call with the frames each gets alone."""
 
@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from models.batching import Batcher, items_that_fit
+from beatframe.models.batching import Batcher, items_that_fit
 
 
 class OutOfMemory(RuntimeError):
@@ -124,8 +124,8 @@ def tiny_models(tmp_path_factory):
 
 
 def _generator(models_dir, *, max_batch, prompt="w1 w2 w3"):
-    from models.wan import WanGenerator
-    from models.wan_loader import DEFAULT_MODELS, WanOptions
+    from beatframe.models.wan import WanGenerator
+    from beatframe.models.wan_loader import DEFAULT_MODELS, WanOptions
 
     return WanGenerator(kind="t2v", model=DEFAULT_MODELS["t2v"], models_dir=models_dir, prompt=prompt,
                         negative_prompt="w4", num_inference_steps=2, min_steps=1, max_sequence_length=16,

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from beatframe.check import decode_small, seam_ratio
-from beatframe.schemas import Manifest
+from beatframe.music.check import decode_small, seam_ratio
+from beatframe.music.schemas import Manifest
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -34,7 +34,7 @@ def frame_hashes(path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def first_render(song, tmp_path_factory):
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
     out = tmp_path_factory.mktemp("canvas")
     state = render_canvas(audio=str(song), out_dir=str(out), template="neon-pulse", seconds=4.0, seed=7,
@@ -68,7 +68,7 @@ def test_loop_seam_is_invisible(first_render):
 
 
 def test_visual_accents_land_on_the_beats(first_render, song_truth):
-    from beatframe.check import accent_frames
+    from beatframe.music.check import accent_frames
 
     out, _ = first_render
     manifest = json.loads((out / "manifest.json").read_text())
@@ -82,7 +82,7 @@ def test_visual_accents_land_on_the_beats(first_render, song_truth):
 
 
 def test_rerun_is_served_from_cache_and_identical(first_render, song, tmp_path, prefect_server):
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
     out, _ = first_render
     state = render_canvas(audio=str(song), out_dir=str(tmp_path), template="neon-pulse", seconds=4.0, seed=7,
@@ -97,7 +97,7 @@ def test_rerun_is_served_from_cache_and_identical(first_render, song, tmp_path, 
 
 
 def test_same_seed_same_frames_other_seed_other_frames(first_render, song, tmp_path):
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
     out, _ = first_render
     other = tmp_path / "other"
@@ -130,7 +130,7 @@ def test_cost_table_and_progress_artifacts_are_published(first_render, prefect_s
 
 @pytest.mark.parametrize("loop", ["rebound", "hard_cut"])
 def test_other_loop_modes(song, tmp_path, loop):
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
     manifest = render_canvas(audio=str(song), out_dir=str(tmp_path), template="mono-grid", seconds=4.0,
                              loop=loop)
@@ -215,7 +215,7 @@ def test_hostile_file_name_and_out_that_is_a_file_exit_2(tmp_path):
 
 
 def test_analyze_json_matches_the_schema(song, tmp_path):
-    from beatframe.schemas import Analysis
+    from beatframe.music.schemas import Analysis
 
     proc = run_cli("analyze", str(song), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -226,8 +226,8 @@ def test_analyze_json_matches_the_schema(song, tmp_path):
 def test_outputs_upload_to_s3_when_configured(song, tmp_path, moto_endpoint, monkeypatch):
     from minio import Minio
 
-    from beatframe.settings import get_settings
-    from flows.canvas import render_canvas
+    from beatframe.infra.settings import get_settings
+    from beatframe.flows.canvas import render_canvas
 
     monkeypatch.setenv("BEATFRAME_S3_ENDPOINT", f"http://{moto_endpoint}")
     monkeypatch.setenv("BEATFRAME_S3_ACCESS_KEY", "testing")
@@ -250,11 +250,11 @@ def test_outputs_upload_to_s3_when_configured(song, tmp_path, moto_endpoint, mon
 
 
 def test_rendering_twice_without_cache_gives_identical_frames(song, tmp_path):
-    from beatframe.analysis import analyze
-    from beatframe.canvas import render_loop_clip
-    from beatframe.planning import loop_timeline, plan_canvas
-    from beatframe.templates import load_template
-    from models.registry import get_generator
+    from beatframe.music.analysis import analyze
+    from beatframe.music.canvas import render_loop_clip
+    from beatframe.music.planning import loop_timeline, plan_canvas
+    from beatframe.music.templates import load_template
+    from beatframe.models.registry import get_generator
 
     analysis = analyze(song)
     plan = plan_canvas(analysis, seconds=4.0)
@@ -268,8 +268,8 @@ def test_rendering_twice_without_cache_gives_identical_frames(song, tmp_path):
 
 
 def test_a_cached_clip_whose_file_was_cleaned_away_is_rendered_again(first_render, song, tmp_path):
-    from beatframe.settings import get_settings
-    from flows.canvas import render_canvas
+    from beatframe.infra.settings import get_settings
+    from beatframe.flows.canvas import render_canvas
 
     out, _ = first_render
     for clip in (get_settings().cache_dir / "clips").glob("*.mp4"):

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from beatframe.catalog import read_catalog
-from beatframe.errors import BadInputError
+from beatframe.music.catalog import read_catalog
+from beatframe.infra.errors import BadInputError
 
 
 def test_a_folder_lists_its_audio_files_with_safe_distinct_folders(tmp_path):
@@ -53,7 +53,7 @@ def test_missing_and_empty_sources(tmp_path):
 def test_catalog_with_a_corrupt_track_completes_the_others_and_reruns_from_cache(song, tmp_path, prefect_server):
     import httpx
 
-    from flows.catalog import render_catalog
+    from beatframe.flows.catalog import render_catalog
 
     tracks = tmp_path / "tracks"
     tracks.mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.cli import main
 
 

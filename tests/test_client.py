@@ -327,7 +327,7 @@ def test_cli_remote_mode_end_to_end(server_url, keys, song, tmp_path):
 def _cli_main(*argv: str) -> int:
     """``beatframe ARGV`` in this process, with the settings read afresh from the environment."""
     from beatframe.cli import main
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     get_settings.cache_clear()
     try:

@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from beatframe.errors import BadInputError
-from models.cover_art import CoverArtGenerator, load_cover
-from models.motion import grid_timeline
-from models.registry import get_generator
+from beatframe.infra.errors import BadInputError
+from beatframe.models.cover_art import CoverArtGenerator
+from beatframe.music.images import load_cover
+from beatframe.models.motion import grid_timeline
+from beatframe.models.registry import get_generator
 from test_procedural import beat_f, gray, seam_ratio
 
 SIZE = (90, 160)
@@ -96,7 +97,7 @@ def test_too_large_checked_from_header(tmp_path, w, h):
 
 
 def test_jpeg_header_size(tmp_path):
-    from models.cover_art import _header_size
+    from beatframe.music.images import _header_size
     p = make_cover(tmp_path / "c.jpg", size=320)
     assert _header_size(p.read_bytes()) == (320, 320)
 
@@ -128,7 +129,7 @@ def test_cut_mode_loops_and_keeps_beats(cover):
 def test_glitch_is_brief_and_on_downbeats(cover):
     """mono-grid asks for glitch: frames right after a downbeat differ from the same render with
     glitch off, and nothing else does."""
-    from beatframe.templates import load_template
+    from beatframe.music.templates import load_template
     t = load_template("mono-grid")
     assert t.cover.glitch > 0
     calm = t.model_copy(update={"cover": t.cover.model_copy(update={"glitch": 0.0})})

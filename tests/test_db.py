@@ -18,8 +18,8 @@ pytest.importorskip("pgserver")
 
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
-from beatframe import db  # noqa: E402
-from beatframe.settings import Settings  # noqa: E402
+from beatframe.infra import db  # noqa: E402
+from beatframe.infra.settings import Settings  # noqa: E402
 
 TABLES = {"schema_migrations", "projects", "api_keys", "tracks", "renders", "canvases", "videos",
           "idempotency_keys", "usage_lines"}
@@ -254,7 +254,7 @@ def test_the_secret_is_stored_nowhere(pool):
 
 
 def test_get_pool_is_one_per_process_and_migrated(fresh_url, monkeypatch):
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     monkeypatch.setenv("DATABASE_URL", fresh_url)
     get_settings.cache_clear()

@@ -62,7 +62,7 @@ def beatframe_env() -> frozenset[str]:
     or prefect.yaml read directly."""
     from pydantic import AliasChoices
 
-    from beatframe.settings import Settings
+    from beatframe.infra.settings import Settings
 
     names = set()
     prefix = Settings.model_config.get("env_prefix", "")
@@ -848,7 +848,7 @@ def test_result_storage_block_is_built_from_beatframes_s3_settings(monkeypatch):
     spec.loader.exec_module(module)
     from prefect.filesystems import RemoteFileSystem
 
-    from beatframe.settings import Settings
+    from beatframe.infra.settings import Settings
 
     settings = Settings(s3_endpoint="minio:9000", s3_secure=False, s3_access_key="ak", s3_secret_key="sk",
                         s3_bucket="media", s3_region="us-east-1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beatframe.check import CanvasSpec, check_canvas, moov_before_mdat, probe
-from beatframe.encode import H264Settings, encode_frames, extract_poster, remux_faststart
+from beatframe.music.check import CanvasSpec, check_canvas, moov_before_mdat, probe
+from beatframe.infra.encode import H264Settings, encode_frames, extract_poster, remux_faststart
 
 FAST = H264Settings(preset="ultrafast")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from beatframe.flash import FlashGuard, max_flashes_per_second, region_luminance
+from beatframe.music.flash import FlashGuard, max_flashes_per_second, region_luminance
 
 
 def strobe(rate_hz: float, *, fps=30, seconds=3.0, size=(64, 36)) -> list[np.ndarray]:

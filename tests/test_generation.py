@@ -1,4 +1,4 @@
-"""Prompt generation's plain logic (beatframe.generation): frame sizes, the prompt's style, the plan
+"""Prompt generation's plain logic (beatframe.music.generation): frame sizes, the prompt's style, the plan
 and its pulse, the reference API's ranges (the flow runs end to end in tests/test_api_generate.py)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from beatframe.errors import BadInputError
-from beatframe.generation import (GenerationRequest, estimate_seconds, frame_size, generation_timeline,
+from beatframe.infra.errors import BadInputError
+from beatframe.music.generation import (GenerationRequest, estimate_seconds, frame_size, generation_timeline,
                                   plan_generation, style_for)
 
 

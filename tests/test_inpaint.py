@@ -1,4 +1,4 @@
-"""Inpainting (models.inpaint): every mode does its job, removal is clean and does not flicker.
+"""Inpainting (beatframe.models.inpaint): every mode does its job, removal is clean and does not flicker.
 
 The clips are synthesized: a smooth random texture panning under a static "logo" (a white
 rectangle with red text), so the clean background of every frame is known exactly.
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-import models.inpaint as inpaint
-from beatframe.errors import BadInputError
-from models.inpaint import inpaint_frames, inpaint_image
+import beatframe.models.inpaint as inpaint
+from beatframe.infra.errors import BadInputError
+from beatframe.models.inpaint import inpaint_frames, inpaint_image
 from tiny_sd import build_tiny_sd
 
 W, H = 160, 120

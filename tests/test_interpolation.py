@@ -1,4 +1,4 @@
-"""Optical-flow interpolation (models.interpolation): in-between frames land in between."""
+"""Optical-flow interpolation (beatframe.models.interpolation): in-between frames land in between."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.interpolation import interpolate_frames, optical_flow, retime, warp
+from beatframe.models.interpolation import interpolate_frames, optical_flow, retime, warp
 
 
 def _texture(size: int, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Lip-sync (models.lipsync): the drawn mouth follows the viseme timeline, smoothly, in its face.
+"""Lip-sync (beatframe.models.lipsync): the drawn mouth follows the viseme timeline, smoothly, in its face.
 
 The clip is synthesized: a skin-coloured elliptical face with eyes and a dark open mouth (the
 "old" mouth the drawing must hide) on a gradient background, still for 48 frames at 24 fps, so
@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from beatframe.analysis.visemes import Viseme
-from beatframe.errors import BadInputError
-from models.lipsync import lipsync_frames, mouth_openness
+from beatframe.music.analysis.visemes import Viseme
+from beatframe.infra.errors import BadInputError
+from beatframe.models.lipsync import lipsync_frames, mouth_openness
 
 W = H = 200
 FACE = [50, 40, 150, 170]

@@ -5,9 +5,9 @@ import types
 
 import pytest
 
-from beatframe.errors import BadInputError
-from models.model_catalog import CATALOG, CPU_FALLBACK, MAX_OUTPUT_SIDE, RESOLUTIONS, get_model
-from models.orchestrator import (
+from beatframe.infra.errors import BadInputError
+from beatframe.models.model_catalog import CATALOG, CPU_FALLBACK, MAX_OUTPUT_SIDE, RESOLUTIONS, get_model
+from beatframe.models.orchestrator import (
     free_vram_gb,
     installed_models,
     score_prompt,
@@ -292,8 +292,8 @@ def test_available_defaults_to_beatframe_models_dir(models_dir):
 # -- the catalog ---------------------------------------------------------------------------------
 
 def test_catalog_is_consistent():
-    from models.procedural import MAX_SIDE
-    from models.registry import GENERATORS
+    from beatframe.models.procedural import MAX_SIDE
+    from beatframe.models.registry import GENERATORS
 
     assert MAX_OUTPUT_SIDE == MAX_SIDE
     assert len({s.id for s in CATALOG}) == len(CATALOG)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beatframe.errors import BadInputError
-from beatframe.planning import LEAD_IN_SECONDS, loop_timeline, plan_canvas
-from beatframe.schemas import Analysis
+from beatframe.infra.errors import BadInputError
+from beatframe.music.planning import LEAD_IN_SECONDS, loop_timeline, plan_canvas
+from beatframe.music.schemas import Analysis
 
 
 def make_analysis(*, bpm=120.0, meter=4, duration=60.0, sections=None, offset=0.25) -> Analysis:
@@ -107,7 +107,7 @@ def test_the_window_avoids_an_unsteady_stretch():
 
 
 def test_rebound_order_mirrors_a_steady_beat_and_warps_to_a_late_one():
-    from beatframe.planning import rebound_order
+    from beatframe.music.planning import rebound_order
 
     analysis = make_analysis()
     plan = plan_canvas(analysis, seconds=8.0, loop_mode="rebound")

@@ -1,4 +1,4 @@
-"""Post-production as Prefect flows and CLI commands (flows.post, beatframe.cli_post): a v2v
+"""Post-production as Prefect flows and CLI commands (beatframe.flows.post, beatframe.cli.post): a v2v
 transform and entity tracking on synthesized clips, with their records; bad input exits 2."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from beatframe.encode import encode_frames
+from beatframe.infra.encode import encode_frames
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -38,7 +38,7 @@ def _clip(path, frames=24) -> list[tuple[int, int, int, int]]:
 
 
 def test_a_v2v_interpolation_runs_as_a_flow_and_records_itself(tmp_path):
-    from flows.post import post_video
+    from beatframe.flows.post import post_video
 
     _clip(tmp_path / "clip.mp4")
     record = post_video(video=str(tmp_path / "clip.mp4"), step="v2v", options={"mode": "interpolation"},
@@ -50,7 +50,7 @@ def test_a_v2v_interpolation_runs_as_a_flow_and_records_itself(tmp_path):
 
 
 def test_tracking_runs_as_a_flow(tmp_path):
-    from flows.post import track_video
+    from beatframe.flows.post import track_video
 
     boxes = _clip(tmp_path / "clip.mp4")
     cv2.imwrite(str(tmp_path / "ref.png"), cv2.cvtColor(_object(), cv2.COLOR_RGB2BGR))
@@ -97,7 +97,7 @@ def test_cli_visemes_prints_a_contiguous_timeline(song, tmp_path):
 
 
 def test_inpaint_removes_a_planted_logo_as_a_flow(tmp_path):
-    from flows.post import post_video
+    from beatframe.flows.post import post_video
 
     background = np.zeros((144, 256, 3), np.uint8)
     background[..., 0] = np.linspace(30, 90, 256, dtype=np.uint8)[None, :]
@@ -117,8 +117,8 @@ def test_inpaint_removes_a_planted_logo_as_a_flow(tmp_path):
 
 
 def test_a_canvas_can_remove_a_logo_from_its_cover_first(song, tmp_path):
-    from flows.canvas import render_canvas
-    from tasks.post import clean_cover
+    from beatframe.flows.canvas import render_canvas
+    from beatframe.tasks.post import clean_cover
 
     cover = np.zeros((400, 400, 3), np.uint8)
     cover[..., 1] = np.linspace(40, 200, 400, dtype=np.uint8)[:, None]
@@ -145,9 +145,9 @@ def _face_clip(path, *, size=(256, 144), frames=24):
 
 
 def test_lipsync_opens_the_mouth_with_the_voice_and_refuses_a_canvas(song, tmp_path):
-    from beatframe.errors import BadInputError
-    from flows.post import post_video
-    from models.lipsync import mouth_openness
+    from beatframe.infra.errors import BadInputError
+    from beatframe.flows.post import post_video
+    from beatframe.models.lipsync import mouth_openness
 
     face = _face_clip(tmp_path / "face.mp4", frames=96)  # 4 s of the song's chorus-less start
     record = post_video(video=str(tmp_path / "face.mp4"), step="lipsync", audio=str(song),
@@ -164,14 +164,14 @@ def test_lipsync_opens_the_mouth_with_the_voice_and_refuses_a_canvas(song, tmp_p
     with pytest.raises(BadInputError, match="Spotify forbids singing faces"):
         post_video(video=str(tmp_path / "canvas.mp4"), step="lipsync", audio=str(song),
                    options={"face_region": canvas_face}, out_dir=str(tmp_path / "canvas-out"))
-    from flows.post import _refuse_canvas
+    from beatframe.flows.post import _refuse_canvas
 
     _refuse_canvas(tmp_path / "face.mp4")  # 16:9: not a Canvas, nothing refused
 
 
 def test_render_flows_run_post_steps_on_their_clips(song, tmp_path):
-    from beatframe.errors import BadInputError
-    from flows.canvas import render_canvas
+    from beatframe.infra.errors import BadInputError
+    from beatframe.flows.canvas import render_canvas
 
     steps = [{"step": "v2v", "options": {"mode": "colorization", "palette": "sepia", "strength": 1.0}}]
     manifest = render_canvas(audio=str(song), out_dir=str(tmp_path / "canvas"), seconds=4.0, template="mono-grid",

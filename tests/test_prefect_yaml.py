@@ -65,7 +65,7 @@ def test_prefect_deploy_all_applies_every_deployment(prefect_server):
 
     from prefect.client.orchestration import get_client
 
-    from beatframe.deploy import create_work_pools
+    from beatframe.cli.deploy import create_work_pools
 
     create_work_pools([d for d, _ in deployments_and_flows()])
     env = {k: v for k, v in os.environ.items() if k != "BEATFRAME_PROJECT_DIR"}
@@ -91,7 +91,7 @@ def test_beatframe_deploy_creates_the_pools_and_the_dead_worker_automation(prefe
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from beatframe.deploy import ZOMBIE_AUTOMATION, deploy_all
+    from beatframe.cli.deploy import ZOMBIE_AUTOMATION, deploy_all
 
     with get_client(sync_client=True) as client:
         try:

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
-from beatframe.errors import BadInputError
-from beatframe.templates import list_templates, load_template
-from models.motion import envelopes, grid_timeline, integrate, shot_index, value_envelope
-from models.procedural import ProceduralGenerator
-from models.registry import GENERATORS, get_generator
+from beatframe.infra.errors import BadInputError
+from beatframe.music.templates import list_templates, load_template
+from beatframe.models.motion import envelopes, grid_timeline, integrate, shot_index, value_envelope
+from beatframe.models.procedural import ProceduralGenerator
+from beatframe.models.registry import GENERATORS, get_generator
 
 SIZE = (90, 160)
 NAMES = [t.name for t in list_templates()]

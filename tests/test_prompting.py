@@ -1,8 +1,8 @@
 import pytest
 
-from beatframe.errors import BadInputError
-from beatframe.templates import list_templates, load_template
-from models.prompting import (
+from beatframe.infra.errors import BadInputError
+from beatframe.music.templates import list_templates, load_template
+from beatframe.models.prompting import (
     CANVAS_NEGATIVES,
     SECTION_MOODS,
     check_generation_params,

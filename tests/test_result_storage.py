@@ -19,7 +19,7 @@ pytest.importorskip("s3fs")
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = "remote-file-system/beatframe-results-test"
-RUN_ANALYSIS = ("import sys; from flows.analyze import analyze_track; "
+RUN_ANALYSIS = ("import sys; from beatframe.flows.analyze import analyze_track; "
                 "state = analyze_track(audio=sys.argv[1], return_state=True); state.result(); "
                 "print(state.state_details.flow_run_id)")
 

@@ -92,7 +92,7 @@ def prefect_database():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, prefect_database):
     """A Prefect server, the deployments and two workers, sharing one data folder and result store."""
-    from beatframe.synth import synthesize_track, write_wav
+    from beatframe.music.synth import synthesize_track, write_wav
 
     root = tmp_path_factory.mktemp("scale-out")
     port = _free_port()

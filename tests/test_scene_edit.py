@@ -1,4 +1,4 @@
-"""Multi-shot scene edits (beatframe.scenes, flows.scene_edit): scenes planned on a pulse or on a
+"""Multi-shot scene edits (beatframe.music.scenes, beatframe.flows.scene_edit): scenes planned on a pulse or on a
 track's downbeats, transitions that really blend, one palette for consistency, bad scenes named."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from beatframe.errors import BadInputError
-from beatframe.scenes import palette_of, plan_scene_edit, scene_looks
+from beatframe.infra.errors import BadInputError
+from beatframe.music.scenes import palette_of, plan_scene_edit, scene_looks
 
 SCENES = [{"prompt": "misty mountains at dawn", "duration": 2}, {"template": "neon-pulse", "duration": 2},
           {"prompt": "waves at sunset", "duration": 2, "transition": "wipe"}]
@@ -26,7 +26,7 @@ def test_without_a_track_scenes_keep_their_durations_on_a_pulse():
 
 
 def test_with_a_track_boundaries_land_on_downbeats_and_the_last_scene_ends_with_it(song, song_truth):
-    from beatframe.analysis import analyze
+    from beatframe.music.analysis import analyze
 
     analysis = analyze(song)
     planned, _ = plan_scene_edit(SCENES, analysis=analysis)
@@ -67,7 +67,7 @@ def _frames(path) -> list[np.ndarray]:
 
 @pytest.mark.usefixtures("prefect_server")
 def test_an_edit_renders_with_blended_transitions(tmp_path):
-    from flows.scene_edit import render_scene_edit
+    from beatframe.flows.scene_edit import render_scene_edit
 
     def edit(transition: str, out):
         scenes = [{"template": "aurora-particles", "duration": 2},

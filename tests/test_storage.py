@@ -14,10 +14,10 @@ import pytest
 from minio import Minio
 from minio.versioningconfig import ENABLED, VersioningConfig
 
-from beatframe import storage
-from beatframe.errors import BadInputError
-from beatframe.settings import Settings
-from beatframe.storage import (
+from beatframe.infra import storage
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.settings import Settings
+from beatframe.infra.storage import (
     LocalStore,
     S3Store,
     StoredObject,

@@ -2,8 +2,8 @@ import re
 
 import pytest
 
-from beatframe.errors import BadInputError
-from beatframe.templates import (
+from beatframe.infra.errors import BadInputError
+from beatframe.music.templates import (
     LOOP_MODES,
     SCENES,
     Template,

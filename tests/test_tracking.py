@@ -1,4 +1,4 @@
-"""Consistency tracker (models.tracking): boxes follow a planted object, confidence drops when it
+"""Consistency tracker (beatframe.models.tracking): boxes follow a planted object, confidence drops when it
 is hidden, gone or not the entity at all."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from beatframe.errors import BadInputError
-from models.tracking import (Entity, TrackPoint, consistency_score, register_entity, track_entity,
+from beatframe.infra.errors import BadInputError
+from beatframe.models.tracking import (Entity, TrackPoint, consistency_score, register_entity, track_entity,
                              track_report)
 
 W, H, N = 320, 240, 30

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.transitions import TRANSITIONS, Morph, transition_frame, transition_seconds
+from beatframe.music.transitions import TRANSITIONS, Morph, transition_frame, transition_seconds
 
 H, W = 54, 96
 

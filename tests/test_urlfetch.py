@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, quote
 
 import pytest
 
-from beatframe.errors import BadInputError
-from beatframe.urlfetch import FetchError, _effective, _is_public, fetch_to_file
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.urlfetch import FetchError, _effective, _is_public, fetch_to_file
 
 LOCAL = "127.0.0.1/32"
 

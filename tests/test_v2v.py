@@ -1,4 +1,4 @@
-"""Video-to-video transforms (models.v2v): each mode changes a synthesized clip the way it says."""
+"""Video-to-video transforms (beatframe.models.v2v): each mode changes a synthesized clip the way it says."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from beatframe.errors import BadInputError
-from models.interpolation import optical_flow
-from models.v2v import DEFAULT_IMG2IMG_MODEL, MODES, PALETTES, transform
+from beatframe.infra.errors import BadInputError
+from beatframe.models.interpolation import optical_flow
+from beatframe.models.v2v import DEFAULT_IMG2IMG_MODEL, MODES, PALETTES, transform
 from tiny_sd import build_tiny_sd, build_tiny_upscaler
 
 
@@ -315,7 +315,7 @@ def test_style_transfer_uses_a_local_diffusion_model(models_dir, monkeypatch):
 def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models_dir):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
-    from models.v2v import _to_lab
+    from beatframe.models.v2v import _to_lab
 
     build_tiny_sd(models_dir / DEFAULT_IMG2IMG_MODEL)
     frames = _pan(_texture(120, 120, seed=1), 3, dx=2.0, size=(64, 64))
@@ -342,7 +342,7 @@ def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models
 def test_upscale_uses_a_local_super_resolution_model(models_dir):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
-    from models.v2v import DEFAULT_UPSCALE_MODEL
+    from beatframe.models.v2v import DEFAULT_UPSCALE_MODEL
 
     frames = _pan(_texture(120, 120, seed=1), 2, dx=2.0, size=(28, 36))  # sides not multiples of 8
     _, info = transform(frames, mode="upscale")

@@ -12,14 +12,14 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 
 @pytest.fixture(scope="module")
 def short_song(tmp_path_factory):
-    from beatframe.synth import synthesize_track, write_wav
+    from beatframe.music.synth import synthesize_track, write_wav
 
     track = synthesize_track(bpm=120.0, seed=5, sections=[("verse", 2, 0.5), ("chorus", 2, 0.9)], tail=0.5)
     return write_wav(tmp_path_factory.mktemp("short") / "short.wav", track)
 
 
 def test_variants_render_in_parallel_each_with_its_manifest(song, tmp_path):
-    from flows.variants import render_variants
+    from beatframe.flows.variants import render_variants
 
     summary = render_variants(audio=str(song), out_dir=str(tmp_path), kind="canvas", count=2,
                               templates=["aurora-particles", "mono-grid"], seed=4)
@@ -32,7 +32,7 @@ def test_variants_render_in_parallel_each_with_its_manifest(song, tmp_path):
 
 
 def test_export_pack_targets_all_pass_their_spec_and_are_zipped(short_song, tmp_path):
-    from flows.pack import render_pack
+    from beatframe.flows.pack import render_pack
 
     pack = render_pack(audio=str(short_song), out_dir=str(tmp_path / "pack"), template="sunset-waves")
     assert pack["complete"]
@@ -49,7 +49,7 @@ def test_export_pack_targets_all_pass_their_spec_and_are_zipped(short_song, tmp_
 
 def test_a_canvas_expands_to_a_video_in_the_same_style(short_song, tmp_path):
     from beatframe.cli import main
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
     render_canvas(audio=str(short_song), out_dir=str(tmp_path / "canvas"), template="mono-grid", seed=11, seconds=4)
     code = main(["video", str(short_song), "--like", str(tmp_path / "canvas" / "manifest.json"),

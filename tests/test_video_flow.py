@@ -7,15 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from beatframe.check import audio_codecs, probe
-from beatframe.schemas import Manifest
+from beatframe.music.check import audio_codecs, probe
+from beatframe.music.schemas import Manifest
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
 @pytest.fixture(scope="module")
 def video_render(song, tmp_path_factory):
-    from flows.video import render_video
+    from beatframe.flows.video import render_video
 
     out = tmp_path_factory.mktemp("video")
     manifest = render_video(audio=str(song), out_dir=str(out), template="sunset-waves", size="640x360", seed=3)
@@ -43,7 +43,7 @@ def test_cuts_land_on_beats(video_render, song_truth):
 
 
 def test_rerun_renders_no_shot_again(video_render, song, tmp_path, prefect_server):
-    from flows.video import render_video
+    from beatframe.flows.video import render_video
 
     out, _ = video_render
     state = render_video(audio=str(song), out_dir=str(tmp_path), template="sunset-waves", size="640x360", seed=3,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from beatframe.errors import BadInputError
-from beatframe.video import parse_video_size
-from beatframe.video_planning import plan_video, shot_timeline
+from beatframe.infra.errors import BadInputError
+from beatframe.music.video import parse_video_size
+from beatframe.music.video_planning import plan_video, shot_timeline
 from test_planning import make_analysis
 
 

@@ -1,4 +1,4 @@
-"""Viseme timelines (beatframe.analysis.visemes) on synthesized voices with exact truth.
+"""Viseme timelines (beatframe.music.analysis.visemes) on synthesized voices with exact truth.
 
 The voice is a formant synthesizer made here: a glottal pulse train (with a little vibrato and
 a -6 dB/octave roll-off) through four two-pole resonators at a vowel's formants, then lip
@@ -13,10 +13,10 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from beatframe.analysis.visemes import (
+from beatframe.music.analysis.visemes import (
     MOUTH_OPEN, VISEMES, Viseme, open_in_silence, phone_agreement, visemes, visemes_from_file,
     visemes_json, word_coverage)
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 
 SR = 22050
 #: Formants (Hz) of adult male vowels (Peterson & Barney) and of a nasal murmur.
@@ -161,7 +161,7 @@ def test_short_and_int_input():
 
 
 def test_with_a_band_the_mouth_moves_only_where_the_voice_sings():
-    from beatframe.synth import synthesize_track
+    from beatframe.music.synth import synthesize_track
 
     tr = synthesize_track(bpm=120, meter=4, seed=5, vocals=True,
                           sections=[("intro", 2, 0.3), ("verse", 4, 0.6), ("chorus", 4, 0.9)])

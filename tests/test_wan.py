@@ -1,4 +1,4 @@
-"""The Wan generators (models.wan, models.wan_loader) on tiny seeded random models, on the CPU.
+"""The Wan generators (beatframe.models.wan, beatframe.models.wan_loader) on tiny seeded random models, on the CPU.
 
 The tiny pipelines are built by :func:`tiny_wan.build_tiny_wan_models` the way diffusers' own
 Wan tests build theirs (a 2-layer WanTransformer3DModel, a 3-channel AutoencoderKLWan, a 1-layer
@@ -23,11 +23,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from beatframe.errors import BadInputError  # noqa: E402
-from models.motion import grid_timeline  # noqa: E402
-from models.registry import get_generator  # noqa: E402
-from models.wan import WanGenerator, plan_retime  # noqa: E402
-from models.wan_loader import (  # noqa: E402
+from beatframe.infra.errors import BadInputError  # noqa: E402
+from beatframe.models.motion import grid_timeline  # noqa: E402
+from beatframe.models.registry import get_generator  # noqa: E402
+from beatframe.models.wan import WanGenerator, plan_retime  # noqa: E402
+from beatframe.models.wan_loader import (  # noqa: E402
     DEFAULT_MODELS,
     WanOptions,
     check_model_folder,
@@ -153,7 +153,7 @@ def _judge(vidcheck, path: Path, timeline) -> tuple[dict, dict, dict]:
 
 
 def test_loop_seam_passes_the_judge(models_dir, tmp_path):
-    from beatframe.canvas import render_loop_clip
+    from beatframe.music.canvas import render_loop_clip
 
     vidcheck = _vidcheck()
     tl = grid_timeline(bpm=120, bars=2, offset=0.1)  # 4 s, starting 0.1 s before a downbeat
@@ -167,7 +167,7 @@ def test_loop_seam_passes_the_judge(models_dir, tmp_path):
 def test_beat_accents_on_moving_footage_pass_the_judge(models_dir, tmp_path, monkeypatch):
     """A random tiny model's footage flickers like noise; a real model's moves coherently. With
     coherent stand-in footage (a drifting texture) the judge sees the accents on the beats."""
-    from beatframe.canvas import render_loop_clip
+    from beatframe.music.canvas import render_loop_clip
 
     vidcheck = _vidcheck()
     rng = np.random.default_rng(0)
@@ -252,7 +252,7 @@ def test_loading_never_touches_the_network(models_dir, monkeypatch):
 
 
 def test_models_dir_comes_from_the_environment(models_dir, monkeypatch):
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
 
     monkeypatch.setenv("BEATFRAME_MODELS_DIR", str(models_dir))
     get_settings.cache_clear()

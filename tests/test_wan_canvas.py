@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from beatframe.errors import BadInputError
-from models.backend import parse_choice, resolve_backend
+from beatframe.infra.errors import BadInputError
+from beatframe.models.backend import parse_choice, resolve_backend
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 VIDCHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "vidcheck.py"
@@ -28,7 +28,7 @@ TINY = {"name": "wan-t2v", "steps": 10, "max_area": 48 * 80, "device": "cpu"}
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory):
-    from beatframe.settings import get_settings
+    from beatframe.infra.settings import get_settings
     from tiny_wan import build_tiny_wan_models
 
     root = build_tiny_wan_models(tmp_path_factory.mktemp("models"))
@@ -41,9 +41,9 @@ def models_dir(tmp_path_factory):
 def test_a_tiny_wan_canvas_renders_through_the_flow_and_passes_the_judge(models_dir, song, tmp_path):
     from prefect import get_client
 
-    from flows.canvas import render_canvas
+    from beatframe.flows.canvas import render_canvas
 
-    from beatframe.storage import get_store
+    from beatframe.infra.storage import get_store
 
     manifest = render_canvas(audio=str(song), out_dir=str(tmp_path), seconds=4.0, seed=3, previews="test/wan-previews",
                              generator=json.dumps({**TINY, "prompt": "w1 w2 w3", "steps": 12}))
@@ -82,8 +82,8 @@ def test_auto_picks_the_cpu_generator_without_a_gpu(models_dir):
 
 
 def test_batch_packing_options_reach_the_generator_but_not_the_cache_keys(models_dir):
-    from models.backend import frames_fields
-    from tasks.generate import make_generator
+    from beatframe.models.backend import frames_fields
+    from beatframe.tasks.generate import make_generator
 
     plain = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0)
     packed = resolve_backend({**TINY, "max_batch": 4, "vram_budget_gb": 20}, task="t2v", size=(720, 1280),
@@ -114,8 +114,8 @@ def test_a_wan_generator_for_the_other_task_is_refused(models_dir):
 def test_out_of_memory_steps_down_instead_of_retrying_the_same(models_dir, monkeypatch):
     import torch
 
-    import tasks.generate as generate
-    from models.wan_loader import WanOptions
+    import beatframe.tasks.generate as generate
+    from beatframe.models.wan_loader import WanOptions
 
     made = []
 

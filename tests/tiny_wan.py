@@ -4,7 +4,7 @@
 2-layer ``WanTransformer3DModel``, a 3-channel ``AutoencoderKLWan``, a 1-layer UMT5 encoder from a
 config, a word-level tokenizer made offline with the ``tokenizers`` library, a tiny CLIP vision
 encoder) and saves them with ``save_pretrained`` under the folder names
-:data:`models.wan_loader.DEFAULT_MODELS` expects, so a ``BEATFRAME_MODELS_DIR`` pointing at the
+:data:`beatframe.models.wan_loader.DEFAULT_MODELS` expects, so a ``BEATFRAME_MODELS_DIR`` pointing at the
 root serves them to ``wan-t2v`` and ``wan-i2v`` with no ``model=`` given. Nothing is downloaded;
 the weights are random, so the footage is noise: they exercise the code, not the picture.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from models.wan_loader import DEFAULT_MODELS
+from beatframe.models.wan_loader import DEFAULT_MODELS
 
 #: words of the tiny tokenizer's vocabulary after its three special tokens (prompts may use
 #: ``w0`` ... ``w28``; any other word is ``<unk>``)

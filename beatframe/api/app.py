@@ -9,16 +9,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request
 
-from beatframe import __version__, db
+from beatframe import __version__
+from beatframe.infra import db
 from beatframe.api import errors, metrics, ratelimit
 from beatframe.api.routes import (assets, canvases, files, generate, genius, renders, sla, stream, templates, tracks,
                                   usage, videos, webhooks)
 from beatframe.api.live import RenderListener
 from beatframe.api.runner import make_runner
 from beatframe.resources import ReferenceErrorBody
-from beatframe.settings import Settings, get_settings
-from beatframe.storage import get_store
-from beatframe.webhooks import DeliveryWorker
+from beatframe.infra.settings import Settings, get_settings
+from beatframe.infra.storage import get_store
+from beatframe.api.webhooks import DeliveryWorker
 
 #: The API version a request gets without a ``Beatframe-Version`` header.
 API_VERSION = "2026-11-21"
@@ -27,10 +28,11 @@ SUPPORTED_VERSIONS = (API_VERSION,)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    ratelimit.parse_limits(settings.rate_limits)  # a bad BEATFRAME_RATE_LIMITS stops the start, naming the entry
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        from beatframe.prefect_local import ensure_api
+        from beatframe.infra.prefect_local import ensure_api
 
         app.state.settings = settings
         app.state.pool = db.get_pool()

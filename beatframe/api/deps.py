@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import ratelimit
 from beatframe.api.errors import ApiError
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from beatframe.api import reference
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 from beatframe.resources import ApiErrorBody
 
 _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",

@@ -1,7 +1,7 @@
 """Prometheus metrics of the HTTP API (``GET /metrics``) and the shared request log behind
 ``GET /v1/sla/status``.
 
-Environment (through :class:`beatframe.settings.Settings`):
+Environment (through :class:`beatframe.infra.settings.Settings`):
 
 - ``BEATFRAME_METRICS_TOKEN``: when set, ``/metrics`` answers only requests with
   ``Authorization: Bearer <token>`` (in Prometheus: ``authorization: {credentials: <token>}`` in
@@ -73,7 +73,7 @@ from prometheus_client.utils import floatToGoString
 from psycopg_pool import ConnectionPool
 
 from beatframe.api.errors import ApiError
-from beatframe.settings import Settings
+from beatframe.infra.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Rate limits per API key and endpoint class, shared by every API process through PostgreSQL.
 
-Configured by ``BEATFRAME_RATE_LIMITS`` (read through :class:`beatframe.settings.Settings`, which
+Configured by ``BEATFRAME_RATE_LIMITS`` (read through :class:`beatframe.infra.settings.Settings`, which
 checks it with :func:`parse_limits` at start): ``off``, or comma-separated ``class=rate/burst``
 entries, where ``rate`` is requests per second (sustained) and ``burst`` how many may come at once
 from a full bucket, or ``class=off``. Classes not named keep their defaults (the reference API's)::

@@ -1,11 +1,11 @@
 """Runs the renders and analyses requested over HTTP as Prefect flow runs, and keeps their rows in
 PostgreSQL in step with them.
 
-Environment (through :class:`beatframe.settings.Settings`): ``BEATFRAME_RENDER_BACKEND`` picks
+Environment (through :class:`beatframe.infra.settings.Settings`): ``BEATFRAME_RENDER_BACKEND`` picks
 where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
 
 - ``inprocess`` (the default, nothing else to run): a bounded thread pool in the API process calls
-  the flows. Their stage reports (:mod:`beatframe.progress`) become the render's ``progress``,
+  the flows. Their stage reports (:mod:`beatframe.infra.progress`) become the render's ``progress``,
   ``stage`` and ``stages``. Each held render beats a heartbeat; a watchdog in every API process
   fails queued or running renders whose heartbeat went stale (their process died), so none stays
   queued or running forever, also when several API processes share a database.
@@ -32,11 +32,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from psycopg.types.json import Jsonb
 
-from beatframe.db import new_id
-from beatframe.errors import BadInputError
+from beatframe.infra.db import new_id
+from beatframe.infra.errors import BadInputError
 from beatframe.api.live import PREVIEW_QUALITIES, notify
-from beatframe.storage import get_store
-from beatframe.webhooks import emit
+from beatframe.infra.storage import get_store
+from beatframe.api.webhooks import emit
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 30
@@ -51,9 +51,9 @@ SUBMITTERS = 2
 #: Attempts to hand a render to a busy Prefect server (waiting 2, 4, 8, 16, 30, 30 … s) before it fails.
 SUBMIT_TRIES = 8
 #: Each kind of render: its flow (module and function) and its deployment in prefect.yaml.
-FLOWS = {"canvas": ("flows.canvas", "render_canvas"), "video": ("flows.video", "render_video"),
-         "generation": ("flows.generate", "generate_video"), "edit": ("flows.scene_edit", "render_scene_edit"),
-         "post": ("flows.post", "post_video")}
+FLOWS = {"canvas": ("beatframe.flows.canvas", "render_canvas"), "video": ("beatframe.flows.video", "render_video"),
+         "generation": ("beatframe.flows.generate", "generate_video"), "edit": ("beatframe.flows.scene_edit", "render_scene_edit"),
+         "post": ("beatframe.flows.post", "post_video")}
 DEPLOYMENTS = {"canvas": "render_canvas/canvas", "video": "render_video/video", "generation": "generate_video/generate",
                "edit": "render_scene_edit/edit", "post": "post_video/post"}
 #: The table of the object each kind of render makes (edits and post-production steps are tasks, as generations).
@@ -322,7 +322,7 @@ class RenderRunner:
         return self.book.mark_canceled(render_id)
 
     def _run(self, render_id: str, kind: str, flow_params: dict) -> None:
-        from beatframe.progress import reporting
+        from beatframe.infra.progress import reporting
 
         try:
             if not self.book.start(render_id):
@@ -362,7 +362,7 @@ class RenderRunner:
         self._executor.submit(self._run_analysis, track_id, audio)
 
     def _run_analysis(self, track_id: str, audio: str) -> None:
-        from flows.analyze import analyze_track
+        from beatframe.flows.analyze import analyze_track
 
         try:
             analysis = analyze_track(audio=audio)

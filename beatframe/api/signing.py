@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, urlparse, unquote
 
-from beatframe.storage import LocalStore, validate_key
+from beatframe.infra.storage import LocalStore, validate_key
 
 DOWNLOAD_TTL = timedelta(hours=1)
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from beatframe import __version__
 from beatframe.client.errors import (APIConnectionError, APITimeoutError, BeatframeError, RenderFailed,
                                      WaitTimeoutError, error_from_response)
-from beatframe.fsutil import _umask
+from beatframe.infra.fsutil import _umask
 from beatframe.resources import FINISHED_STATUSES, TASK_RUNNING_STATUSES, ListObject, Render, TaskResult, TaskStatus
 
 M = TypeVar("M", bound=BaseModel)
@@ -159,7 +159,7 @@ def emit_result(op: Operation) -> Operation:
 def resolve_config(base_url: str | None, api_key: str | None) -> tuple[str, str]:
     """The API root (without ``/v1``) and key: the arguments, else BEATFRAME_API_URL / BEATFRAME_API_KEY."""
     if base_url is None or api_key is None:
-        from beatframe.settings import Settings
+        from beatframe.infra.settings import Settings
 
         settings = Settings()
         base_url = base_url if base_url is not None else settings.api_url

@@ -296,7 +296,7 @@ class WebhookEndpoints(_Collection):
     def create(self, url: str, *, events: Iterable[str] = ("*",), description: str = "",
                idempotency_key: str | None = None) -> WebhookEndpoint:
         """Register ``url`` for ``events``; keep the answer's ``secret`` (shown this once) to verify
-        deliveries with :func:`beatframe.webhooks.verify_signature`."""
+        deliveries with :func:`beatframe.api.webhooks.verify_signature`."""
         body = {"url": url, "events": list(events), "description": description}
         return self._post(WebhookEndpoint, self._path, idempotency_key, json=body)
 

@@ -12,16 +12,16 @@ import json
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, principal, store
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import ASSET_COLUMNS, asset_object, fetch_one, listing, soft_delete
 from beatframe.api.uploads import check_length, receive
-from beatframe.catalog import AUDIO_SUFFIXES
-from beatframe.errors import BadInputError
+from beatframe.music.catalog import AUDIO_SUFFIXES
+from beatframe.infra.errors import BadInputError
 from beatframe.resources import Asset, Deleted, ListObject
-from beatframe.storage import store_ref
+from beatframe.infra.storage import store_ref
 
 router = APIRouter(prefix="/assets", tags=["assets"])
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
@@ -33,15 +33,15 @@ _KINDS = {**{s: "image" for s in IMAGE_SUFFIXES}, **{s: "clip" for s in CLIP_SUF
 def _check_content(kind: str, path) -> None:
     """BadInputError naming the problem when the file is not the media its name says."""
     if kind == "image":
-        from models.cover_art import load_cover
+        from beatframe.music.images import load_cover
 
         load_cover(path)
     elif kind == "audio":
-        from beatframe.audio import load_audio
+        from beatframe.music.audio import load_audio
 
         load_audio(path)
     else:
-        from beatframe.check import probe
+        from beatframe.music.check import probe
 
         try:
             probe(path)

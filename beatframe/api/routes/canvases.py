@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
@@ -22,10 +22,11 @@ from beatframe.api.objects import CANVAS_COLUMNS, add_list_and_retrieve, canvas_
 from beatframe.api.routes.assets import cover_inputs
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.settings import Settings
 from beatframe.resources import Canvas
-from beatframe.storage import store_ref
-from models.backend import parse_choice
+from beatframe.infra.storage import store_ref
+from beatframe.models.backend import check_runnable_here, parse_choice
 
 GENERATOR_DESCRIPTION = ("auto (default: Wan on a GPU worker with local weights, else the CPU generator), procedural,"
                          " wan-t2v, wan-i2v, or an object with options: {name, model, prompt, negative_prompt,"
@@ -46,12 +47,14 @@ class CanvasCreate(BaseModel):
     generator: str | dict | None = Field(None, description=GENERATOR_DESCRIPTION)
 
 
-def generator_param(choice: str | dict | None) -> dict:
-    """The flow parameter of a generator choice (checked now: a bad one is a 400, not a failed render)."""
+def generator_param(choice: str | dict | None, settings: Settings) -> dict:
+    """The flow parameter of a generator choice (checked now: a bad one is a 400, not a failed render;
+    so is Wan without the generative extra where renders run in this process)."""
     if choice is None:
         return {}
     try:
-        return {"generator": json.dumps(parse_choice(choice))}
+        check = check_runnable_here if settings.render_backend == "inprocess" else parse_choice
+        return {"generator": json.dumps(check(choice))}
     except BadInputError as exc:
         raise ApiError(400, "parameter_invalid", str(exc), param="generator") from None
 
@@ -80,7 +83,7 @@ def _create_canvas(body: CanvasCreate, request: Request, who: Principal) -> dict
     flow_params = {"audio": store_ref(track["object_key"]),
                    "out_dir": str(request.app.state.settings.data_dir / "renders" / canvas_id),
                    "template": template_arg, "seconds": body.seconds, "seed": body.seed, "loop": params["loop"],
-                   **generator_param(body.generator),
+                   **generator_param(body.generator, request.app.state.settings),
                    **(cover_inputs(request, who, body.cover_asset) if body.cover_asset else {})}
 
     def insert_canvas(conn, render_id: str) -> dict:

@@ -7,8 +7,8 @@ from fastapi.responses import FileResponse
 
 from beatframe.api.errors import ApiError
 from beatframe.api.signing import verify
-from beatframe.errors import BadInputError
-from beatframe.storage import LocalStore, validate_key
+from beatframe.infra.errors import BadInputError
+from beatframe.infra.storage import LocalStore, validate_key
 
 router = APIRouter(tags=["files"])
 

@@ -2,9 +2,9 @@
 on beatframe's renders: ``POST /v1/generate``, ``GET /v1/status/{task_id}``, ``GET /v1/result/{task_id}``.
 
 A task is a generation (``gen_…``) made by a render of the ``generate_video`` flow
-(:mod:`flows.generate`), so it runs where every render runs (in-process or on Prefect workers),
+(:mod:`beatframe.flows.generate`), so it runs where every render runs (in-process or on Prefect workers),
 shows in ``/v1/renders``, streams on ``WS /ws/{task_id}`` and sends ``task.*`` webhooks. The body,
-its ranges and defaults are the reference's (:class:`beatframe.generation.GenerationRequest`);
+its ranges and defaults are the reference's (:class:`beatframe.music.generation.GenerationRequest`);
 errors on these routes have the reference's body (:mod:`beatframe.api.reference`). Creating a
 task is in the ``generate`` rate-limit class and honours ``Idempotency-Key``.
 
@@ -20,7 +20,8 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Request
 from psycopg.types.json import Jsonb
 
-from beatframe import db, webhooks
+from beatframe.infra import db
+from beatframe.api import webhooks
 from beatframe.api import idempotency, reference
 from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
@@ -28,9 +29,9 @@ from beatframe.api.live import PREVIEW_QUALITIES, preview_prefix
 from beatframe.api.objects import fetch_one, render_row
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.signing import download_url
-from beatframe.generation import GenerationRequest, estimate_seconds, plan_generation
+from beatframe.music.generation import GenerationRequest, estimate_seconds, plan_generation
 from beatframe.resources import GenerateAccepted, ReferenceErrorBody, TaskResult, TaskStatus
-from beatframe.urlfetch import FetchError, check_url
+from beatframe.infra.urlfetch import FetchError, check_url
 
 #: Every 4xx and 5xx of the reference routes has the reference error body.
 REFERENCE_RESPONSES = {"4XX": {"model": ReferenceErrorBody, "description": "Client error (the reference error body)"},

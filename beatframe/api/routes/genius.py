@@ -6,16 +6,16 @@ naming what is missing, never a made-up result.
 route                                     answers with
 ========================================  ==================================================================
 ``POST /genius/orchestrator/select-model``  the model registry's choice for the prompt, length, resolution
-                                          and free VRAM (:mod:`models.orchestrator`)
-``GET  /genius/scene/transitions``        the transitions the video stitcher has (:mod:`models.transitions`)
+                                          and free VRAM (:mod:`beatframe.models.orchestrator`)
+``GET  /genius/scene/transitions``        the transitions the video stitcher has (:mod:`beatframe.music.transitions`)
 ``POST /genius/scene/edit``               a multi-shot edit of prompted, template or image scenes, as a task
-                                          (:mod:`flows.scene_edit`), on a track's downbeats when given
+                                          (:mod:`beatframe.flows.scene_edit`), on a track's downbeats when given
 ``POST /genius/batch/submit``             one generate task per prompt, in one transaction (rate-limit
                                           class ``batch``); 501 for priority scheduling and VRAM budgets
 ``POST /genius/stream/start``             the task's stream: ``WS /genius/stream/ws/{task_id}``
 ``POST /genius/lipsync/generate``         a mouth animated in a face region of a task's video, following a track's
                                           voice (visemes), as a task
-``POST /genius/inpaint/process``          inpainting of a completed task's video, as a task (:mod:`flows.post`)
+``POST /genius/inpaint/process``          inpainting of a completed task's video, as a task (:mod:`beatframe.flows.post`)
 ``GET  /genius/decoder/stats``            the step-cache statistics of the project's diffusion renders
 ``POST /genius/consistency/…``            register an entity by its image; track entities through a task's
                                           video (boxes, confidences, a consistency score)
@@ -34,18 +34,18 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, principal
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 from beatframe.api.errors import ApiError
 from beatframe.api.routes import sla
 from beatframe.api.objects import fetch_one
 from beatframe.api.routes.assets import cover_inputs
 from beatframe.api.routes.generate import REFERENCE_RESPONSES, create_task, find_task, queue_task
-from beatframe.generation import GenerationRequest, Resolution
+from beatframe.music.generation import GenerationRequest, Resolution
 from beatframe.resources import BeatframeObject, ReferenceErrorBody, SlaStatus
-from beatframe.storage import store_ref
+from beatframe.infra.storage import store_ref
 
 router = APIRouter(prefix="/genius", tags=["genius"], responses=REFERENCE_RESPONSES)
 
@@ -90,7 +90,7 @@ class ModelChoice(BeatframeObject):
 @router.post("/orchestrator/select-model", response_model=ModelChoice)
 def select_model(body: SelectModel, request: Request, who: Principal = Depends(principal)) -> dict:
     """The model this deployment would use: its free VRAM and the weights under BEATFRAME_MODELS_DIR count."""
-    from models import orchestrator
+    from beatframe.models import orchestrator
 
     choice = orchestrator.select_model(
         prompt=body.prompt, duration_seconds=body.duration_seconds, resolution=body.target_resolution,
@@ -114,7 +114,7 @@ class TransitionList(BeatframeObject):
 @router.get("/scene/transitions", response_model=TransitionList)
 def scene_transitions(who: Principal = Depends(principal)) -> dict:
     """The transitions music videos cut with (on beats; section changes on downbeats)."""
-    from models.transitions import TRANSITIONS
+    from beatframe.music.transitions import TRANSITIONS
 
     return {"transitions": [{"type": kind, "description": TRANSITION_DESCRIPTIONS[kind]} for kind in TRANSITIONS]}
 
@@ -171,10 +171,10 @@ def scene_edit(body: SceneEditCreate, request: Request, who: Principal = Depends
 
 
 def _scene_edit(body: SceneEditCreate, request: Request, who: Principal) -> dict:
-    from beatframe.generation import PROCEDURAL_PIXELS_PER_SECOND
-    from beatframe.scenes import plan_scene_edit
-    from beatframe.schemas import Analysis
-    from beatframe.video import parse_video_size
+    from beatframe.music.generation import PROCEDURAL_PIXELS_PER_SECOND
+    from beatframe.music.scenes import plan_scene_edit
+    from beatframe.music.schemas import Analysis
+    from beatframe.music.video import parse_video_size
 
     width, height = parse_video_size(body.size)
     scenes = [{**scene.model_dump(), "transition": scene.transition if scene.transition != "auto"
@@ -511,7 +511,7 @@ def register_entity(body: EntityRegister, request: Request, who: Principal = Dep
     import tempfile
     from pathlib import Path
 
-    from models.cover_art import load_image
+    from beatframe.music.images import load_image
 
     try:
         data = base64.b64decode(body.reference_image_base64, validate=True)
@@ -571,10 +571,10 @@ def track_in_task(task_id: str, request: Request, body: TrackRequest | None = No
     import tempfile
     from pathlib import Path
 
-    from beatframe.encode import decode_frames
-    from models.tracking import register_entity as entity_of
-    from models.tracking import track_report
-    from models.cover_art import load_image
+    from beatframe.infra.encode import decode_frames
+    from beatframe.models.tracking import register_entity as entity_of
+    from beatframe.models.tracking import track_report
+    from beatframe.music.images import load_image
 
     video_ref = task_video_ref(request, who, task_id, "task_id")
     with connection(request) as conn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg.types.json import Jsonb
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, after_commit, connection, principal
 from beatframe.api.errors import ApiError

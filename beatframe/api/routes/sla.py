@@ -1,7 +1,7 @@
 """``GET /v1/sla/status``: whether the service meets an SLA level over a recent window, measured
 from the request log that every API process writes (:mod:`beatframe.api.metrics`).
 
-Environment (through :class:`beatframe.settings.Settings`): ``BEATFRAME_SLA_LEVEL`` (the level
+Environment (through :class:`beatframe.infra.settings.Settings`): ``BEATFRAME_SLA_LEVEL`` (the level
 checked without ``?level=``, default ``standard``) and ``BEATFRAME_SLA_WINDOW`` (the window in
 seconds, default 900; ``?window=`` may narrow it).
 

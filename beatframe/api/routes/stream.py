@@ -17,7 +17,7 @@ import asyncio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api.deps import looks_like_id
 from beatframe.api.live import PREVIEW_QUALITIES, preview_prefix
 from beatframe.api.signing import download_url

@@ -1,6 +1,6 @@
 """``/v1/templates``: the built-in style templates and the project's own.
 
-A project template is validated exactly like a built-in (:class:`beatframe.templates.Template`);
+A project template is validated exactly like a built-in (:class:`beatframe.music.templates.Template`);
 every update saves a new version, and renders record the version they used. Built-ins have ids
 ``tpl_<name>``; a project's templates ``tpl_<random>``. Canvases and videos name a template by
 id or name; a project template's name never shadows a built-in.
@@ -13,16 +13,16 @@ from psycopg import errors as pg_errors
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, looks_like_id, pool, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import ts
 from beatframe.api.pagination import page
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 from beatframe.resources import Deleted, ListObject, Template as TemplateObject
-from beatframe.schemas import LoopMode
-from beatframe.templates import CoverSettings, Intensity, Motion, Scene, Template, list_templates, load_template, \
+from beatframe.music.schemas import LoopMode
+from beatframe.music.templates import CoverSettings, Intensity, Motion, Scene, Template, list_templates, load_template, \
     validate_template
 
 router = APIRouter(prefix="/templates", tags=["templates"])

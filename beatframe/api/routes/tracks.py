@@ -2,7 +2,7 @@
 the analysis computed after each new track.
 
 ``POST /v1/tracks`` takes either a multipart upload (field ``file``) or JSON ``{"url": …}``,
-which the server downloads through :mod:`beatframe.urlfetch` (http(s) only, never to loopback,
+which the server downloads through :mod:`beatframe.infra.urlfetch` (http(s) only, never to loopback,
 private or link-local addresses, also after DNS and redirects, within size and time limits).
 Either way the audio is decoded once to check it is usable, stored under
 ``tracks/<project>/<track id>/audio<ext>`` and recorded in PostgreSQL.
@@ -18,16 +18,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, after_commit, connection, principal, store
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import TRACK_COLUMNS, fetch_one, listing, soft_delete, track_object
 from beatframe.api.uploads import MAX_UPLOAD_BYTES, Received, check_length, receive, safe_name
-from beatframe.audio import load_audio
-from beatframe.catalog import AUDIO_SUFFIXES
+from beatframe.music.audio import load_audio
+from beatframe.music.catalog import AUDIO_SUFFIXES
 from beatframe.resources import Analysis, Deleted, ListObject, Track
-from beatframe.storage import store_ref
+from beatframe.infra.storage import store_ref
 
 router = APIRouter(prefix="/tracks", tags=["tracks"])
 
@@ -75,7 +75,7 @@ def _from_upload(request: Request, who: Principal, file: UploadFile) -> JSONResp
 
 
 def _from_url(request: Request, who: Principal, body: TrackFromUrl) -> JSONResponse:
-    from beatframe.urlfetch import FetchError, fetch_to_file
+    from beatframe.infra.urlfetch import FetchError, fetch_to_file
 
     def work() -> dict:
         settings = request.app.state.settings

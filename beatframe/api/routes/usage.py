@@ -2,7 +2,7 @@
 per stage or per environment.
 
 Every finished render adds one priced line per flow stage (seconds, device, amount from the price
-table of :mod:`beatframe.cost`). Both environments are reported to either key, since billing is
+table of :mod:`beatframe.infra.cost`). Both environments are reported to either key, since billing is
 per project; test-mode lines are priced but never billed (``billed_amount`` 0).
 """
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from beatframe import db
+from beatframe.infra import db
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
@@ -21,10 +21,10 @@ from beatframe.api.routes.assets import cover_inputs
 from beatframe.api.routes.canvases import GENERATOR_DESCRIPTION, generator_param, track_audio
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
-from beatframe.errors import BadInputError
+from beatframe.infra.errors import BadInputError
 from beatframe.resources import Video
-from beatframe.storage import store_ref
-from beatframe.video import parse_video_size
+from beatframe.infra.storage import store_ref
+from beatframe.music.video import parse_video_size
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 PREVIEW_LONG_SIDE = 640
@@ -81,7 +81,8 @@ def _create_video(body: VideoCreate, request: Request, who: Principal) -> dict:
     video_id = db.new_id("vid")
     flow_params = {"audio": store_ref(track["object_key"]),
                    "out_dir": str(request.app.state.settings.data_dir / "renders" / video_id),
-                   "template": template_arg, "seed": params["seed"], "size": size, **generator_param(body.generator),
+                   "template": template_arg, "seed": params["seed"], "size": size,
+                   **generator_param(body.generator, request.app.state.settings),
                    **(cover_inputs(request, who, cover_asset) if cover_asset else {})}
 
     def insert_video(conn, render_id: str) -> dict:

@@ -1,5 +1,5 @@
 """``/v1/webhook_endpoints``, ``/v1/events`` and ``/v1/webhook_deliveries``: where a project hears
-about its renders and tracks without polling (see :mod:`beatframe.webhooks`).
+about its renders and tracks without polling (see :mod:`beatframe.api.webhooks`).
 
 An endpoint's signing secret is in the answer that creates it and never again. Every event is
 kept and listed; each delivery keeps its attempts, and can be sent again with ``redeliver``.
@@ -10,13 +10,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from beatframe import db, webhooks
+from beatframe.infra import db
+from beatframe.api import webhooks
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import fetch_one, listing, ts
 from beatframe.resources import Deleted, Event, ListObject, WebhookDelivery, WebhookEndpoint
-from beatframe.urlfetch import FetchError, check_url
+from beatframe.infra.urlfetch import FetchError, check_url
 
 router = APIRouter(tags=["webhooks"])
 _ENDPOINT_COLUMNS = "id, env, url, events, description, task_id, created_at"

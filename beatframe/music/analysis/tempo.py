@@ -1,0 +1,522 @@
+"""Tempo estimation and beat tracking.
+
+Several tempo hypotheses are taken from the autocorrelation of the onset envelope (its strongest
+peaks and their octave relatives). For each, a second-order dynamic-programming beat tracker
+(:func:`track_beats`: the state is a beat and the interval before it; changing the interval
+from one beat to the next is penalized, so tempo may drift smoothly but beats are not inserted
+or dropped) finds the best beat sequence; each hypothesis is then scored by how strongly its
+beats land on onsets, how periodic the envelope is at that period, and a log-Gaussian tempo
+prior. The winner is re-tracked at full frame rate against a local tempo curve (windowed
+autocorrelation, ~8 s), its beat times refined to the local onset peak (sub-frame, parabolic)
+and corrected for the onset detector's latency. A second pass (:func:`remove_inserted_beats`)
+takes out a beat squeezed into a stretch where the tempo wavers, when one fewer, re-spaced
+beat explains the onsets at least as well with smoother tempo. On clips shorter than ~8 s the
+metrical-level checks rest on a handful of beats and are trusted less (the tempo prior then
+picks between octave levels that explain the onsets comparably).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numba
+import scipy.ndimage
+import scipy.signal
+
+from beatframe.music.analysis.onsets import Features
+
+__all__ = ["BeatResult", "autocorrelation", "tempo_candidates", "track_beats", "estimate_beats",
+           "local_tempo_curve", "remove_inserted_beats"]
+
+#: Centre of the log-Gaussian tempo prior (BPM) and its width in octaves.
+PRIOR_BPM = 110.0
+PRIOR_OCTAVES = 0.9
+#: Onset-envelope latency: beats are reported this many seconds before the flux peak.
+LATENCY = -0.010
+MIN_BPM, MAX_BPM = 50.0, 220.0
+#: Beat DP weights: interval change from one beat to the next, and deviation from the reference.
+LAMBDA = 40.0
+MU = 0.5
+#: Beat observation: the envelope is divided by this percentile of its positive values, then
+#: log-compressed with this gain.
+OBS_PERCENTILE = 95.0
+OBS_GAIN = 1.0
+#: Local tempo reference: window (s, 0 = off) and largest deviation from the global tempo.
+LOCAL_WINDOW = 8.0
+LOCAL_DEV = 0.3
+#: Largest interval deviation while scoring a tempo hypothesis (each must keep its own tempo:
+#: wider, a hypothesis drifts to its neighbour and is scored on the neighbour's beats).
+HYP_RANGE = 0.15
+#: A hypothesis with a hypothesis at 3/2 its tempo scoring at least ``TERNARY_SUPPORT`` of its
+#: own score is multiplied by ``TERNARY_PENALTY``.
+TERNARY_SUPPORT = 0.5
+TERNARY_PENALTY = 0.5
+#: Clip durations (s) over which the metrical-level checks and the periodicity salience go from
+#: untrusted (shorter: the tempo prior and onset alignment decide) to fully trusted.
+SHORT_CLIP = (3.0, 8.0)
+#: Inserted-beat repair (:func:`remove_inserted_beats`): an interval shorter than this share of
+#: its neighbours' median triggers it; weight of the tempo-jump cost against onset strength.
+INSERT_RATIO = 0.8
+INSERT_LAMBDA = 40.0
+
+
+@dataclass
+class BeatResult:
+    """Beats and tempo of a track.
+
+    Attributes
+    ----------
+    bpm : float
+        Tempo (60 / median inter-beat interval).
+    beats : np.ndarray
+        Beat times in seconds, strictly increasing.
+    candidates : list of dict
+        Every tempo hypothesis with its scores (for diagnostics and benchmarks).
+    """
+
+    bpm: float
+    beats: np.ndarray
+    candidates: list[dict] = field(default_factory=list)
+
+
+def autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
+    """Normalized autocorrelation of ``env`` (mean removed) for lags ``0..max_lag``."""
+    x = np.asarray(env, dtype=np.float64)
+    x = x - x.mean()
+    n = len(x)
+    nfft = 1 << int(np.ceil(np.log2(2 * n + 1)))
+    spec = np.fft.rfft(x, nfft)
+    ac = np.fft.irfft(spec * np.conj(spec), nfft)[: max_lag + 1]
+    if ac[0] <= 0:
+        return np.zeros(max_lag + 1)
+    return ac / ac[0]
+
+
+def _prior(bpm: np.ndarray | float, *, center: float = PRIOR_BPM, octaves: float = PRIOR_OCTAVES):
+    return np.exp(-0.5 * (np.log2(np.asarray(bpm, dtype=float) / center) / octaves) ** 2)
+
+
+def tempo_candidates(env: np.ndarray, frame_rate: float, *, n_peaks: int = 4,
+                     min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
+                     unbias: float = 0.0) -> list[tuple[float, float]]:
+    """Tempo hypotheses (bpm, periodicity salience) from the onset autocorrelation.
+
+    The ``n_peaks`` strongest autocorrelation peaks between 30 and 300 BPM are taken, together
+    with their halves, doubles, and 2/3 and 3/2 multiples that fall within
+    ``[min_bpm, max_bpm]``; near-duplicates (within 3 %) are merged. ``unbias`` (0-1) blends
+    in the unbiased autocorrelation (each lag divided by its overlap), for short clips.
+    """
+    max_lag = int(frame_rate * 60.0 / 30.0)
+    ac = autocorrelation(env, min(max_lag, len(env) - 1))
+    if unbias > 0:
+        # each lag's sum has only n - lag terms: on a short clip, where a beat period is a
+        # sizable share of the clip, slow periods would otherwise look weakly periodic
+        n_env = len(env)
+        ac = ac * (n_env / np.maximum(n_env - np.arange(len(ac)), 0.25 * n_env)) ** unbias
+    if len(ac) < 4:
+        return [(120.0, 0.0)]
+    lag_min = max(2, int(frame_rate * 60.0 / 300.0))
+    peaks, _ = scipy.signal.find_peaks(ac[lag_min:])
+    peaks = peaks + lag_min
+    if len(peaks) == 0:
+        return [(120.0, 0.0)]
+    peaks = peaks[np.argsort(-ac[peaks])][:n_peaks]
+
+    def refine(lag: int) -> float:
+        if 0 < lag < len(ac) - 1:
+            a, b, c = ac[lag - 1], ac[lag], ac[lag + 1]
+            den = a - 2 * b + c
+            if den < 0:
+                return lag + 0.5 * (a - c) / den
+        return float(lag)
+
+    def salience(bpm: float) -> float:
+        lag = frame_rate * 60.0 / bpm
+        i = int(round(lag))
+        if i >= len(ac) - 1:
+            return 0.0
+        return float(max(0.0, ac[max(0, i - 1): i + 2].max()))
+
+    base = [60.0 * frame_rate / refine(int(p)) for p in peaks]
+    out: list[float] = []
+    for b in base:
+        for mult in (1.0, 2.0, 0.5, 1.5, 2.0 / 3.0, 3.0, 1.0 / 3.0):
+            c = b * mult
+            if min_bpm <= c <= max_bpm and all(abs(c / o - 1) > 0.03 for o in out):
+                out.append(c)
+    if not out:
+        out = [float(np.clip(base[0], min_bpm, max_bpm))]
+    return [(c, salience(c)) for c in out]
+
+
+@numba.njit(cache=True, nogil=True)
+def _beat_dp(obs, periods, ref_log, lam, mu):  # pragma: no cover - compiled
+    """Second-order beat DP. State (t, k): a beat at frame ``t`` whose previous beat was
+    ``periods[k]`` frames earlier. The interval's log-ratio to the reference period at ``t``
+    costs ``mu * r**2``; a change of that ratio from one beat to the next ``lam * dr**2``.
+    Returns the cumulative scores and back-pointers (the period index of the previous interval,
+    -1 where the sequence starts)."""
+    n = obs.shape[0]
+    K = periods.shape[0]
+    S = np.full((n, K), -np.inf)
+    back = np.full((n, K), -1, dtype=np.int32)
+    logp = np.log(periods.astype(np.float64))
+    for t in range(n):
+        lr = ref_log[t]
+        for k in range(K):
+            u = t - periods[k]
+            if u < 0:
+                continue
+            rk = logp[k] - lr
+            lu = ref_log[u]
+            best = obs[u]
+            bj = -1
+            for j in range(K):
+                d = rk - (logp[j] - lu)
+                v = S[u, j] - lam * d * d
+                if v > best:
+                    best = v
+                    bj = j
+            S[t, k] = best + obs[t] - mu * rk * rk
+            back[t, k] = bj
+    return S, back
+
+
+def beat_observation(env: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Onset envelope as the beat tracker sees it: scaled so a typical strong onset is ~1,
+    compressed (a few very loud syncopated hits must not outweigh a steady pulse) and
+    lightly smoothed (~12 ms) so small timing jitter costs little."""
+    e = np.asarray(env, dtype=np.float64)
+    pos = e[e > 0]
+    if pos.size == 0:
+        return np.zeros_like(e)
+    scale = float(np.percentile(pos, OBS_PERCENTILE)) + 1e-12
+    o = np.log1p(e / scale * OBS_GAIN) / np.log1p(OBS_GAIN)
+    sigma = 0.012 * frame_rate
+    if sigma >= 0.5:
+        o = scipy.ndimage.gaussian_filter1d(o, sigma, mode="constant")
+    return o
+
+
+def track_beats(env: np.ndarray, frame_rate: float, bpm: float | np.ndarray, *,
+                rel_range: float = 0.3, lam: float | None = None, mu: float | None = None,
+                obs: np.ndarray | None = None, trim: bool = True) -> np.ndarray:
+    """Beat frames from a second-order dynamic program that follows local tempo.
+
+    Every beat interval may differ from the reference period ``60 * frame_rate / bpm`` (a
+    constant, or one value per frame: a local tempo curve) by up to ``rel_range``; a change of
+    interval from one beat to the next costs ``lam * log(ratio)**2`` and a deviation from the
+    reference ``mu * log(ratio)**2``. Tempo can thus drift smoothly over many beats but not jump
+    from one beat to the next, which is what inserting or dropping a beat would take.
+
+    Parameters
+    ----------
+    env : np.ndarray
+        Onset strength envelope (>= 0).
+    frame_rate : float
+        Frames per second of ``env``.
+    bpm : float or np.ndarray
+        Reference tempo (scalar, or one value per frame).
+    rel_range : float
+        Largest relative deviation of an interval from the reference period.
+    lam, mu : float or None
+        Interval-change and reference-deviation weights (defaults ``LAMBDA``, ``MU``).
+    obs : np.ndarray or None
+        Precomputed :func:`beat_observation` of ``env``.
+    trim : bool
+        Drop leading/trailing beats on weak onsets (below 10 % of the mean beat strength).
+
+    Returns
+    -------
+    np.ndarray
+        Beat frame indices, increasing.
+    """
+    env = np.asarray(env, dtype=np.float64)
+    n = len(env)
+    if n < 4 or float(np.max(env)) <= 0:
+        return np.zeros(0, dtype=int)
+    lam = LAMBDA if lam is None else float(lam)
+    mu = MU if mu is None else float(mu)
+    o = beat_observation(env, frame_rate) if obs is None else np.asarray(obs, dtype=np.float64)
+    ref = 60.0 * frame_rate / np.broadcast_to(np.asarray(bpm, dtype=np.float64), (n,))
+    pmin = max(2, int(np.floor(float(ref.min()) / (1.0 + rel_range))))
+    pmax = max(pmin + 1, int(np.ceil(float(ref.max()) * (1.0 + rel_range))))
+    pmax = min(pmax, max(pmin + 1, n - 1))
+    periods = np.arange(pmin, pmax + 1, dtype=np.int64)
+    S, back = _beat_dp(o, periods, np.log(ref), lam, mu)
+    # the last beat: the best state within the last (longest) period
+    tail = S[max(0, n - pmax):]
+    if not np.isfinite(tail).any():
+        return np.zeros(0, dtype=int)
+    t, k = np.unravel_index(int(np.argmax(tail)), tail.shape)
+    t = int(t) + max(0, n - pmax)
+    frames = [t]
+    k = int(k)
+    while True:
+        u = t - int(periods[k])
+        frames.append(u)
+        j = int(back[t, k])
+        if j < 0:
+            break
+        t, k = u, j
+    frames = np.asarray(frames[::-1], dtype=int)
+    if trim and len(frames) > 2:
+        strength = o[frames]
+        thr = 0.1 * float(np.mean(strength))
+        ok = np.flatnonzero(strength >= thr)
+        if len(ok):
+            frames = frames[ok[0]: ok[-1] + 1]
+    return frames
+
+
+def local_tempo_curve(env: np.ndarray, frame_rate: float, bpm: float, *, window: float = 8.0,
+                      max_dev: float = 0.25) -> np.ndarray:
+    """Per-frame tempo near ``bpm`` (within ``max_dev``) from a windowed autocorrelation.
+
+    Returns an array with one BPM per onset frame, median-smoothed over ~4 s.
+    """
+    import librosa
+
+    win = int(window * frame_rate)
+    hop = max(1, int(frame_rate * 0.5))
+    n = len(env)
+    if n < win // 2:
+        return np.full(n, bpm)
+    lag0 = frame_rate * 60.0 / bpm
+    lo = max(2, int(np.floor(lag0 / (1 + max_dev))))
+    hi = min(win - 1, int(np.ceil(lag0 / (1 - max_dev))))
+    centres = np.arange(0, n, hop)
+    local = np.empty(len(centres))
+    w = np.hanning(win)
+    envp = np.pad(env, (win // 2, win // 2))
+    segs = np.stack([envp[c:c + win] * w for c in centres])
+    segs = segs - segs.mean(axis=1, keepdims=True)
+    nfft = 1 << int(np.ceil(np.log2(2 * win)))
+    spec = np.fft.rfft(segs, nfft, axis=1)
+    ac = np.fft.irfft(np.abs(spec) ** 2, nfft, axis=1)[:, : hi + 2]
+    for k in range(len(centres)):
+        seg = ac[k, lo:hi + 1]
+        j = int(np.argmax(seg)) + lo
+        if 0 < j < ac.shape[1] - 1:
+            a, b, c = ac[k, j - 1], ac[k, j], ac[k, j + 1]
+            den = a - 2 * b + c
+            jj = j + (0.5 * (a - c) / den if den < 0 else 0.0)
+        else:
+            jj = float(j)
+        local[k] = 60.0 * frame_rate / jj
+    local = scipy.ndimage.median_filter(local, size=max(1, int(4.0 / 0.5)) | 1, mode="nearest")
+    del librosa
+    return np.interp(np.arange(n), centres, local)
+
+
+def _peak_values(env: np.ndarray, frames: np.ndarray, radius: int = 1) -> np.ndarray:
+    if len(frames) == 0:
+        return np.zeros(0)
+    mx = scipy.ndimage.maximum_filter1d(env, size=2 * radius + 1, mode="constant")
+    return mx[np.clip(frames, 0, len(env) - 1)]
+
+
+def _refine(env: np.ndarray, frames: np.ndarray, radius: int) -> np.ndarray:
+    """Move each beat to the strongest onset within ``radius`` frames (parabolic sub-frame)."""
+    out = np.empty(len(frames), dtype=float)
+    n = len(env)
+    for i, f in enumerate(frames):
+        lo, hi = max(0, f - radius), min(n, f + radius + 1)
+        seg = env[lo:hi]
+        j = lo + int(np.argmax(seg)) if seg.size and seg.max() > 0 else f
+        pos = float(j)
+        if 0 < j < n - 1:
+            a, b, c = env[j - 1], env[j], env[j + 1]
+            den = a - 2 * b + c
+            if den < 0:
+                pos = j + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+        out[i] = pos
+    return out
+
+
+def _jump_cost(times: np.ndarray) -> float:
+    """Sum of squared log-ratios of consecutive inter-beat intervals (tempo jumps)."""
+    if len(times) < 3:
+        return 0.0
+    iv = np.diff(times)
+    if np.any(iv <= 0):
+        return float("inf")
+    return float(np.sum(np.diff(np.log(iv)) ** 2))
+
+
+def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float, *,
+                          latency: float = LATENCY, ratio: float = INSERT_RATIO,
+                          lam: float = INSERT_LAMBDA, max_span: int = 8,
+                          max_passes: int = 8) -> np.ndarray:
+    """Second pass against inserted beats.
+
+    Where tempo wavers (rubato, a fill, a held chord), the tracker may squeeze one beat too
+    many into a stretch, which shows as an inter-beat interval much shorter (< ``ratio``)
+    than the median of its neighbours (+-8 beats). For every window of beats around such an
+    interval (anchors up to ``max_span`` beats apart, within ~6 beats of it), the alternative
+    with one beat fewer, evenly re-spaced between the anchors (each beat then refined to the
+    nearest onset peak), is scored against the original by the onset strength at the inner
+    beats (above the envelope's median level, so a beat on nothing earns nothing) minus
+    ``lam`` times the tempo jumps (squared log-ratios of consecutive intervals, over the
+    window and 3 beats either side). The best improving alternative is kept; repeated until
+    nothing improves.
+    """
+    times = np.asarray(times, dtype=float)
+    if len(times) < 6:
+        return times
+    obs = beat_observation(env, frame_rate)
+    radius = max(1, int(round(0.035 * frame_rate)))
+    pv = scipy.ndimage.maximum_filter1d(obs, size=2 * radius + 1, mode="constant")
+    base = float(np.median(pv))
+
+    def val(ts: np.ndarray) -> float:
+        if len(ts) == 0:
+            return 0.0
+        f = np.clip(np.round((ts + latency) * frame_rate).astype(int), 0, len(pv) - 1)
+        return float(np.sum(pv[f] - base))
+
+    for _ in range(max_passes):
+        ibi = np.diff(times)
+        n = len(ibi)
+        flagged = []
+        for i in range(n):
+            nb = np.r_[ibi[max(0, i - 8):i], ibi[i + 1:i + 9]]
+            if len(nb) >= 4 and ibi[i] < ratio * float(np.median(nb)):
+                flagged.append((ibi[i] / float(np.median(nb)), i))
+        if not flagged:
+            break
+        best_gain, best_alt = 0.0, None
+        for _, i in sorted(flagged):
+            for a in range(max(0, i - 6), i + 1):
+                for b in range(i + 1, min(len(times), i + 8)):
+                    m = b - a
+                    if m < 2 or m > max_span:
+                        continue
+                    lo, hi = max(0, a - 3), min(len(times), b + 4)
+                    inner = np.linspace(times[a], times[b], m)[1:-1]
+                    if len(inner):
+                        fr_in = np.round((inner + latency) * frame_rate).astype(int)
+                        inner = _refine(env, np.clip(fr_in, 0, len(env) - 1), radius) / frame_rate - latency
+                    ctx_o = times[lo:hi]
+                    ctx_a = np.r_[times[lo:a + 1], inner, times[b:hi]]
+                    s_o = val(times[a + 1:b]) - lam * _jump_cost(ctx_o)
+                    s_a = val(inner) - lam * _jump_cost(ctx_a)
+                    if s_a - s_o > best_gain:
+                        best_gain = s_a - s_o
+                        best_alt = np.r_[times[:a + 1], inner, times[b:]]
+        if best_alt is None:
+            break
+        times = best_alt
+    return times
+
+
+def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
+                   prior_bpm: float = PRIOR_BPM, prior_octaves: float = PRIOR_OCTAVES,
+                   start_bpm: float | None = None, latency: float = LATENCY) -> BeatResult:
+    """Estimate tempo and beat times.
+
+    Parameters
+    ----------
+    features : Features
+        From :func:`beatframe.music.analysis.onsets.compute_features`.
+    tempo_change_tolerant : bool
+        Let the beat tracker follow a drifting tempo: the chosen tempo is replaced by a local
+        tempo curve (windowed autocorrelation near it) and the DP is looser.
+    prior_bpm, prior_octaves : float
+        Centre and width (in octaves) of the log-Gaussian tempo prior.
+    start_bpm : float or None
+        If given, only hypotheses within 10 % of it (and the prior) are considered.
+    latency : float
+        Seconds subtracted from refined beat times.
+
+    Returns
+    -------
+    BeatResult
+    """
+    env = features.env
+    fr = features.frame_rate
+    if env.size < 4 or float(env.max()) <= 0:
+        return BeatResult(bpm=0.0, beats=np.zeros(0))
+
+    rel = float(np.clip((features.duration - SHORT_CLIP[0]) / (SHORT_CLIP[1] - SHORT_CLIP[0]),
+                        0.0, 1.0))
+    cands = tempo_candidates(env, fr, unbias=1.0 - rel)
+    if start_bpm:
+        near = [c for c in cands if abs(c[0] / start_bpm - 1) < 0.1]
+        cands = near or [(float(start_bpm), 0.0)]
+    # Score hypotheses on a 2x max-pooled envelope (4x cheaper DP), track the winner at full rate.
+    n2 = len(env) // 2
+    env2 = np.maximum(env[0:2 * n2:2], env[1:2 * n2:2]) if n2 >= 4 else env
+    fr2 = fr / 2.0 if n2 >= 4 else fr
+    envn2 = env2 / (float(np.std(env2)) + 1e-9)
+    obs2 = beat_observation(env2, fr2)
+    scored = []
+    for bpm, sal in cands:
+        frames = track_beats(env2, fr2, bpm, obs=obs2, trim=False, rel_range=HYP_RANGE)
+        if len(frames) < 2:
+            continue
+        on = _peak_values(envn2, frames)
+        align = float(np.mean(on))
+        # Metrical-level checks. Too slow: the points halfway between beats are as strong as
+        # the beats (they are beats too). Too fast: every other beat is weak (8th notes).
+        mids = ((frames[:-1] + frames[1:]) // 2).astype(int)
+        mid_ratio = float(np.mean(_peak_values(envn2, mids))) / max(align, 1e-9)
+        ev, od = float(np.mean(on[0::2])), float(np.mean(on[1::2])) if len(on) > 1 else align
+        alt = min(ev, od) / max(ev, od, 1e-9)
+        # On a short clip these statistics rest on a handful of beats (and the autocorrelation
+        # at long lags on little overlap): they are trusted only as far as ``rel``, and the
+        # metrical prior decides between levels that explain the onsets comparably.
+        slow = 1.0 - 0.8 * rel * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
+        fast = 1.0 - rel * (1.0 - float(np.clip(alt / 0.55, 0.3, 1.0)))
+        prior = float(_prior(bpm, center=prior_bpm, octaves=prior_octaves))
+        score = align * max(sal, 1e-3) ** 0.5 * prior * slow * fast
+        scored.append(dict(bpm=float(bpm), salience=sal, align=align, mid_ratio=mid_ratio,
+                           alternation=alt, prior=prior, score=score, frames=frames))
+    if not scored:
+        return BeatResult(bpm=0.0, beats=np.zeros(0))
+    # 3:2 confusions. A level at 2/3 of a strong faster level is not a metrical level of its
+    # own (two of three subdivisions: a triplet or 6/8 grouping, or a syncopated figure); the
+    # faster level and its binary relatives are.
+    raw = [d["score"] for d in scored]
+    for d in scored:
+        for e, re_ in zip(scored, raw):
+            if abs(e["bpm"] / (1.5 * d["bpm"]) - 1) < 0.03 and re_ >= TERNARY_SUPPORT * d["score"]:
+                d["score"] *= TERNARY_PENALTY
+                d["ternary_of"] = e["bpm"]
+                break
+    best = max(scored, key=lambda d: d["score"])
+    bpm = best["bpm"]
+    obs = beat_observation(env, fr)
+    ref = bpm
+    if LOCAL_WINDOW > 0:
+        ref = local_tempo_curve(env, fr, bpm, window=LOCAL_WINDOW, max_dev=LOCAL_DEV)
+    if tempo_change_tolerant:
+        frames = track_beats(env, fr, ref, obs=obs, rel_range=0.3, mu=0.5, trim=False)
+    else:
+        frames = track_beats(env, fr, ref, obs=obs, trim=False)
+
+    # Trim beats the DP extrapolated before the music starts or after it ends: keep the span
+    # from half a beat before the first clear onset to half a beat after the last.
+    strong = np.flatnonzero(env > 0.1 * float(np.percentile(env, 99.5)))
+    if len(strong) and len(frames):
+        half = 0.5 * 60.0 * fr / max(bpm, 1.0)
+        frames = frames[(frames >= strong[0] - half) & (frames <= strong[-1] + half)]
+    radius = max(1, int(round(0.035 * fr)))
+    pos = _refine(env, frames, radius)
+    times = pos / fr - latency
+    times = times[(times >= 0) & (times <= features.duration)]
+    # strictly increasing, at least a 1/3 beat apart
+    if len(times) > 1:
+        keep = [0]
+        min_gap = 0.33 * 60.0 / max(bpm, 1.0)
+        for i in range(1, len(times)):
+            if times[i] - times[keep[-1]] >= min_gap:
+                keep.append(i)
+        times = times[keep]
+    times = remove_inserted_beats(times, env, fr, latency=latency)
+    if len(times) >= 2:
+        bpm = float(60.0 / np.median(np.diff(times)))
+    for d in scored:
+        d.pop("frames", None)
+    return BeatResult(bpm=float(bpm), beats=times, candidates=scored)

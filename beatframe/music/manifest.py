@@ -1,0 +1,101 @@
+"""Building and publishing the render manifest (schema ``beatframe.manifest/1``).
+
+:func:`build_manifest` assembles the record of a render: source, segment, plan, loop, outputs,
+checks, cost log, licensing and provenance. :func:`publish` copies the checked outputs
+into the user's folder atomically, the manifest last, so a folder with a manifest is complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from beatframe import __version__
+from beatframe.infra.cachekeys import cache_key
+from beatframe.infra.fsutil import atomic_path, write_json_atomic
+from beatframe.music.schemas import (
+    Cost, GeneratorInfo, Licensing, LoopInfo, Manifest, OutputRecord, Plan, Provenance, ShotPlan,
+    Source, Span, TemplateRef,
+)
+
+
+def media_record(role: str, stored: dict, facts: dict, *, still: bool = False) -> OutputRecord:
+    """An output record from a stored object and the probe of the video it is (or was taken from)."""
+    if still:
+        return OutputRecord(role=role, uri=stored["uri"], sha256=stored["sha256"], bytes=stored["bytes"],
+                            width=facts["width"], height=facts["height"])
+    return OutputRecord(role=role, uri=stored["uri"], sha256=stored["sha256"], bytes=stored["bytes"],
+                        width=facts["width"], height=facts["height"], fps=round(facts["fps"], 3),
+                        duration=round(facts["duration"], 3), codec=facts["codec"],
+                        has_audio=facts["audio_streams"] > 0)
+
+
+def build_manifest(
+    *,
+    kind: str,
+    render_id: str,
+    source: Source,
+    inputs: dict,
+    pulse: dict,
+    segment: tuple[float, float],
+    shots: list[ShotPlan],
+    loop: LoopInfo | None,
+    template,
+    generator: dict,
+    seed: int,
+    params: dict,
+    outputs: list[OutputRecord],
+    checks: dict,
+    cost: Cost,
+    cover: dict | None,
+    flow_run_id: str | None,
+) -> Manifest:
+    """The manifest of one render (a Canvas, a video or a prompt's generation).
+
+    ``source`` is the track (or, for a generation, the prompt: ``prompt:`` with the prompt's
+    sha256); ``inputs`` the content hashes provenance fingerprints; ``pulse`` the tempo and meter
+    the output moves to.
+
+    ``checks`` is the check stage's result; ``cover`` (when the render animates artwork) holds the
+    cover's URI, sha256 and the licence the user declared for it (with attribution, rights
+    holder and asset id when it came from an API asset).
+    """
+    assets = []
+    if cover:
+        declared = {k: v for k, v in cover.items() if k not in ("uri", "sha256")}
+        assets.append({"role": "cover", "sha256": cover["sha256"], **declared, "source": cover["uri"]})
+    return Manifest(
+        id=render_id,
+        kind=kind,
+        created_at=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        source=source,
+        segment=Span(start=round(segment[0], 4), end=round(segment[1], 4)),
+        analysis=pulse,
+        template=TemplateRef(name=template.name, version=str(template.version)),
+        generator=GeneratorInfo(name=generator["name"], model=generator.get("model"),
+                                revision=generator["revision"], seed=seed,
+                                params={**params, **generator.get("params", {}),
+                                        **({"stats": generator["stats"]} if generator.get("stats") else {})}),
+        plan=Plan(shots=shots),
+        loop=loop,
+        outputs=outputs,
+        checks={k: v for k, v in checks.items() if k != "probe"},
+        cost=cost,
+        licensing=Licensing(license=template.license, assets=assets, models=[
+            {"model": generator["model"], "license": generator.get("license") or "see the model card"}
+        ] if generator.get("model") else []),
+        provenance=Provenance(software=f"beatframe {__version__}", prefect_flow_run_id=flow_run_id,
+                              inputs_sha256=cache_key("inputs", **inputs).split("-", 1)[1]),
+    )
+
+
+def publish(out_dir: Path, files: dict[str, str], manifest: Manifest) -> Path:
+    """Copy ``{name: staged path}`` into ``out_dir`` atomically, then write ``manifest.json``."""
+    out_dir = Path(out_dir)
+    for name, path in files.items():
+        with atomic_path(out_dir / name) as tmp:
+            shutil.copyfile(path, tmp)
+    manifest_path = out_dir / "manifest.json"
+    write_json_atomic(manifest_path, manifest.to_json_dict())
+    return manifest_path
