@@ -384,6 +384,12 @@ class ReferenceErrorBody(BeatframeObject):
     request_id: str | None = None
 
 
+#: The description of every ``estimated_time_seconds`` a 202 answer carries (beatframe.models.estimate).
+ESTIMATED_TIME = ("an estimate, not a measurement: the model catalog's planning figures for the generator this"
+                  " deployment would choose, for the output's length and size, plus a fixed overhead; model"
+                  " loading excluded")
+
+
 TaskStatusName = Literal["pending", "planning", "generating", "finalizing", "uploading", "processing", "completed",
                          "failed", "cancelled"]
 #: The statuses of a generate task that is still going.
@@ -394,7 +400,9 @@ class GenerateAccepted(BeatframeObject):
     task_id: str = Field(description="gen_…")
     status: TaskStatusName
     message: str
-    estimated_time_seconds: float = Field(description="a planning figure for the backend that renders it")
+    estimated_time_seconds: float = Field(description=ESTIMATED_TIME)
+    estimate_basis: str | None = Field(None, description="what estimated_time_seconds is based on: the generator"
+                                                         " and catalog figures priced")
     queue_position: int = Field(description="1 when it is next; counts renders queued before it")
     seed: int = Field(description="the seed used (drawn when the request had none)")
     render: str = Field(description="rnd_…: the render, as /v1/renders shows it")
@@ -407,8 +415,9 @@ class TaskStatus(BeatframeObject):
     status: TaskStatusName
     progress: float = Field(ge=0.0, le=1.0)
     current_step: str
-    elapsed_seconds: float
-    eta_seconds: float | None = None
+    elapsed_seconds: float = Field(description="measured: since the render started (0 while queued)")
+    eta_seconds: float | None = Field(None, description="an estimate: the elapsed time extrapolated from progress"
+                                                        " (none before 2 %)")
     preview_url: str | None = Field(None, description="a signed URL of the newest preview frame")
     error: str | None = None
 
@@ -428,5 +437,5 @@ class TaskResult(BeatframeObject):
     duration_seconds: float
     resolution: str
     file_size_mb: float
-    generation_time_seconds: float
+    generation_time_seconds: float = Field(description="measured: from the render's start to its end")
     metadata: TaskResultMetadata

@@ -117,13 +117,14 @@ def main() -> None:
     ensure_api(settings)
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments.runner import EntrypointType
 
     from beatframe.flows.canvas import render_canvas
 
     with get_client(sync_client=True) as prefect:
         prefect.create_work_pool(WorkPoolCreate(name="bench-cpu", type="process"))
-    render_canvas.from_source(source=str(ROOT), entrypoint="beatframe.flows.canvas:render_canvas").to_deployment(
-        name="canvas", work_pool_name="bench-cpu").apply()
+    render_canvas.to_deployment(entrypoint_type=EntrypointType.MODULE_PATH, name="canvas",
+                                work_pool_name="bench-cpu").apply()
     pool = db.get_pool()
     project = db.create_project(pool, "benchmark")
     _, secret = db.create_api_key(pool, project=project, env="test")

@@ -29,7 +29,7 @@ from beatframe.tasks.generate import generate_clip
 from beatframe.tasks.inputs import fetch_inputs
 from beatframe.tasks.manifest import finalize_canvas
 from beatframe.tasks.plan import choose_generator, plan_canvas_shots
-from beatframe.tasks.post import apply_render_post, check_render_post, clean_cover
+from beatframe.tasks.post import apply_render_post, check_render_post, clean_cover, render_post_licences
 from beatframe.tasks.preview import publish_preview
 from beatframe.tasks.stitch import stitch_canvas
 from beatframe.tasks.upload import upload_outputs
@@ -116,6 +116,7 @@ def render_canvas(
             render_id=f"cnv_{render_key}", request=request, audio_path=audio_path, inputs=inputs,
             analysis=analysis, plan=plan, clip=clip, stored=stored, checks=checks, costs=costs,
             files=files, out_dir=str(out), flow_run_id=str(runtime.flow_run.id or "") or None,
+            assets=render_post_licences(post),
         )
     return manifest
 

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.music.catalog import read_catalog
+from beatframe.music.catalog import check_templates, read_catalog
 from beatframe.infra.errors import BadInputError
 from beatframe.infra.fsutil import write_json_atomic
 from beatframe.flows.canvas import render_canvas
@@ -68,6 +68,7 @@ def render_catalog(source: str, out_dir: str | None = None, kind: str = "canvas"
     if kind not in KINDS:
         raise BadInputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     entries = read_catalog(source)
+    check_templates(entries, default=template)
     out = Path(out_dir) if out_dir else Path("out") / Path(source).stem
     futures = [render_track.submit(entry.to_dict(), str(out), kind, template, distribute) for entry in entries]
     wait(futures)

@@ -1,13 +1,32 @@
 """Rendering several outputs in one flow: each render is a subflow run by a task, so they fan out
-on the flow's bounded thread pool and each one's failure stays its own."""
+on the flow's bounded thread pool and each one's failure stays its own. The track is analysed
+once before they fan out, so audio none of them could use fails the run once, before anything
+is written."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture, wait
 
 from beatframe.infra.errors import BadInputError
+from beatframe.tasks.analyze import analyze_audio
+from beatframe.tasks.inputs import hash_inputs
+
+
+def analyze_first(audio: str) -> None:
+    """Hash and analyse the local file ``audio`` before the renders fan out.
+
+    Raises
+    ------
+    BadInputError
+        When the audio is missing, empty, not audio, too short, too long or silent: once for the
+        run rather than once per render. Each render then reads this analysis from the cache.
+    """
+    path = str(Path(audio).resolve())
+    analyze_audio(path, hash_inputs(path)["audio"])
 
 
 @task(name="render", cache_policy=NO_CACHE, task_run_name="render-{kind}-{label}")

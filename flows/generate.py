@@ -49,7 +49,7 @@ def generate_video(request: dict, seed: int, out_dir: str | None = None, preview
     ``vram_budget_gb``, the GPU memory a diffusion generator may pack batched calls into (the
     clips of concurrent renders of the same shape share calls: :mod:`beatframe.models.batching`).
     """
-    from beatframe.music.generation import GenerationRequest
+    from beatframe.music.generation import GenerationRequest, generator_choice
 
     try:
         request = GenerationRequest.model_validate({**request, "seed": seed}).model_dump(mode="json")
@@ -60,7 +60,7 @@ def generate_video(request: dict, seed: int, out_dir: str | None = None, preview
     with progress.stage("plan"), costs.stage("plan"):
         plan = plan_prompt_video(request, seed)
         # the best generator this machine has, with the request's diffusion settings
-        choice = {"name": "auto", "guidance_scale": request["guidance_scale"], "steps": request["num_inference_steps"],
+        choice = {**generator_choice(guidance_scale=request["guidance_scale"], steps=request["num_inference_steps"]),
                   **({"vram_budget_gb": vram_budget_gb} if vram_budget_gb is not None else {})}
         backend = choose_generator(json.dumps(choice), "t2v", (plan["width"], plan["height"]),
                                    plan["n_frames"] / plan["fps"], request["prompt"])

@@ -46,15 +46,19 @@ def render_scene_edit(
     reference_image: str | None = None,
     generator: str | None = None,
     previews: str | None = None,
+    reference_license: str | None = None,
 ) -> dict:
     """Render an edit of ``scenes`` into ``out_dir`` (default ``out/edit-<key>``); returns the manifest.
 
     ``scenes``: ``[{"prompt" | "template" | "asset", "duration", "transition"}]`` (see
     :class:`beatframe.music.scenes.Scene`; assets and ``audio`` are paths or ``store:<key>``);
     ``consistency``: one seed and one palette for every scene, the palette of ``reference_image``
-    when given; ``generator`` and ``previews`` as :func:`beatframe.flows.canvas.render_canvas`'s.
+    when given; ``generator`` and ``previews`` as :func:`beatframe.flows.canvas.render_canvas`'s;
+    ``reference_license`` the reference image's licence as a name or a JSON licence record (a scene
+    image's: the scene's ``license``, ``attribution`` and ``rights_holder``), for the manifest.
     """
-    from beatframe.music.scenes import check_scenes, palette_of
+    from beatframe.music.manifest import licence_entry
+    from beatframe.music.scenes import LICENCE_FIELDS, check_scenes, palette_of
     from beatframe.music.video import parse_video_size
 
     checked = [scene.model_dump() for scene in check_scenes(scenes)]
@@ -66,6 +70,13 @@ def render_scene_edit(
         assets = {str(i): local_input(scene["asset"]) for i, scene in enumerate(checked) if scene["asset"]}
         inputs = hash_inputs(audio) if audio else {"audio": None, "cover": None}
         asset_sha256 = hash_files(assets, "scene asset")
+        licensing = [{**licence_entry(role="scene", uri=Path(path).resolve().as_uri(), sha256=asset_sha256[i],
+                                      declared={k: checked[int(i)][k] for k in LICENCE_FIELDS if checked[int(i)][k]}),
+                      "scene": int(i)} for i, path in assets.items()]
+        if reference:
+            licensing.append(licence_entry(role="reference", uri=Path(reference).resolve().as_uri(),
+                                           sha256=hash_files({"reference": reference}, "reference image")["reference"],
+                                           declared=reference_license))
     analysis = None
     if audio:
         with progress.stage("analyze"), costs.stage("analyze"):
@@ -104,5 +115,5 @@ def render_scene_edit(
             render_id=f"edt_{render_key}", plan=plan, scenes=checked, clip=clip, inputs=inputs, audio=audio,
             seed=seed, params={"size": f"{width}x{height}", "transition_seconds": transition_seconds,
                                "consistency": consistency, "palette": palette},
-            stored=stored, checks=checks, costs=costs, files=files, out_dir=str(out),
+            licensing=licensing, stored=stored, checks=checks, costs=costs, files=files, out_dir=str(out),
             flow_run_id=str(runtime.flow_run.id or "") or None)

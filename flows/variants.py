@@ -12,28 +12,27 @@ from pathlib import Path
 from prefect import flow
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from beatframe.infra.errors import BadInputError
 from beatframe.infra.fsutil import write_json_atomic
-from beatframe.flows.fanout import failure_reason, outcomes, render_one
-
-MAX_VARIANTS = 32
+from beatframe.music.render_requests import variant_requests
+from beatframe.flows.fanout import analyze_first, failure_reason, outcomes, render_one
+from beatframe.tasks.inputs import fetch_inputs
 
 
 @flow(name="render_variants", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def render_variants(audio: str, out_dir: str | None = None, kind: str = "canvas", count: int = 4,
                     templates: list[str] | None = None, seed: int = 0, size: str | None = None) -> dict:
-    """Render ``count`` variants: seeds ``seed, seed+1, …``, templates taken in turn from ``templates``."""
-    if kind not in ("canvas", "video"):
-        raise BadInputError(f"variants are of a canvas or a video, not {kind!r}")
-    if not 1 <= int(count) <= MAX_VARIANTS:
-        raise BadInputError(f"count must be 1-{MAX_VARIANTS}, got {count}")
-    templates = templates or ["neon-pulse"]
+    """Render ``count`` variants: seeds ``seed, seed+1, …``, templates taken in turn from ``templates``
+    (default ``["neon-pulse"]``). Bad input fails the run before anything is written
+    (:func:`beatframe.music.render_requests.variant_requests`, then the track's analysis)."""
+    local_audio, _ = fetch_inputs(audio)
+    requests = variant_requests(audio=local_audio, kind=kind, count=count, seed=seed, size=size,
+                                templates=["neon-pulse"] if templates is None else templates)
+    analyze_first(local_audio)
     out = Path(out_dir) if out_dir else Path("out") / f"{Path(audio).stem}-variants"
     plans = []
-    for i in range(int(count)):
-        template, variant_seed = templates[i % len(templates)], seed + i
-        label = f"v{i + 1}-{template}-s{variant_seed}"
-        params = {"audio": audio, "out_dir": str(out / label), "template": template, "seed": variant_seed}
+    for i, request in enumerate(requests):
+        label = f"v{i + 1}-{request.template}-s{request.seed}"
+        params = {"audio": audio, "out_dir": str(out / label), "template": request.template, "seed": request.seed}
         if size:
             params["size"] = size
         plans.append((label, params))

@@ -27,7 +27,7 @@ from beatframe.tasks.generate import generate_shot
 from beatframe.tasks.inputs import fetch_inputs
 from beatframe.tasks.manifest import finalize_video
 from beatframe.tasks.plan import choose_generator, plan_video_shots
-from beatframe.tasks.post import apply_render_post, check_render_post
+from beatframe.tasks.post import apply_render_post, check_render_post, render_post_licences
 from beatframe.tasks.preview import publish_preview
 from beatframe.tasks.stitch import stitch_video
 from beatframe.tasks.upload import upload_outputs
@@ -106,5 +106,6 @@ def render_video(
             render_id=f"vid_{render_key}", request=request, audio_path=audio_path, inputs=inputs,
             analysis=analysis, shots=shots, generator=clips[0]["generator"], post=post, stored=stored, checks=checks,
             costs=costs, files=files, out_dir=str(out), flow_run_id=str(runtime.flow_run.id or "") or None,
+            assets=render_post_licences(post),
         )
     return manifest

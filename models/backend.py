@@ -11,7 +11,8 @@ A choice is a name or a JSON object with options:
 
 JSON options (all optional besides ``name``): ``model``, ``prompt`` (steers every shot; the
 section's mood and the template are added, :mod:`beatframe.models.prompting`), ``negative_prompt``,
-``guidance_scale`` (1-20), ``steps`` (10-150), ``max_area`` (pixels a rendered frame may have),
+``guidance_scale`` (1-20, default 7.5) and ``steps`` (10-150, default 50) as the reference API
+bounds them (:mod:`beatframe.music.generation`), ``max_area`` (pixels a rendered frame may have),
 ``cache`` (``first-block`` or ``pyramid``), ``offload``, ``device``, and how clips share batched
 calls (:mod:`beatframe.models.batching`): ``max_batch`` (1-8) and ``vram_budget_gb``. For example::
 
@@ -21,8 +22,8 @@ calls (:mod:`beatframe.models.batching`): ``max_batch`` (1-8) and ``vram_budget_
 generate tasks, whose cache keys and manifests record it. Resolving ``auto`` imports torch only
 when weights are installed (to ask CUDA for free memory), so a CPU-only render stays light.
 
-Environment: ``BEATFRAME_MODELS_DIR`` (through :class:`beatframe.infra.settings.Settings`) when no
-``models_dir`` is given.
+No environment variables are read here: callers pass ``models_dir``, the folder of local model
+weights (the settings' ``BEATFRAME_MODELS_DIR``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from beatframe.infra.errors import BadInputError
 from beatframe.infra.extras import GEN_INSTALL, gen_available, require_gen
+from beatframe.music.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, STEPS_RANGE
 
 CPU_GENERATORS = ("procedural", "cover-art")
 WAN_GENERATORS = ("wan-t2v", "wan-i2v")
@@ -42,9 +44,6 @@ _OPTIONS = {"name", "model", "prompt", "negative_prompt", "guidance_scale", "ste
 #: options that only pack calls into batches (beatframe.models.batching): they never change the frames
 PACKING_OPTIONS = ("max_batch", "vram_budget_gb")
 _TYPES = {"model": str, "prompt": str, "negative_prompt": str, "device": str, "offload": bool}
-#: The Wan options the reference API's ranges bound.
-GUIDANCE_RANGE, STEPS_RANGE = (1.0, 20.0), (10, 150)
-DEFAULT_GUIDANCE, DEFAULT_STEPS = 5.0, 50
 
 
 def parse_choice(choice: str | dict | None) -> dict:
@@ -110,7 +109,7 @@ def resolution_of(size: tuple[int, int]) -> str:
 
 
 def resolve_backend(choice: str | dict | None, *, task: str, size: tuple[int, int], seconds: float,
-                    prompt: str | None = None, models_dir: str | Path | None = None) -> dict:
+                    models_dir: str | Path | None, prompt: str | None = None) -> dict:
     """The backend of a render (a plain dict, see the module docstring).
 
     Parameters
@@ -123,10 +122,10 @@ def resolve_backend(choice: str | dict | None, *, task: str, size: tuple[int, in
         The output frame, ``(width, height)``.
     seconds : float
         How long the longest clip lasts (planning the model's frame count).
+    models_dir : path or None
+        Where model folders are (the settings' ``models_dir``); None when none is configured.
     prompt : str, optional
         What the picture should show, for the orchestrator's complexity score.
-    models_dir : path, optional
-        Where model folders are; default ``BEATFRAME_MODELS_DIR``.
 
     Raises
     ------
@@ -139,10 +138,6 @@ def resolve_backend(choice: str | dict | None, *, task: str, size: tuple[int, in
     cpu = "cover-art" if task == "i2v" else "procedural"
     if name in CPU_GENERATORS:
         return {"generator": cpu, "compute": "cpu", "reason": "asked for"}
-    if models_dir is None:
-        from beatframe.infra.settings import get_settings
-
-        models_dir = get_settings().models_dir
     if name == "auto":
         return _auto(choice, task=task, size=size, seconds=seconds, prompt=prompt, models_dir=models_dir, cpu=cpu)
     kind = name.split("-", 1)[1]
@@ -216,10 +211,10 @@ def _compute(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def weights_revision(backend: dict, *, models_dir: str | Path | None = None) -> str | None:
-    """A fingerprint of the backend's model folder (``None`` for CPU generators): the configs'
-    contents and every weight file's name and size, so replaced weights invalidate cached clips
-    without reading gigabytes."""
+def weights_revision(backend: dict, *, models_dir: str | Path | None) -> str | None:
+    """A fingerprint of the backend's model folder under ``models_dir`` (``None`` for CPU
+    generators): the configs' contents and every weight file's name and size, so replaced weights
+    invalidate cached clips without reading gigabytes."""
     if backend.get("generator") not in WAN_GENERATORS:
         return None
     from beatframe.models.wan_loader import resolve_model_folder
@@ -233,7 +228,7 @@ def weights_revision(backend: dict, *, models_dir: str | Path | None = None) -> 
 
 
 #: The draft of a Wan render: the fewest steps the reference API allows, on a quarter of 480p.
-DRAFT_STEPS, DRAFT_MAX_AREA = 10, 240 * 416
+DRAFT_STEPS, DRAFT_MAX_AREA = STEPS_RANGE[0], 240 * 416
 
 
 def draft_backend(backend: dict) -> dict | None:

@@ -69,8 +69,8 @@ flicker. Without the folder the CPU path runs (``replace`` falls back to ``remov
 ``info`` says so.
 
 Plain numpy/OpenCV (torch and diffusers only for the optional generated path); no Prefect, no
-HTTP. Environment: ``BEATFRAME_MODELS_DIR`` (through :func:`beatframe.infra.settings.get_settings`),
-read only when a ``prompt`` is given and no ``models_dir`` is passed.
+HTTP; reads no environment variables (the caller passes ``models_dir``, the settings'
+``BEATFRAME_MODELS_DIR``).
 """
 
 from __future__ import annotations
@@ -86,12 +86,13 @@ import numpy as np
 
 from beatframe.infra.errors import BadInputError
 from beatframe.models.interpolation import optical_flow, warp
+from beatframe.models.model_catalog import INPAINT_FOLDER
 
 MODES = ("remove", "replace", "blend", "background", "extend")
 FILL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
 #: the folder under BEATFRAME_MODELS_DIR holding the inpainting pipeline when ``model`` is not given
-DEFAULT_INPAINT_MODEL = "stable-diffusion-inpainting"
+DEFAULT_INPAINT_MODEL = INPAINT_FOLDER
 
 #: the region is grown by this many pixels before ``remove``: anti-aliased edges and halos of a
 #: logo reach a little past any box drawn around it
@@ -180,7 +181,8 @@ def inpaint_frames(
         :data:`DEFAULT_INPAINT_MODEL` (a missing default falls back to the CPU path, a missing
         named model is an error).
     models_dir : path, optional
-        Overrides ``BEATFRAME_MODELS_DIR``.
+        The models directory (the settings' ``BEATFRAME_MODELS_DIR``); without it a ``prompt``
+        falls back to the CPU path.
     seed, steps : int
         Seed and denoising steps of generated content.
 
@@ -1071,10 +1073,6 @@ class _Generated:
         if not str(name).strip() or Path(name).is_absolute() or ".." in parts:
             raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
                                 "(no absolute paths, no '..')")
-        if models_dir is None:
-            from beatframe.infra.settings import get_settings
-
-            models_dir = get_settings().models_dir
         folder = Path(models_dir).joinpath(*parts) if models_dir is not None else None
         if folder is None or not (folder / "model_index.json").is_file():
             where = "BEATFRAME_MODELS_DIR is not set" if folder is None else \

@@ -48,10 +48,10 @@ dimmed with the skin's light). The result is blended into the frame with a feath
 that is 1 inside the box and falls to 0 at its edge, so no seam shows and nothing outside the
 mouth box changes. The same inputs always give the same frames.
 
-A moving head: with ``follow=True`` the face region of the first frame is tracked through the
-clip (:func:`beatframe.models.tracking.track_entity`, template and keypoint matching along optical flow),
-and the mouth box moves with the face, shifted by the face's displacement in each frame (the
-last known place where the tracker loses it). Without it the face is taken to stay put.
+A moving head: with ``follow=True`` the face region of the first frame is followed through the
+clip (:func:`beatframe.models.following.follow_entity`, template and keypoint matching along optical
+flow), and the mouth box moves with the face, shifted by the face's displacement in each frame (the
+last known place where it is lost). Without it the face is taken to stay put.
 
 Limits, honestly: a followed face moves but is not taken to turn or scale (the box keeps its
 size); only the lips move, not the jaw or the chin; the mouth is a drawing in the
@@ -210,7 +210,7 @@ def lipsync_frames(
         ``duration_seconds`` (of the clip), ``keyframes`` (viseme spans that reach into the
         clip), ``visemes`` (their count per label), ``open_seconds`` (how long the mouth is
         open, ``open`` above 0.15, in the clip) and, when following, ``followed_frames`` (frames
-        where the tracker found the face) and ``max_shift`` (its largest displacement, pixels).
+        where the face was found) and ``max_shift`` (its largest displacement, pixels).
 
     Raises
     ------
@@ -276,19 +276,19 @@ def lipsync_frames(
 
 def _face_shifts(clip: list[np.ndarray], face: tuple[int, int, int, int]) -> tuple[list[tuple[int, int]], int]:
     """Per frame, how far the face moved from the first frame (whole pixels, keeping the face box
-    inside the frame; the last known shift where the tracker lost it), and in how many frames it
+    inside the frame; the last known shift where it was lost), and in how many frames it
     was found."""
-    from beatframe.models.tracking import register_entity, track_entity
+    from beatframe.models.following import follow_entity, register_entity
 
     x0, y0, x1, y1 = face
     h, w = clip[0].shape[:2]
     entity = register_entity(name="face", entity_type="character", reference_image=clip[0][y0:y1, x0:x1])
-    track = track_entity(clip, entity=entity)
-    # displacements are measured from where the tracker put the face in the first frame it found
+    points = follow_entity(clip, entity=entity)
+    # displacements are measured from where following put the face in the first frame it found
     # it, so its own fit of the box is no shift
-    origin = next(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in [p.bbox for p in track] + [face] if b)
+    origin = next(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in [p.bbox for p in points] + [face] if b)
     shifts, last, found = [], (0, 0), 0
-    for point in track:
+    for point in points:
         if point.bbox is not None:
             bx0, by0, bx1, by1 = point.bbox
             dx, dy = round((bx0 + bx1) / 2 - origin[0]), round((by0 + by1) / 2 - origin[1])

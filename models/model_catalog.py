@@ -8,6 +8,11 @@ there), the GPU memory it needs, its native resolutions and frame rate, the long
 in one pass, its licence and a quality rank. The CPU generators (``procedural`` for text,
 ``cover-art`` for an image) are in the catalog too, so a plan can always fall back to one of them.
 
+Every model folder name is spelled here once: the Wan folders in the catalog (and which of them
+each Wan generator loads by default, :data:`DEFAULT_WAN_FOLDERS`), and the folders of the diffusers
+image pipelines post-production loads (:data:`IMG2IMG_FOLDER`, :data:`UPSCALER_FOLDER`,
+:data:`INPAINT_FOLDER`).
+
 Every figure is a *planning* figure: the VRAM and speed numbers come from the model cards, the
 Wan READMEs and the diffusers docs where those publish one (the source is named beside each
 number) and are estimated from the weights' sizes otherwise (said so beside the number). They
@@ -300,6 +305,18 @@ _BY_ID = {spec.id: spec for spec in CATALOG}
 
 #: The CPU generator each task falls back to when no generative model can run.
 CPU_FALLBACK = {"t2v": "procedural", "i2v": "cover-art"}
+
+#: The folder each Wan generator loads when a choice names no model.
+DEFAULT_WAN_FOLDERS = {"t2v": _BY_ID["wan2.1-t2v-1.3b"].folder, "i2v": _BY_ID["wan2.1-i2v-14b-480p"].folder}
+
+# The diffusers image pipelines of post-production, by folder under BEATFRAME_MODELS_DIR (each is
+# downloaded there from the Hugging Face repository in the comment).
+#: image-to-image (v2v's style transfer, enhancement, colorization): stable-diffusion-v1-5/stable-diffusion-v1-5
+IMG2IMG_FOLDER = "stable-diffusion-img2img"
+#: x4 super-resolution (v2v's upscale): stabilityai/stable-diffusion-x4-upscaler
+UPSCALER_FOLDER = "stable-diffusion-x4-upscaler"
+#: inpainting (replace, background, extend with a prompt): stable-diffusion-v1-5/stable-diffusion-inpainting
+INPAINT_FOLDER = "stable-diffusion-inpainting"
 
 
 def get_model(model_id: str) -> ModelSpec:

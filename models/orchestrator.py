@@ -9,8 +9,8 @@ How it decides
 --------------
 1. **Complexity** of the prompt (:func:`score_prompt`): points for length, for the subjects it
    names, for camera and motion terms, and for extra scenes; simple, moderate or complex.
-2. **Candidates**: catalog models that do the task, whose weights are installed (``available``,
-   by default the folders found in ``BEATFRAME_MODELS_DIR``) and that fit the VRAM budget (the
+2. **Candidates**: catalog models that do the task, whose weights are installed (``available``:
+   the caller's :func:`installed_models` of its models directory) and that fit the VRAM budget (the
    free VRAM, capped by ``max_vram_gb``), resident if they fit so, else with CPU offload.
 3. **Choice.** ``prefer_quality``: the best quality rank, a model that cannot render the target
    resolution natively (up to 720p) counting one rank worse; ties go to the faster. Otherwise:
@@ -23,10 +23,11 @@ Resolutions are the reference API's: 480p, 720p, 1080p, 1440p, 4k and 8k. Genera
 their native mode and are scaled up to the target; 8k is refused (BadInputError) because no
 generator delivers more than 4096 px a side.
 
-Every time and memory figure is a planning figure from the catalog.
+Every time and memory figure is a planning figure from the catalog, and ``confidence`` a heuristic:
+estimates, not measurements. Times come from :func:`beatframe.models.estimate.estimate_time`, the
+estimate the API's 202 answers report too.
 
-Environment: ``BEATFRAME_MODELS_DIR`` (through :mod:`beatframe.infra.settings`), read only when
-``available`` is not given.
+No environment variables are read here: callers say which models are installed (``available``).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ from pathlib import Path
 from typing import Literal
 
 from beatframe.infra.errors import BadInputError
+from beatframe.models.estimate import estimate_time
 from beatframe.models.model_catalog import (
     CATALOG,
     CPU_FALLBACK,
     MAX_OUTPUT_SIDE,
-    OFFLOAD_SLOWDOWN,
     RESOLUTIONS,
     TASKS,
     ModelSpec,
@@ -245,9 +246,11 @@ class Recommendation:
     complexity : {'simple', 'moderate', 'complex'}
         The prompt's complexity (:func:`score_prompt`).
     confidence : float
-        0-1: how well the pick matches the request (see :func:`select_model`).
+        0-1: how well the pick matches the request, a heuristic (see :func:`select_model`), not a
+        calibrated probability.
     estimated_time_seconds : int
-        Generation time of all the frames, model loading excluded.
+        Generation time of all the frames, model loading excluded: an estimate from the catalog's
+        planning figures (:func:`beatframe.models.estimate.estimate_time`).
     vram_required_gb : float
         GPU memory the pick needs as it will run (offloaded or not).
     alternatives : tuple of Alternative
@@ -331,14 +334,6 @@ def _check_gb(name: str, value: float | None) -> float | None:
     return float(value)
 
 
-def _pick_mode(spec: ModelSpec, target_height: int) -> NativeMode:
-    """The smallest native mode that reaches the target's short side, else the largest one."""
-    for mode in spec.modes:
-        if mode.height >= target_height - 16:  # Wan's 704-row 720p counts as 720p
-            return mode
-    return spec.modes[-1]
-
-
 def _plan(spec: ModelSpec, *, target: tuple[int, int], duration: float, budget: float) -> _Plan | None:
     """How ``spec`` would run the request within ``budget`` GB, or None when it does not fit."""
     if spec.is_gpu:
@@ -350,20 +345,16 @@ def _plan(spec: ModelSpec, *, target: tuple[int, int], duration: float, budget: 
             return None
     else:
         offload, vram = False, 0.0
-    target_w, target_h = target
-    mode = _pick_mode(spec, target_h)
-    frames = max(1, math.ceil(duration * spec.fps))
-    clips = 1 if spec.max_frames is None else math.ceil(frames / spec.max_frames)
-    per_frame = mode.seconds_per_frame * (OFFLOAD_SLOWDOWN if offload else 1.0)
-    if spec.renders_at_target:
-        # drawn straight at the output size: the cost grows with the pixels above the measured mode
-        per_frame *= max(1.0, (target_w * target_h) / (mode.width * mode.height))
+    target_h = target[1]
+    estimate = estimate_time(model=spec.id, seconds=duration, size=target, offload=offload)
+    mode = estimate.mode
+    if spec.renders_at_target:  # drawn straight at the output size
         upscale, render_size = 1.0, target
     else:
         upscale, render_size = target_h / mode.height, (mode.width, mode.height)
     shortfall = spec.is_gpu and mode.height < min(target_h, _HIGHEST_NATIVE) - 16
-    return _Plan(spec=spec, mode=mode, offload=offload, vram_gb=vram, frames=frames, clips=clips,
-                 seconds=frames * per_frame, upscale=upscale, render_size=render_size, shortfall=shortfall)
+    return _Plan(spec=spec, mode=mode, offload=offload, vram_gb=vram, frames=estimate.frames, clips=estimate.clips,
+                 seconds=estimate.generate_seconds, upscale=upscale, render_size=render_size, shortfall=shortfall)
 
 
 def _confidence(plan: _Plan, *, complexity: str, budget: float) -> float:
@@ -398,7 +389,7 @@ def select_model(
     max_vram_gb: float | None = None,
     prefer_quality: bool = True,
     task: str = "t2v",
-    available: Iterable[str] | None = None,
+    available: Iterable[str],
 ) -> Recommendation:
     """Recommend the video model for one request.
 
@@ -418,9 +409,9 @@ def select_model(
         Best picture first (default), else the fastest model good enough for the prompt.
     task : {'t2v', 'i2v'}
         From a prompt, or from an image and a prompt.
-    available : iterable of str, optional
-        Catalog ids whose weights are present; by default :func:`installed_models` of
-        ``BEATFRAME_MODELS_DIR``. The CPU generators are always available.
+    available : iterable of str
+        Catalog ids whose weights are present (:func:`installed_models` of the models directory).
+        The CPU generators are always available.
 
     Returns
     -------
@@ -446,16 +437,8 @@ def select_model(
     free = _check_gb("free_vram_gb", free_vram_gb)
     cap = _check_gb("max_vram_gb", max_vram_gb)
 
-    if available is None:
-        from beatframe.infra.settings import get_settings
-
-        models_dir = get_settings().models_dir
-        installed = set(installed_models(models_dir))
-        where = "under BEATFRAME_MODELS_DIR" if models_dir is not None else "(BEATFRAME_MODELS_DIR is not set)"
-    else:
-        names = [available] if isinstance(available, str) else list(available)
-        installed = {get_model(name).id for name in names}
-        where = "among the available models"
+    names = [available] if isinstance(available, str) else list(available)
+    installed = {get_model(name).id for name in names}
     measured = free if free is not None else _measure_free_vram()
     budget = measured if cap is None else min(measured, cap)
     target = RESOLUTIONS[resolution]
@@ -471,7 +454,7 @@ def select_model(
             why = (f"no usable GPU ({measured:.1f} GB free VRAM)" if cap is None or measured <= 0
                    else f"the VRAM cap is {cap:g} GB")
         elif not installed_gpu:
-            why = (f"no {task} model is installed {where}; it looks for "
+            why = (f"no {task} model is installed among the available models; it looks for "
                    f"{', '.join(s.folder for s in gpu_models if s.folder)}")
         else:
             smallest = min(installed_gpu, key=lambda s: s.vram_offload_gb)

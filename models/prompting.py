@@ -12,7 +12,8 @@ lip-syncing faces) and a guard against strobing, whatever the user adds, plus th
 default ``blurry, low quality``.
 
 :func:`check_generation_params` enforces the reference API's ranges for the diffusion settings
-(guidance scale 1-20, 10-150 inference steps, a seed in 0..2**32-1).
+(guidance scale 1-20, 10-150 inference steps, a seed in 0..2**32-1), as
+:mod:`beatframe.music.generation` defines them.
 
 No environment variables are read here.
 """
@@ -24,13 +25,8 @@ import math
 from numbers import Integral, Real
 
 from beatframe.infra.errors import BadInputError
+from beatframe.music.generation import DEFAULT_NEGATIVE_PROMPT, GUIDANCE_RANGE, MAX_PROMPT_CHARS, SEED_MAX, STEPS_RANGE
 from beatframe.music.templates import Template, load_template, validate_template
-
-#: The reference API's limit on a prompt's length, in characters.
-MAX_PROMPT_CHARS = 2000
-GUIDANCE_RANGE = (1.0, 20.0)
-STEPS_RANGE = (10, 150)
-SEED_MAX = 2**32 - 1
 
 #: What each section of a song should feel like on screen (labels of beatframe.analysis/1).
 SECTION_MOODS: dict[str, str] = {
@@ -66,7 +62,8 @@ CANVAS_NEGATIVES = (
     "text", "letters", "captions", "subtitles", "watermark", "logo", "brand names",
     "singing face", "lip-syncing mouth", "strobe", "flashing lights",
 )
-DEFAULT_NEGATIVES = ("blurry", "low quality")
+#: the reference API's default negative prompt, term by term
+DEFAULT_NEGATIVES = tuple(DEFAULT_NEGATIVE_PROMPT.split(", "))
 
 
 def _template(template: Template | str | dict) -> Template:

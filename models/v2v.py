@@ -92,8 +92,8 @@ it blends in place, cheaper but it drags the low frequencies of moving areas), a
 camera motion is measured and removed, so the reference's replaces it).
 
 Plain numpy/OpenCV (torch and diffusers only for the optional diffusion path); no Prefect, no
-I/O beyond loading that model. Environment: ``BEATFRAME_MODELS_DIR`` (through
-:func:`beatframe.infra.settings.get_settings`), read by ``style_transfer`` only.
+I/O beyond loading that model; reads no environment variables (the caller passes ``models_dir``,
+the settings' ``BEATFRAME_MODELS_DIR``).
 """
 
 from __future__ import annotations
@@ -108,11 +108,25 @@ import cv2
 import numpy as np
 
 from beatframe.infra.errors import BadInputError
+from beatframe.infra.modes import ModeOptions, check_mode
 from beatframe.models.frames import check_clip, check_rgb
 from beatframe.models.interpolation import optical_flow, retime, warp
+from beatframe.models.model_catalog import IMG2IMG_FOLDER, UPSCALER_FOLDER
 
-MODES = ("style_transfer", "motion_transfer", "enhancement", "upscale", "interpolation",
-         "colorization")
+#: What each mode does with :func:`transform`'s optional inputs: those it needs, those it may take
+#: (at most one of them); it refuses the rest. The API route and the CLI refuse by this table
+#: before any work, as :func:`transform` does.
+MODE_INPUTS = {
+    "style_transfer": ModeOptions("restyles the clip after a style image", needs=("reference_image",)),
+    "motion_transfer": ModeOptions("gives the clip the camera motion of a reference clip",
+                                   needs=("reference_frames",)),
+    "enhancement": ModeOptions("denoises and sharpens the clip"),
+    "upscale": ModeOptions("enlarges every frame"),
+    "interpolation": ModeOptions("puts frames between the clip's frames"),
+    "colorization": ModeOptions("colours the clip from a colour image or a named palette (one of them; neither:"
+                                " sepia)", either=("reference_image", "palette")),
+}
+MODES = tuple(MODE_INPUTS)
 
 #: named gradient maps for ``colorization``: RGB colours from the darkest to the lightest tone
 PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
@@ -126,14 +140,14 @@ DEFAULT_PALETTE = "sepia"
 
 #: the folder under BEATFRAME_MODELS_DIR holding the image-to-image pipeline when ``model`` is not
 #: given
-DEFAULT_IMG2IMG_MODEL = "stable-diffusion-img2img"
+DEFAULT_IMG2IMG_MODEL = IMG2IMG_FOLDER
 #: what the image-to-image model is asked for when ``prompt`` is not given
 DEFAULT_STYLE_PROMPT = "a stylized painting, bold brush strokes, flat vivid colours, ink lines"
 DEFAULT_ENHANCE_PROMPT = "a sharp, clean, detailed, high quality photograph, natural texture, no noise"
 DEFAULT_COLOUR_PROMPT = "a colour photograph, natural vivid colours, realistic skin, sky and foliage tones"
 DEFAULT_UPSCALE_PROMPT = "a sharp, detailed, high resolution picture"
 #: the folder under BEATFRAME_MODELS_DIR holding the x4 super-resolution pipeline of ``upscale``
-DEFAULT_UPSCALE_MODEL = "stable-diffusion-x4-upscaler"
+DEFAULT_UPSCALE_MODEL = UPSCALER_FOLDER
 #: the modes a diffusion model serves, with the prompt each uses by default
 DIFFUSION_PROMPTS = {"style_transfer": DEFAULT_STYLE_PROMPT, "enhancement": DEFAULT_ENHANCE_PROMPT,
                      "colorization": DEFAULT_COLOUR_PROMPT, "upscale": DEFAULT_UPSCALE_PROMPT}
@@ -437,9 +451,10 @@ class _Diffusion(NamedTuple):
     steps: int
 
 
-def _model_folder(model: str | None, default: str) -> tuple[Path | None, str | None]:
-    """The model folder under BEATFRAME_MODELS_DIR (``model``, else ``default``), or None and why
-    there is none.
+def _model_folder(model: str | None, default: str,
+                  models_dir: str | Path | None) -> tuple[Path | None, str | None]:
+    """The model folder under ``models_dir`` (``model``, else ``default``), or None and why there
+    is none.
 
     A missing default folder is no error (the CPU path runs); a missing named ``model`` is.
     """
@@ -448,13 +463,10 @@ def _model_folder(model: str | None, default: str) -> tuple[Path | None, str | N
     if not isinstance(name, str) or not name.strip() or Path(name).is_absolute() or ".." in parts:
         raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
                             "(no absolute paths, no '..')")
-    from beatframe.infra.settings import get_settings
-
-    root = get_settings().models_dir
-    if root is None:
+    if models_dir is None:
         where = "BEATFRAME_MODELS_DIR is not set"
     else:
-        folder = Path(root).joinpath(*parts)
+        folder = Path(models_dir).joinpath(*parts)
         if (folder / "model_index.json").is_file():
             return folder, None
         where = f"no model folder {folder} (model_index.json missing)"
@@ -630,7 +642,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
               reference_frames: Sequence[np.ndarray] | None = None, preserve_motion: bool = True,
               temporal_consistency: float = 0.8, fps: float | None = None, factor: int = 2,
               palette: str | None = None, prompt: str | None = None, model: str | None = None,
-              seed: int = 0, steps: int = 20) -> tuple[list[np.ndarray], dict]:
+              models_dir: str | Path | None = None, seed: int = 0,
+              steps: int = 20) -> tuple[list[np.ndarray], dict]:
     """Transform a clip in one of :data:`MODES` (see the module docstring for each).
 
     Parameters
@@ -673,6 +686,9 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
         Those modes: the image-to-image model's folder under ``BEATFRAME_MODELS_DIR``; default
         :data:`DEFAULT_IMG2IMG_MODEL` (a missing default runs the CPU path, a missing named model
         is an error). Rejected by the other modes.
+    models_dir : path, optional
+        The models directory (the settings' ``BEATFRAME_MODELS_DIR``); without it the modes that
+        can use a diffusion model run on the CPU.
     seed : int
         The diffusion noise's seed, one for the whole clip.
     steps : int
@@ -695,7 +711,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     ------
     BadInputError
         An unknown mode, frames that are not a non-empty sequence of equally shaped RGB uint8
-        frames, a missing or unused reference, a control outside its range, an unknown
+        frames, an input the mode lacks or refuses (:data:`MODE_INPUTS`; a
+        :class:`~beatframe.infra.modes.ModeOptionError`), a control outside its range, an unknown
         palette, fewer than 2 frames for ``interpolation``, an upscale beyond 8192 px, or a
         named ``model`` that is not installed.
     """
@@ -714,37 +731,25 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
             or not 2 <= factor <= 4:
         raise BadInputError(f"factor must be a whole number from 2 to 4, got {factor!r}")
     factor = int(factor)
+    inputs = {"reference_image": reference_image, "reference_frames": reference_frames, "palette": palette}
+    check_mode(mode, {name for name, value in inputs.items() if value is not None}, MODE_INPUTS)
     ref_image = None
     if reference_image is not None:
-        if mode not in ("style_transfer", "colorization"):
-            raise BadInputError(f"reference_image is not used by {mode}; only by style_transfer "
-                                f"and colorization")
         ref_image = check_rgb(reference_image, what="reference_image", min_side=MIN_SIDE)
-    elif mode == "style_transfer":
-        raise BadInputError("style_transfer needs a reference_image (the style to apply)")
     ref_clip = None
     if reference_frames is not None:
-        if mode != "motion_transfer":
-            raise BadInputError(f"reference_frames is not used by {mode}; only by motion_transfer")
         ref_clip = check_clip(reference_frames, what="reference_frames", min_side=MIN_SIDE)
         if len(ref_clip) < 2:
             raise BadInputError("reference_frames needs at least 2 frames to have any motion")
-    elif mode == "motion_transfer":
-        raise BadInputError("motion_transfer needs reference_frames (the clip whose camera "
-                            "motion to apply)")
-    if palette is not None:
-        if mode != "colorization":
-            raise BadInputError(f"palette is not used by {mode}; only by colorization")
-        if palette not in PALETTES:
-            raise BadInputError(f"unknown palette {palette!r}; use one of {', '.join(PALETTES)}")
-        if ref_image is not None:
-            raise BadInputError("give colorization a reference_image or a palette, not both")
+    if palette is not None and palette not in PALETTES:
+        raise BadInputError(f"unknown palette {palette!r}; use one of {', '.join(PALETTES)}")
     if mode == "interpolation" and len(clip) < 2:
         raise BadInputError("interpolation needs at least 2 frames to put frames between")
     h, w = clip[0].shape[:2]
     if mode == "upscale" and max(h, w) * factor > MAX_SIDE:
         raise BadInputError(f"upscaling {w}x{h} by {factor} exceeds {MAX_SIDE} px a side")
-    diffusion, reason = _diffusion(mode, prompt=prompt, model=model, seed=seed, steps=steps, frame_side=max(h, w))
+    diffusion, reason = _diffusion(mode, prompt=prompt, model=model, models_dir=models_dir, seed=seed, steps=steps,
+                                   frame_side=max(h, w))
 
     detail: dict = {}
     if s == 0.0:
@@ -782,8 +787,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     return out, info
 
 
-def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, steps: int,
-               frame_side: int) -> tuple[_Diffusion | None, str | None]:
+def _diffusion(mode: str, *, prompt: str | None, model: str | None, models_dir: str | Path | None, seed: int,
+               steps: int, frame_side: int) -> tuple[_Diffusion | None, str | None]:
     """The diffusion model the mode uses, or None and why not (None for modes without one)."""
     if mode not in DIFFUSION_PROMPTS:
         for name, value in (("prompt", prompt), ("model", model)):
@@ -799,7 +804,7 @@ def _diffusion(mode: str, *, prompt: str | None, model: str | None, seed: int, s
             or not 1 <= steps <= 1000:
         raise BadInputError(f"steps must be a whole number from 1 to 1000, got {steps!r}")
     default = DEFAULT_UPSCALE_MODEL if mode == "upscale" else DEFAULT_IMG2IMG_MODEL
-    folder, reason = _model_folder(model, default)
+    folder, reason = _model_folder(model, default, models_dir)
     if folder is None:
         return None, reason
     if mode == "upscale" and frame_side > UPSCALE_MODEL_MAX_SIDE:

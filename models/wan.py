@@ -31,8 +31,8 @@ one call (:mod:`beatframe.models.batching`): on CUDA as many as fit the free mem
 ``WanOptions.vram_budget_gb``, at the cost measured for that shape; ``WanOptions.max_batch`` caps
 it (on the CPU batches are off unless it is set). Each keeps its own seeded noise.
 
-Plain Python: no Prefect, no HTTP. Environment: ``BEATFRAME_MODELS_DIR`` (through
-:mod:`beatframe.models.wan_loader`).
+Plain Python: no Prefect, no HTTP; reads no environment variables (the caller passes the models
+directory, ``models_dir``).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from beatframe.infra.errors import BadInputError
+from beatframe.music.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, MAX_PROMPT_CHARS, STEPS_RANGE
 from beatframe.music.timeline import LoopTimeline
 from beatframe.models.interpolation import retime
 from beatframe.models.motion import Envelopes, envelopes
@@ -72,10 +73,6 @@ from beatframe.models.wan_loader import (
 
 NATIVE_FPS = 16
 DEFAULT_MAX_NATIVE_FRAMES = 81
-STEPS_MAX = 150
-STEPS_MIN = 10
-GUIDANCE_RANGE = (1.0, 20.0)
-MAX_PROMPT_CHARS = 2000
 
 #: Wan's usual negative prompt, plus what a Spotify Canvas must not show (text, logos, singing
 #: faces) or do (strobe)
@@ -201,11 +198,13 @@ class WanGenerator:
         The model's folder under ``BEATFRAME_MODELS_DIR`` (see
         :data:`beatframe.models.wan_loader.DEFAULT_MODELS`).
     models_dir : path, optional
-        Overrides ``BEATFRAME_MODELS_DIR``.
+        The models directory (the settings' ``BEATFRAME_MODELS_DIR``, passed by the caller); without
+        it the model cannot be found (BadInputError).
     guidance_scale : float
-        Classifier-free guidance, 1-20 (1 turns the negative prompt off and halves the work).
+        Classifier-free guidance, 1-20 (1 turns the negative prompt off and halves the work);
+        the reference API's 7.5 by default.
     num_inference_steps : int
-        Denoising steps, ``min_steps``-150.
+        Denoising steps, ``min_steps``-150 (default 50).
     min_steps : int
         The fewest steps accepted (10; tests with tiny random models lower it).
     native_fps : int
@@ -227,8 +226,8 @@ class WanGenerator:
 
     def __init__(self, *, kind: Kind = "t2v", prompt: str | None = None,
                  negative_prompt: str = DEFAULT_NEGATIVE_PROMPT, image_path=None,
-                 model: str | None = None, models_dir=None, guidance_scale: float = 5.0,
-                 num_inference_steps: int = 50, min_steps: int = STEPS_MIN,
+                 model: str | None = None, models_dir=None, guidance_scale: float = DEFAULT_GUIDANCE,
+                 num_inference_steps: int = DEFAULT_STEPS, min_steps: int = STEPS_RANGE[0],
                  native_fps: int = NATIVE_FPS,
                  max_native_frames: int = DEFAULT_MAX_NATIVE_FRAMES,
                  max_sequence_length: int = 512, options: WanOptions | None = None) -> None:
@@ -246,12 +245,13 @@ class WanGenerator:
             raise BadInputError(f"guidance_scale must be a number, got {guidance_scale!r}") from None
         if not lo <= self.guidance_scale <= hi:
             raise BadInputError(f"guidance_scale must be within {lo:g}-{hi:g}, got {guidance_scale!r}")
-        if not 1 <= int(min_steps) <= STEPS_MAX:
-            raise ValueError(f"min_steps must be within 1-{STEPS_MAX}, got {min_steps!r}")
+        steps_max = STEPS_RANGE[1]
+        if not 1 <= int(min_steps) <= steps_max:
+            raise ValueError(f"min_steps must be within 1-{steps_max}, got {min_steps!r}")
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) \
-                or not int(min_steps) <= num_inference_steps <= STEPS_MAX:
+                or not int(min_steps) <= num_inference_steps <= steps_max:
             raise BadInputError(f"num_inference_steps must be a whole number within "
-                                f"{int(min_steps)}-{STEPS_MAX}, got {num_inference_steps!r}")
+                                f"{int(min_steps)}-{steps_max}, got {num_inference_steps!r}")
         self.num_inference_steps = num_inference_steps
         if not 1 <= int(native_fps) <= 60:
             raise ValueError(f"native_fps must be within 1-60, got {native_fps!r}")

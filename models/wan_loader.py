@@ -1,8 +1,9 @@
 """Loading Wan text-to-video and image-to-video pipelines (diffusers) from local folders only.
 
-Weights live in folders under ``BEATFRAME_MODELS_DIR`` (read through
-:func:`beatframe.infra.settings.get_settings`), each laid out as ``DiffusionPipeline.save_pretrained``
-writes it (``model_index.json`` plus one sub-folder per component), for example::
+Weights live in folders under the models directory its callers pass (the settings'
+``BEATFRAME_MODELS_DIR``; nothing here reads the environment), each laid out as
+``DiffusionPipeline.save_pretrained`` writes it (``model_index.json`` plus one sub-folder per
+component), for example::
 
     $BEATFRAME_MODELS_DIR/Wan2.1-T2V-1.3B-Diffusers/
         model_index.json  transformer/  vae/  text_encoder/  tokenizer/  scheduler/
@@ -38,13 +39,14 @@ from typing import Any, Literal
 
 from beatframe.infra.errors import BadInputError
 from beatframe.infra.extras import require_gen
+from beatframe.models.model_catalog import DEFAULT_WAN_FOLDERS
 
 Kind = Literal["t2v", "i2v"]
 
 #: the diffusers pipeline class a model folder must declare, per kind
 PIPELINE_CLASSES = {"t2v": "WanPipeline", "i2v": "WanImageToVideoPipeline"}
 #: the folder under BEATFRAME_MODELS_DIR used when a generator names no model
-DEFAULT_MODELS = {"t2v": "Wan2.1-T2V-1.3B-Diffusers", "i2v": "Wan2.1-I2V-14B-480P-Diffusers"}
+DEFAULT_MODELS = DEFAULT_WAN_FOLDERS
 CACHES = ("first-block", "pyramid")
 ATTENTION = ("auto", "sdpa", "xformers")
 
@@ -61,7 +63,7 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 # ------------------------------------------------------------------------------ model folders
-def resolve_model_folder(*, model: str, models_dir: Path | str | None = None) -> Path:
+def resolve_model_folder(*, model: str, models_dir: Path | str | None) -> Path:
     """The folder of ``model`` under the models directory.
 
     Parameters
@@ -69,8 +71,8 @@ def resolve_model_folder(*, model: str, models_dir: Path | str | None = None) ->
     model : str
         A relative path under the models directory (``Wan2.1-T2V-1.3B-Diffusers`` or
         ``Wan-AI/Wan2.1-T2V-1.3B-Diffusers``); never absolute and never leaving the directory.
-    models_dir : path, optional
-        The models directory; ``BEATFRAME_MODELS_DIR`` when omitted.
+    models_dir : path or None
+        The models directory (the settings' ``models_dir``); None when none is configured.
 
     Returns
     -------
@@ -82,10 +84,6 @@ def resolve_model_folder(*, model: str, models_dir: Path | str | None = None) ->
     BadInputError
         When no models directory is configured or ``model`` is not a plain relative path.
     """
-    if models_dir is None:
-        from beatframe.infra.settings import get_settings
-
-        models_dir = get_settings().models_dir
     if models_dir is None:
         raise BadInputError("BEATFRAME_MODELS_DIR is not set; Wan generators load weights only "
                             "from local folders under it")

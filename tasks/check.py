@@ -18,7 +18,7 @@ def _check_key(context, parameters) -> str:
                      loop_mode=parameters["loop_mode"], code=source_revision(*_CHECK_SOURCES))
 
 
-@task(name="check", cache_key_fn=_check_key)
+@task(name="check-canvas", cache_key_fn=_check_key)
 def check_output(video: str, size: tuple[int, int], loop_mode: str) -> dict:
     """Probe and measure the Canvas; raises SpecError naming every problem if it fails."""
     # Imported here: PyAV, OpenCV and SciPy cost a second of start-up that a cached rerun skips.
@@ -30,7 +30,7 @@ def check_output(video: str, size: tuple[int, int], loop_mode: str) -> dict:
     return checks
 
 
-@task(name="check")
+@task(name="check-video")
 def check_video_output(video: str, size: tuple[int, int], track_seconds: float, luminance: list) -> dict:
     """Probe the video against its spec; raises SpecError naming every problem if it fails."""
     import numpy as np
@@ -49,7 +49,7 @@ def _generation_check_key(context, parameters) -> str:
                      fps=parameters["fps"], seconds=parameters["seconds"], code=source_revision(*_CHECK_SOURCES))
 
 
-@task(name="check", cache_key_fn=_generation_check_key)
+@task(name="check-generation", cache_key_fn=_generation_check_key)
 def check_generation_output(video: str, size: tuple[int, int], fps: int, seconds: float) -> dict:
     """Probe a prompt's clip against its spec; raises SpecError naming every problem if it fails."""
     from beatframe.music.check import check_generation

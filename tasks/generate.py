@@ -46,7 +46,8 @@ def make_generator(backend: dict, cover: str | None, *, template: str, section: 
     from beatframe.models.wan_loader import WanOptions
 
     return get_generator(
-        name, model=backend["model"], image_path=cover if name == "wan-i2v" else None,
+        name, model=backend["model"], models_dir=get_settings().models_dir,
+        image_path=cover if name == "wan-i2v" else None,
         prompt=prompt or shot_prompt(template=template, section=section, energy=energy,
                                      user_prompt=backend.get("prompt")),
         negative_prompt=negative or negative_prompt(template=template, user_negative=backend.get("negative_prompt")),
@@ -106,7 +107,7 @@ def _render_key(kind: str, parameters: dict, **what: object) -> str:
         audio=parameters["analysis"]["audio"]["sha256"],
         template=load_template(parameters["template"]).fingerprint(),
         generator=frames_fields(backend),
-        weights=weights_revision(backend),
+        weights=weights_revision(backend, models_dir=get_settings().models_dir),
         seed=parameters["seed"],
         size=list(parameters["size"]),
         cover=parameters["cover_sha256"],
@@ -119,7 +120,7 @@ def _clip_key(context, parameters) -> str:
     return _render_key("clip", parameters, plan=parameters["plan"])
 
 
-@task(name="generate-clip", cache_key_fn=_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+@task(name="generate-canvas-clip", cache_key_fn=_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def generate_clip(analysis: dict, plan: dict, template: str, seed: int, size: tuple[int, int],
                   cover: str | None, cover_sha256: str | None, backend: dict) -> dict:
@@ -183,12 +184,13 @@ def _prompt_clip_key(context, parameters) -> str:
 
     plan, backend = parameters["plan"], parameters["backend"]
     return cache_key("prompt-clip", plan=plan, template=load_template(plan["template"]).fingerprint(),
-                     generator=frames_fields(backend), weights=weights_revision(backend),
+                     generator=frames_fields(backend),
+                     weights=weights_revision(backend, models_dir=get_settings().models_dir),
                      request={k: parameters["request"][k] for k in ("prompt", "negative_prompt")},
                      code=source_revision(*RENDER_SOURCES))
 
 
-@task(name="generate-clip", cache_key_fn=_prompt_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+@task(name="generate-prompt-clip", cache_key_fn=_prompt_clip_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def generate_prompt_clip(plan: dict, request: dict, backend: dict) -> dict:
     """Render a prompt's planned clip to a silent H.264 clip; returns its path, frames and generator.

@@ -30,7 +30,7 @@ def hash_inputs(audio: str, cover: str | None = None) -> dict:
     return {"audio": _hash(audio, "audio file"), "cover": _hash(cover, "cover image") if cover else None}
 
 
-@task(name="hash-inputs")
+@task(name="hash-files")
 def hash_files(paths: dict[str, str], what: str) -> dict[str, str]:
     """sha256 of each file of ``{name: path}`` (``what`` names them in errors)."""
     return {name: _hash(path, what) for name, path in paths.items()}

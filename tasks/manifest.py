@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import task
@@ -10,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 
 from beatframe.infra.cost import CostLog
 from beatframe.infra.fsutil import write_json_atomic
-from beatframe.music.manifest import build_manifest, media_record, publish
+from beatframe.music.manifest import build_manifest, declared_licence, media_record, publish
 from beatframe.music.schemas import LoopInfo, ShotPlan, Source
 from beatframe.music.templates import load_template
 from beatframe.tasks.upload import upload_outputs
@@ -21,10 +20,7 @@ def _cover_record(cover: str | None, cover_sha256: str | None, cover_license: st
     asset's licence, attribution, rights holder and id), copied in whole."""
     if cover is None:
         return None
-    declared = {"license": cover_license or "unspecified (the user declared none)"}
-    if cover_license and cover_license.lstrip().startswith("{"):
-        declared = json.loads(cover_license)
-    return {"uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256, **declared}
+    return {"uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256, **declared_licence(cover_license)}
 
 
 def _finish(manifest, *, costs: CostLog, stored: dict, files: dict[str, str], out_dir: str) -> dict:
@@ -41,7 +37,7 @@ def _finish(manifest, *, costs: CostLog, stored: dict, files: dict[str, str], ou
 def _manifest(*, kind: str, role: str, render_id: str, request, audio_path: str, inputs: dict, analysis: dict,
               segment: tuple[float, float], shots: list[ShotPlan], loop: LoopInfo | None, generator: dict,
               params: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str], out_dir: str,
-              flow_run_id: str | None) -> dict:
+              flow_run_id: str | None, assets: list[dict] = ()) -> dict:
     facts = checks["probe"]
     video_name, poster_name = list(files)
     manifest = build_manifest(
@@ -53,15 +49,16 @@ def _manifest(*, kind: str, role: str, render_id: str, request, audio_path: str,
                  media_record("poster", stored[poster_name], facts, still=True)],
         checks=checks, cost=costs.summary(),
         cover=_cover_record(request.cover and str(request.cover), inputs["cover"], request.cover_license),
-        flow_run_id=flow_run_id,
+        flow_run_id=flow_run_id, assets=assets,
     )
     return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)
 
 
-@task(name="manifest")
+@task(name="canvas-manifest")
 def finalize_canvas(*, plan: dict, clip: dict, **common) -> dict:
     """Write the Canvas's ``manifest.json`` with the cost log (and the post steps that ran on its
-    loop); publish outputs and manifest to ``out_dir``."""
+    loop; ``assets``: the licence entries of their reference images); publish outputs and manifest
+    to ``out_dir``."""
     post = {"post": clip["post"]} if clip.get("post") else {}
     return _manifest(
         kind="canvas", role="canvas", segment=(plan["start"], plan["end"]),
@@ -71,10 +68,11 @@ def finalize_canvas(*, plan: dict, clip: dict, **common) -> dict:
         generator=clip["generator"], params={"scene": plan["scene"], **post}, **common)
 
 
-@task(name="manifest")
+@task(name="video-manifest")
 def finalize_video(*, shots: list[dict], generator: dict, post: list[dict] | None = None, **common) -> dict:
     """Write the video's ``manifest.json`` with the cost log (and the post steps its shots went
-    through); publish outputs and manifest to ``out_dir``."""
+    through; ``assets``: the licence entries of their reference images); publish outputs and
+    manifest to ``out_dir``."""
     request, fps = common["request"], 30
     return _manifest(
         kind="video", role="video", segment=(0.0, common["analysis"]["audio"]["duration"]),
@@ -86,7 +84,7 @@ def finalize_video(*, shots: list[dict], generator: dict, post: list[dict] | Non
                 **({"post": post} if post else {})}, **common)
 
 
-@task(name="manifest")
+@task(name="generation-manifest")
 def finalize_generation(*, render_id: str, request: dict, plan: dict, clip: dict, stored: dict, checks: dict,
                         costs: CostLog, files: dict[str, str], out_dir: str, flow_run_id: str | None) -> dict:
     """Write a prompt's generation ``manifest.json``: the prompt (by its sha256) as the source, the
@@ -113,12 +111,13 @@ def finalize_generation(*, render_id: str, request: dict, plan: dict, clip: dict
     return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)
 
 
-@task(name="manifest")
+@task(name="edit-manifest")
 def finalize_edit(*, render_id: str, plan: dict, scenes: list[dict], clip: dict, inputs: dict, audio: str | None,
-                  seed: int, params: dict, stored: dict, checks: dict, costs: CostLog, files: dict[str, str],
-                  out_dir: str, flow_run_id: str | None) -> dict:
+                  seed: int, params: dict, licensing: list[dict], stored: dict, checks: dict, costs: CostLog,
+                  files: dict[str, str], out_dir: str, flow_run_id: str | None) -> dict:
     """Write a scene edit's ``manifest.json``: the track (or the scenes, by their sha256) as the
-    source, every scene as a shot with its transition; publish outputs and manifest to ``out_dir``."""
+    source, every scene as a shot with its transition, ``licensing`` the licence entries of its
+    scene images and reference image; publish outputs and manifest to ``out_dir``."""
     analysis, planned = plan["analysis"], plan["scenes"]
     facts = checks["probe"]
     video_name, poster_name = list(files)
@@ -137,6 +136,6 @@ def finalize_edit(*, render_id: str, plan: dict, scenes: list[dict], clip: dict,
         params={**params, "scenes": scenes},
         outputs=[media_record("video", stored[video_name], facts),
                  media_record("thumbnail", stored[poster_name], facts, still=True)],
-        checks=checks, cost=costs.summary(), cover=None, flow_run_id=flow_run_id,
+        checks=checks, cost=costs.summary(), cover=None, flow_run_id=flow_run_id, assets=licensing,
     )
     return _finish(manifest, costs=costs, stored=stored, files=files, out_dir=out_dir)

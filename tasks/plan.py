@@ -17,7 +17,7 @@ def _plan_key(context, parameters) -> str:
                      code=source_revision(beatframe.music.planning.__file__), **p)
 
 
-@task(name="plan-shots", cache_key_fn=_plan_key)
+@task(name="plan-canvas-shots", cache_key_fn=_plan_key)
 def plan_canvas_shots(analysis: dict, seconds: float, start: float | None, loop_mode: str,
                       scene: str) -> dict:
     """The looped window of the track, as a plan dict (see :class:`beatframe.music.planning.CanvasPlan`)."""
@@ -36,7 +36,7 @@ def _video_plan_key(context, parameters) -> str:
                      transitions=parameters["transitions"])
 
 
-@task(name="plan-shots", cache_key_fn=_video_plan_key)
+@task(name="plan-video-shots", cache_key_fn=_video_plan_key)
 def plan_video_shots(analysis: dict, transitions: bool = True) -> list[dict]:
     """The video's shots, covering every frame, as dicts (see :class:`beatframe.music.video_planning.VideoShot`)."""
     from beatframe.music.video_planning import plan_video
@@ -51,7 +51,7 @@ def _prompt_plan_key(context, parameters) -> str:
                      code=source_revision(beatframe.music.generation.__file__))
 
 
-@task(name="plan-shots", cache_key_fn=_prompt_plan_key)
+@task(name="plan-prompt-video", cache_key_fn=_prompt_plan_key)
 def plan_prompt_video(request: dict, seed: int) -> dict:
     """A prompt's render plan: template, frame size, tempo (see :class:`beatframe.music.generation.GenerationPlan`)."""
     from beatframe.music.generation import GenerationRequest, plan_generation
@@ -64,6 +64,8 @@ def choose_generator(choice: str | None, kind: str, size: tuple[int, int], secon
                      prompt: str | None = None) -> dict:
     """The generator this machine renders with (:func:`beatframe.models.backend.resolve_backend`): never
     cached, since it depends on the machine's GPU and model folders."""
+    from beatframe.infra.settings import get_settings
     from beatframe.models.backend import resolve_backend
 
-    return resolve_backend(choice, task=kind, size=tuple(size), seconds=seconds, prompt=prompt)
+    return resolve_backend(choice, task=kind, size=tuple(size), seconds=seconds, prompt=prompt,
+                           models_dir=get_settings().models_dir)

@@ -1,5 +1,5 @@
 """The post-production stage ("inpaint / lip-sync" in the render DAG): thin tasks around the plain
-functions of models/ — video-to-video transforms, inpainting, entity tracking — each reading a
+functions of models/ — video-to-video transforms, inpainting, entity following — each reading a
 clip, transforming it and encoding the result.
 
 Cached by the input's content hash, the options and the code's revision; outputs are staged under
@@ -71,12 +71,13 @@ def post_process(step: str, video: str, inputs: dict, options: dict, reference_i
 
         reference_frames = decode_frames(Path(reference_video))[0] if reference_video else None
         out, info = transform(frames, **options, reference_image=_load_image(reference_image),
-                              reference_frames=reference_frames, fps=fps)
+                              reference_frames=reference_frames, fps=fps, models_dir=get_settings().models_dir)
         fps = info.get("fps") or fps
     elif step == "inpaint":
         from beatframe.models.inpaint import inpaint_frames
 
-        out, info = inpaint_frames(frames, **options, replacement=_load_image(reference_image))
+        out, info = inpaint_frames(frames, **options, replacement=_load_image(reference_image),
+                                   models_dir=get_settings().models_dir)
     elif step == "lipsync":
         from beatframe.music.analysis.visemes import visemes_json
         from beatframe.models.lipsync import lipsync_frames
@@ -92,6 +93,11 @@ def post_process(step: str, video: str, inputs: dict, options: dict, reference_i
     return {**_encode(list(out), fps, key), "info": info}
 
 
+#: What each input of a step is to it: the role of the input's entry in a record's licensing.
+INPUT_ROLES = {"v2v": {"video": "source", "reference_image": "style_reference", "reference_video": "motion_reference"},
+               "inpaint": {"video": "source", "reference_image": "replacement"},
+               "lipsync": {"video": "source", "audio": "audio"}}
+
 #: What a render flow's ``post`` steps may do: keep every frame's size and the frame rate, so the
 #: shots still join and the output still meets its spec.
 RENDER_POST_MODES = {"v2v": ("enhancement", "colorization", "style_transfer"),
@@ -100,7 +106,8 @@ RENDER_POST_MODES = {"v2v": ("enhancement", "colorization", "style_transfer"),
 
 def check_render_post(steps: object) -> list[dict]:
     """A render flow's ``post`` parameter checked: ``[{"step": "v2v" | "inpaint", "options": {...},
-    "reference_image": path?}]``, each keeping size and frame rate (BadInputError naming the step)."""
+    "reference_image": path?, "license": the image's licence?}]``, each keeping size and frame rate
+    (BadInputError naming the step)."""
     if steps is None:
         return []
     if not isinstance(steps, list):
@@ -109,9 +116,11 @@ def check_render_post(steps: object) -> list[dict]:
         if not isinstance(step, dict) or step.get("step") not in RENDER_POST_MODES \
                 or not isinstance(step.get("options"), dict):
             raise BadInputError(f"post step {i} must be {{\"step\": \"v2v\" or \"inpaint\", \"options\": {{...}}}}")
-        unknown = set(step) - {"step", "options", "reference_image"}
+        unknown = set(step) - {"step", "options", "reference_image", "license"}
         if unknown:
             raise BadInputError(f"post step {i} has unknown fields {sorted(unknown)}")
+        if step.get("license") is not None and not step.get("reference_image"):
+            raise BadInputError(f"post step {i}: license is the licence of its reference_image; give both")
         mode = step["options"].get("mode")
         if mode not in RENDER_POST_MODES[step["step"]]:
             raise BadInputError(f"post step {i}: a render's {step['step']} mode is one of "
@@ -135,22 +144,35 @@ def apply_render_post(clip: dict, steps: list[dict]) -> dict:
     return clip
 
 
-def _track_key(context, parameters) -> str:
-    return cache_key("track", inputs=parameters["inputs"], entities=parameters["entities"],
+def render_post_licences(steps: list[dict]) -> list[dict]:
+    """The licensing entries of the reference images a render's ``post`` steps use, each with the
+    index of its step (``post_step``)."""
+    from beatframe.infra.cachekeys import sha256_file
+    from beatframe.music.manifest import licence_entry
+
+    return [{**licence_entry(role=INPUT_ROLES[step["step"]]["reference_image"],
+                             uri=Path(step["reference_image"]).resolve().as_uri(),
+                             sha256=sha256_file(Path(step["reference_image"])), declared=step.get("license")),
+             "post_step": i} for i, step in enumerate(steps) if step.get("reference_image")]
+
+
+def _follow_key(context, parameters) -> str:
+    return cache_key("follow", inputs=parameters["inputs"], entities=parameters["entities"],
                      code=source_revision(_MODELS))
 
 
-@task(name="track", cache_key_fn=_track_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+@task(name="follow-entities", cache_key_fn=_follow_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
-def track_entities(video: str, inputs: dict, entities: list[dict]) -> dict:
-    """The reference API's tracking report of ``entities`` (``[{name, entity_type, image}]``) in ``video``."""
+def follow_entities(video: str, inputs: dict, entities: list[dict]) -> dict:
+    """The reference API's consistency report of ``entities`` (``[{name, entity_type, image}]``) followed
+    through ``video``."""
     from beatframe.infra.encode import decode_frames
-    from beatframe.models.tracking import register_entity, track_report
+    from beatframe.models.following import follow_report, register_entity
 
     frames, _ = decode_frames(Path(video))
     registered = [register_entity(name=e["name"], entity_type=e.get("entity_type", "object"),
                                   reference_image=_load_image(e["image"])) for e in entities]
-    return track_report(frames, entities=registered)
+    return follow_report(frames, entities=registered)
 
 
 def _cover_key(context, parameters) -> str:
@@ -158,7 +180,7 @@ def _cover_key(context, parameters) -> str:
                      code=source_revision(_MODELS))
 
 
-@task(name="inpaint", cache_key_fn=_cover_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+@task(name="clean-cover", cache_key_fn=_cover_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def clean_cover(cover: str, cover_sha256: str, box: list[int]) -> dict:
     """The cover with the ``box`` region (a logo, a line of text: Spotify forbids both on a Canvas)

@@ -21,7 +21,7 @@ from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 _EDIT_SOURCES = (*RENDER_SOURCES, str(Path(beatframe.music.__file__).parent / "scenes.py"))
 
 
-@task(name="plan-shots")
+@task(name="plan-edit")
 def plan_edit(scenes: list[dict], analysis: dict | None, transition_seconds: float) -> dict:
     """The scenes on frames (see :func:`beatframe.music.scenes.plan_scene_edit`) and the analysis they move to."""
     from beatframe.music.scenes import plan_scene_edit
@@ -40,7 +40,7 @@ def _edit_key(context, parameters) -> str:
                      code=source_revision(*_EDIT_SOURCES))
 
 
-@task(name="generate-clip", cache_key_fn=_edit_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+@task(name="generate-edit-clip", cache_key_fn=_edit_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def render_edit(plan: dict, assets: dict, asset_sha256: dict, palette: list[str] | None, seed: int,
                 size: tuple[int, int], consistency: bool, backend: dict) -> dict:
@@ -87,7 +87,7 @@ def render_edit(plan: dict, assets: dict, asset_sha256: dict, palette: list[str]
             "generator": {"name": "+".join(names), "revision": "1"}}
 
 
-@task(name="stitch", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
+@task(name="stitch-edit", retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
 def stitch_edit(clip: dict, audio: str | None, render_key: str) -> dict:
     """The edit with the track muxed in as AAC (or as it is, silent), index first, and a poster."""
     from beatframe.infra.encode import extract_poster, remux_faststart

@@ -24,7 +24,7 @@ def _stitch_key(context, parameters) -> str:
                      code=source_revision(beatframe.infra.encode.__file__))
 
 
-@task(name="stitch", cache_key_fn=_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
+@task(name="stitch-canvas", cache_key_fn=_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=retry_on_transient)
 def stitch_canvas(clip: dict, render_key: str) -> dict:
     """Paths of the staged ``canvas.mp4`` and its poster ``canvas.jpg``."""
     staging = get_settings().cache_dir / "renders" / render_key
@@ -42,7 +42,7 @@ def _video_stitch_key(context, parameters) -> str:
                      code=source_revision(beatframe.music.video.__file__))
 
 
-@task(name="stitch", cache_key_fn=_video_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
+@task(name="stitch-video", cache_key_fn=_video_stitch_key, retries=RETRIES, retry_delay_seconds=RETRY_DELAYS,
       retry_condition_fn=retry_on_transient)
 def stitch_video(clips: list[str], audio: str, audio_sha256: str, render_key: str) -> dict:
     """Join the shot clips without re-encoding, mux the audio as AAC, extract a poster."""

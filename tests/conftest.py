@@ -142,17 +142,6 @@ def wait_render():
     return wait
 
 
-@pytest.fixture
-def models_dir_env(tmp_path, monkeypatch):
-    """An empty BEATFRAME_MODELS_DIR for one test (the cached settings re-read before and after)."""
-    from beatframe.infra.settings import get_settings
-
-    monkeypatch.setenv("BEATFRAME_MODELS_DIR", str(tmp_path))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
-
-
 def settled_task_runs(api_url: str, flow_run_ids: list, *, names: tuple[str, ...], timeout: float = 60.0) -> list[dict]:
     """The task runs of ``flow_run_ids`` whose names start with one of ``names``, once each is in a
     final state. A flow returns before the server has recorded its task runs' last states (they

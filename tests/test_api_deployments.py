@@ -24,6 +24,7 @@ def work_pool(prefect_server):
     """A process pool with the canvas and generate deployments (no video deployment: its renders must fail clearly)."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments.runner import EntrypointType
 
     from beatframe.flows.canvas import render_canvas
     from beatframe.flows.generate import generate_video
@@ -32,10 +33,10 @@ def work_pool(prefect_server):
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name=name, type="process"))
     # to_deployment().apply(): the deployment registered on the server, nothing built or pushed
-    render_canvas.from_source(source=str(REPO), entrypoint="beatframe.flows.canvas:render_canvas").to_deployment(
-        name="canvas", work_pool_name=name).apply()
-    generate_video.from_source(source=str(REPO), entrypoint="beatframe.flows.generate:generate_video").to_deployment(
-        name="generate", work_pool_name=name).apply()
+    render_canvas.to_deployment(
+        entrypoint_type=EntrypointType.MODULE_PATH, name="canvas", work_pool_name=name).apply()
+    generate_video.to_deployment(
+        entrypoint_type=EntrypointType.MODULE_PATH, name="generate", work_pool_name=name).apply()
     return name
 
 

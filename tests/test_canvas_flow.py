@@ -90,9 +90,10 @@ def test_rerun_is_served_from_cache_and_identical(first_render, song, tmp_path, 
     assert state.is_completed()
     from conftest import settled_task_runs
 
-    runs = settled_task_runs(prefect_server, [state.state_details.flow_run_id], names=("analyze", "generate-clip"))
+    runs = settled_task_runs(prefect_server, [state.state_details.flow_run_id],
+                             names=("analyze", "generate-canvas-clip"))
     by_name = {run["name"].rsplit("-", 1)[0]: run["state"]["name"] for run in runs}
-    assert by_name["analyze"] == "Cached" and by_name["generate-clip"] == "Cached"
+    assert by_name["analyze"] == "Cached" and by_name["generate-canvas-clip"] == "Cached"
     assert (tmp_path / "canvas.mp4").read_bytes() == (out / "canvas.mp4").read_bytes()
 
 

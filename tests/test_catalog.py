@@ -79,7 +79,7 @@ def test_catalog_with_a_corrupt_track_completes_the_others_and_reruns_from_cache
     children = [f["id"] for f in flows]
     from conftest import settled_task_runs
 
-    runs = settled_task_runs(prefect_server, children, names=("analyze", "generate-clip"))
+    runs = settled_task_runs(prefect_server, children, names=("analyze", "generate-canvas-clip"))
     generated = [r["state"]["name"] for r in runs]
     # The two finished tracks are served from cache; only the broken one is tried (and fails) again.
     assert generated.count("Cached") == 4 and set(generated) == {"Cached", "Failed"}

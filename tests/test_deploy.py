@@ -299,7 +299,7 @@ class CommandChecker:
             self.problem(run, f"{program!r} is not a program of image {run.image or 'the host'}")
 
     def check_beatframe(self, run: Run) -> None:
-        from beatframe.cli import build_parser
+        from beatframe.cli.main import build_parser
 
         try:
             build_parser().parse_args(run.argv[1:])
@@ -562,11 +562,15 @@ def test_dockerfiles():
             assert "python3.11" in path.read_text()
             assert re.search(r"ARG TORCH_INDEX_URL=https://download\.pytorch\.org/whl/cu\d+", path.read_text())
             assert "ARG XFORMERS_VERSION" in path.read_text()
+            # the CUDA build of the gen extra's pin, then the package with the gen extra
+            assert "torch==${TORCH_VERSION}" in path.read_text() and "ARG TORCH_VERSION=2.13.0" in path.read_text()
+            assert "torch==2.13.0" in (ROOT / "pyproject.toml").read_text()
+            assert re.search(r"pip install [^\n]*'\.\[gen,s3\]'", path.read_text())
         else:
+            # the API and CPU workers are the core install: no generative stack
             assert resolved.startswith("python:3.11-slim"), resolved
-            assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in path.read_text()
-        assert "torch==${TORCH_VERSION}" in path.read_text() and "ARG TORCH_VERSION=2.13.0" in path.read_text()
-        assert "torch==2.13.0" in (ROOT / "pyproject.toml").read_text()  # the pin the images build against
+            assert "torch" not in "".join(df.all("RUN")) and "gen" not in "".join(df.all("RUN")), path.name
+            assert re.search(r"pip install [^\n]*'\.\[s3\]'", path.read_text())
         user = df.last("USER")
         assert user and user.split(":")[0] not in ("root", "0"), f"{path.name}: runs as root"
         assert df.last("WORKDIR") == APP

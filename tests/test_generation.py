@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from beatframe.infra.errors import BadInputError
-from beatframe.music.generation import (GenerationRequest, estimate_seconds, frame_size, generation_timeline,
-                                  plan_generation, style_for)
+from beatframe.music.generation import (GenerationRequest, frame_size, generation_timeline, plan_generation,
+                                  style_for)
 
 
 @pytest.mark.parametrize("resolution, ratio, size", [
@@ -42,8 +42,6 @@ def test_the_plan_and_its_pulse():
     assert np.allclose(np.diff(timeline.beats), 60 / 128) and timeline.downbeats == timeline.beats[::4]
     assert not timeline.periodic and timeline.energy.shape == (180,) and 0 <= timeline.energy.min()
     assert np.array_equal(timeline.energy, generation_timeline(plan).energy)  # deterministic
-    assert estimate_seconds(plan) > estimate_seconds(plan_generation(request.model_copy(
-        update={"resolution": "480p"}), seed=11))
     with pytest.raises(BadInputError, match="procedural, up to 4096 px"):
         plan_generation(request.model_copy(update={"resolution": "8k"}), seed=1)
 

@@ -108,7 +108,8 @@ def test_remove_restores_the_background_without_flicker():
     assert info["filled_from_video"] > 0.95  # the pan shows everything the logo hides
     x0, y0, x1, y1 = BOX
     ssim = [_ssim(o, c)[y0:y1, x0:x1].mean() for o, c in zip(out, clean)]
-    assert np.mean(ssim) >= 0.9 and np.min(ssim) >= 0.85, ssim
+    # the README claims SSIM 0.998 on this planted logo (measured 0.9979 mean, 0.9965 worst frame)
+    assert np.mean(ssim) >= 0.995 and np.min(ssim) >= 0.99, ssim
     region = _region()
     assert _flicker(out, region) <= 1.2
     # beyond the grown region and its feather the frames are untouched

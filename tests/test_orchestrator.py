@@ -276,17 +276,12 @@ def test_installed_models_finds_diffusers_folders(tmp_path):
     assert installed_models(tmp_path / "missing") == ["procedural", "cover-art"]
 
 
-@pytest.fixture
-def models_dir(models_dir_env):
-    return models_dir_env
-
-
-def test_available_defaults_to_beatframe_models_dir(models_dir):
+def test_the_installed_models_are_the_candidates(tmp_path):
     kw = dict(prompt=SIMPLE, duration_seconds=5, resolution="480p", free_vram_gb=10.0)
-    rec = select_model(**kw)
-    assert rec.recommended_model == "procedural" and "under BEATFRAME_MODELS_DIR" in rec.reason
-    _install(models_dir, "Wan2.1-T2V-1.3B-Diffusers")
-    assert select_model(**kw).recommended_model == "wan2.1-t2v-1.3b"
+    rec = select_model(**kw, available=installed_models(tmp_path))
+    assert rec.recommended_model == "procedural" and "no t2v model is installed" in rec.reason
+    _install(tmp_path, "Wan2.1-T2V-1.3B-Diffusers")
+    assert select_model(**kw, available=installed_models(tmp_path)).recommended_model == "wan2.1-t2v-1.3b"
 
 
 # -- the catalog ---------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Post-production as Prefect flows and CLI commands (beatframe.flows.post, beatframe.cli.post): a v2v
-transform and entity tracking on synthesized clips, with their records; bad input exits 2."""
+transform and entity following on synthesized clips, with their records; bad input exits 2."""
 
 from __future__ import annotations
 
@@ -49,13 +49,13 @@ def test_a_v2v_interpolation_runs_as_a_flow_and_records_itself(tmp_path):
     assert (tmp_path / "out" / "v2v.mp4").stat().st_size > 0
 
 
-def test_tracking_runs_as_a_flow(tmp_path):
-    from beatframe.flows.post import track_video
+def test_following_runs_as_a_flow(tmp_path):
+    from beatframe.flows.post import follow_video
 
     boxes = _clip(tmp_path / "clip.mp4")
     cv2.imwrite(str(tmp_path / "ref.png"), cv2.cvtColor(_object(), cv2.COLOR_RGB2BGR))
-    report = track_video(video=str(tmp_path / "clip.mp4"), entities=[{"name": "square", "image": str(tmp_path / "ref.png")}],
-                         out_dir=str(tmp_path / "out"))
+    report = follow_video(video=str(tmp_path / "clip.mp4"), entities=[{"name": "square", "image": str(tmp_path / "ref.png")}],
+                          out_dir=str(tmp_path / "out"))
     timeline = {p["frame"]: p["bbox"] for p in report["entity_timelines"]["square"]}
 
     def iou(a, b):
@@ -65,14 +65,17 @@ def test_tracking_runs_as_a_flow(tmp_path):
         return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
     assert np.mean([iou(timeline.get(i, (0, 0, 1, 1)), box) for i, box in enumerate(boxes)]) >= 0.7
-    assert report["frames_analyzed"] == 24 and (tmp_path / "out" / "track.json").is_file()
+    assert report["frames_analyzed"] == 24 and (tmp_path / "out" / "follow.json").is_file()
 
 
 @pytest.mark.parametrize("args, says", [
     (["v2v", "missing.mp4", "--mode", "upscale"], "does not exist"),
     (["v2v", "clip.txt", "--mode", "upscale"], "not a readable video"),
-    (["v2v", "clip.mp4", "--mode", "style_transfer"], "reference"),
-    (["track", "clip.mp4", "--reference", "nameonly"], "NAME=IMAGE"),
+    (["v2v", "clip.mp4", "--mode", "style_transfer"], "--reference is required by mode 'style_transfer'"),
+    (["v2v", "clip.mp4", "--mode", "enhancement", "--palette", "neon"], "--palette does not apply"),
+    (["v2v", "clip.mp4", "--mode", "colorization", "--palette", "neon", "--reference", "clip.mp4"],
+     "--palette cannot be given with --reference"),
+    (["follow", "clip.mp4", "--reference", "nameonly"], "NAME=IMAGE"),
 ])
 def test_cli_post_commands_exit_2_with_one_line(tmp_path, args, says):
     _clip(tmp_path / "clip.mp4", frames=4)
@@ -114,6 +117,23 @@ def test_inpaint_removes_a_planted_logo_as_a_flow(tmp_path):
         first = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
     # the logo's texture is gone: the region is the gradient again, within a few grey levels
     assert np.abs(first[44:84, 104:144] - background[44:84, 104:144]).mean() < 12
+
+
+def test_the_licence_of_every_input_reaches_the_post_record(tmp_path):
+    from beatframe.flows.post import post_video
+    from beatframe.music.manifest import UNDECLARED
+
+    _clip(tmp_path / "clip.mp4", frames=6)
+    cv2.imwrite(str(tmp_path / "logo.png"), cv2.cvtColor(_object(), cv2.COLOR_RGB2BGR))
+    asset = {"license": "CC-BY-4.0", "attribution": "Logo by Ada", "rights_holder": "Ada L.", "asset": "ast_logo"}
+    record = post_video(video=str(tmp_path / "clip.mp4"), step="inpaint", out_dir=str(tmp_path / "out"),
+                        options={"mode": "replace", "box": [20, 20, 80, 80]}, reference_image=str(tmp_path / "logo.png"),
+                        licenses={"reference_image": asset})
+    source, replacement = record["licensing"]["assets"]
+    assert source == {**source, "role": "source", "license": UNDECLARED, "source": (tmp_path / "clip.mp4").as_uri()}
+    assert replacement == {**replacement, **asset, "role": "replacement", "source": (tmp_path / "logo.png").as_uri()}
+    assert len(replacement["sha256"]) == 64
+    assert json.loads((tmp_path / "out" / "post.json").read_text())["licensing"] == record["licensing"]
 
 
 def test_a_canvas_can_remove_a_logo_from_its_cover_first(song, tmp_path):
@@ -173,16 +193,24 @@ def test_render_flows_run_post_steps_on_their_clips(song, tmp_path):
     from beatframe.infra.errors import BadInputError
     from beatframe.flows.canvas import render_canvas
 
-    steps = [{"step": "v2v", "options": {"mode": "colorization", "palette": "sepia", "strength": 1.0}}]
+    cv2.imwrite(str(tmp_path / "badge.png"), cv2.cvtColor(_object(), cv2.COLOR_RGB2BGR))
+    steps = [{"step": "v2v", "options": {"mode": "colorization", "palette": "sepia", "strength": 1.0}},
+             {"step": "inpaint", "options": {"mode": "replace", "box": [0, 0, 48, 48], "feather_radius": 2},
+              "reference_image": str(tmp_path / "badge.png"), "license": "CC-BY-4.0"}]
     manifest = render_canvas(audio=str(song), out_dir=str(tmp_path / "canvas"), seconds=4.0, template="mono-grid",
                              post=steps)
     assert manifest["checks"]["spec_ok"] and manifest["checks"]["loop"]["seam_ratio"] <= 1.5
-    assert manifest["generator"]["params"]["post"][0]["mode"] == "colorization"
+    assert [p["mode"] for p in manifest["generator"]["params"]["post"]] == ["colorization", "replace"]
+    # the replacement image's licence reaches the Canvas's manifest
+    [badge] = manifest["licensing"]["assets"]
+    assert badge == {**badge, "role": "replacement", "license": "CC-BY-4.0", "post_step": 1,
+                     "source": (tmp_path / "badge.png").as_uri()}
     import av
 
     with av.open(str(tmp_path / "canvas" / "canvas.mp4")) as container:
         frame = next(container.decode(video=0)).to_ndarray(format="rgb24").astype(float)
     assert frame[..., 0].mean() > frame[..., 2].mean() + 5  # the black-and-white grid is sepia now
-    for bad in ([{"step": "v2v", "options": {"mode": "upscale"}}], [{"step": "lipsync", "options": {}}]):
+    for bad in ([{"step": "v2v", "options": {"mode": "upscale"}}], [{"step": "lipsync", "options": {}}],
+                [{"step": "v2v", "options": {"mode": "enhancement"}, "license": "CC0-1.0"}]):
         with pytest.raises(BadInputError):
             render_canvas(audio=str(song), out_dir=str(tmp_path / "bad"), post=bad)

@@ -34,9 +34,9 @@ import pytest
 from cdp import Browser, chromium_path, group_members, stop_group
 
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
-#: The Canvas flow's stages as task names (each run's name adds a suffix: generate-clip-8e6).
-STAGE_TASKS = ["fetch-inputs", "hash-inputs", "analyze", "plan-shots", "choose-generator", "generate-clip",
-               "stitch", "check", "upload", "manifest"]
+#: The Canvas flow's stages as task names (each run's name adds a suffix: generate-canvas-clip-8e6).
+STAGE_TASKS = ["fetch-inputs", "hash-inputs", "analyze", "plan-canvas-shots", "choose-generator",
+               "generate-canvas-clip", "stitch-canvas", "check-canvas", "upload", "canvas-manifest"]
 #: What the UI shows when it cannot reach the API it was told about (a wrong PREFECT_UI_API_URL).
 UI_API_ERROR = "Can't connect to Server API"
 PAGE_TIMEOUT_S = 45.0

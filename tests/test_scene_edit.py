@@ -1,5 +1,6 @@
 """Multi-shot scene edits (beatframe.music.scenes, beatframe.flows.scene_edit): scenes planned on a pulse or on a
-track's downbeats, transitions that really blend, one palette for consistency, bad scenes named."""
+track's downbeats, transitions that really blend, one palette for consistency, bad scenes named, the licence of
+every image in the manifest."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def test_consistency_paints_every_scene_in_one_palette():
     ([{"prompt": "x", "duration": 2, "transition": "spin"}], "transition must be"),
     ([{"template": "no-such", "duration": 2}], "no-such"), ([{"prompt": "x", "duration": -1}], "scene 0"),
     ([{"prompt": "x", "duration": 0.2}, {"prompt": "y", "duration": 2}], "at least 0.5 s"),
+    ([{"prompt": "x", "duration": 2, "license": "CC0-1.0"}], "scene 0: .*give them with an asset"),
 ])
 def test_bad_scenes_are_named(scenes, says):
     with pytest.raises(BadInputError, match=says):
@@ -86,6 +88,33 @@ def test_an_edit_renders_with_blended_transitions(tmp_path):
     assert np.abs(blended[60] - blended[59]).mean() < 0.5 * np.abs(cut[60] - cut[59]).mean()
     # half-way through, the crossfade shows both scenes: it is far from each of them alone
     assert np.abs(blended[67] - cut[67]).mean() > 5
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_the_licence_of_every_image_an_edit_uses_reaches_its_manifest(tmp_path):
+    import cv2
+
+    from beatframe.flows.scene_edit import render_scene_edit
+
+    y, x = np.mgrid[0:320, 0:400]
+    for name, image in (("photo.png", np.stack([x % 256, y % 256, (x + y) % 256], -1)),
+                        ("palette.png", np.stack([y % 256, x % 256, 255 - y % 256], -1))):
+        cv2.imwrite(str(tmp_path / name), image.astype(np.uint8))
+    licence = {"license": "CC-BY-4.0", "attribution": "Photo by Ada", "rights_holder": "Ada L."}
+    scenes = [{"template": "aurora-particles", "duration": 1},
+              {"asset": str(tmp_path / "photo.png"), "duration": 1, "transition": "cut", **licence}]
+    manifest = render_scene_edit(scenes=scenes, size="512x288", out_dir=str(tmp_path / "out"),
+                                 reference_image=str(tmp_path / "palette.png"), reference_license="CC0-1.0")
+    written = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert written["schema"] == "beatframe.manifest/1" and written["licensing"] == manifest["licensing"]
+    scene, reference = manifest["licensing"]["assets"]
+    assert scene == {**scene, **licence, "role": "scene", "scene": 1, "source": (tmp_path / "photo.png").as_uri()}
+    assert len(scene["sha256"]) == 64
+    assert reference == {**reference, "role": "reference", "license": "CC0-1.0",
+                         "source": (tmp_path / "palette.png").as_uri()}
+    # a licence changes no frame: the pulse an edit without a track moves to is the same without one
+    bare = [{k: v for k, v in s.items() if k not in licence} for s in scenes]
+    assert plan_scene_edit(bare)[1].audio.sha256 == plan_scene_edit(scenes)[1].audio.sha256
 
 
 @pytest.mark.parametrize("content, says", [

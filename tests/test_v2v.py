@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 
 import cv2
@@ -262,29 +263,32 @@ def test_info_describes_the_run(clip):
 
 
 @pytest.fixture
-def models_dir(models_dir_env):
-    return models_dir_env
+def models_dir(tmp_path):
+    """An empty models folder for one test, given to ``transform`` as the post task gives it the settings' one."""
+    return tmp_path
 
 
 def test_style_transfer_without_a_model_folder_runs_on_the_cpu(clip, models_dir):
+    with_models = functools.partial(transform, models_dir=models_dir)
     ref = _texture(64, 64, seed=7)
-    out, info = transform(clip[:3], mode="style_transfer", reference_image=ref)
+    out, info = with_models(clip[:3], mode="style_transfer", reference_image=ref)
     assert info["backend"] == "opencv" and info["model"] is None
     assert info["reason"] == (f"no model folder {models_dir / DEFAULT_IMG2IMG_MODEL} "
                               "(model_index.json missing); the CPU path ran")
-    cpu, _ = transform(clip[:3], mode="style_transfer", reference_image=ref, prompt="a cat")
+    cpu, _ = with_models(clip[:3], mode="style_transfer", reference_image=ref, prompt="a cat")
     assert all(np.array_equal(a, b) for a, b in zip(out, cpu))  # the prompt needs a model
-    _, info = transform(clip[:2], mode="enhancement")
+    _, info = with_models(clip[:2], mode="enhancement")
     assert info["backend"] == "opencv" and info["reason"].endswith("the CPU path ran")
-    _, info = transform(clip[:2], mode="interpolation")  # no diffusion path: nothing to explain
+    _, info = with_models(clip[:2], mode="interpolation")  # no diffusion path: nothing to explain
     assert info["backend"] == "opencv" and info["reason"] is None
     with pytest.raises(BadInputError, match="image-to-image model 'mine': no model folder"):
-        transform(clip[:2], mode="style_transfer", reference_image=ref, model="mine")
+        with_models(clip[:2], mode="style_transfer", reference_image=ref, model="mine")
 
 
 def test_style_transfer_uses_a_local_diffusion_model(models_dir, monkeypatch):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
+    with_models = functools.partial(transform, models_dir=models_dir)
     build_tiny_sd(models_dir / DEFAULT_IMG2IMG_MODEL)
     build_tiny_sd(models_dir / "other", seed=1)
 
@@ -297,39 +301,40 @@ def test_style_transfer_uses_a_local_diffusion_model(models_dir, monkeypatch):
     frames = _pan(_texture(120, 120, seed=1), 4, dx=2.0, size=(64, 64))
     ref = _texture(64, 64, seed=7, tint=(1.0, 0.55, 0.2))
     run = dict(mode="style_transfer", reference_image=ref, prompt="a neon cat", steps=2)
-    out, info = transform(frames, seed=3, **run)
+    out, info = with_models(frames, seed=3, **run)
     assert info["backend"] == "diffusers" and info["model"] == DEFAULT_IMG2IMG_MODEL
     assert info["reason"] is None
     assert info["details"]["prompt"] == "a neon cat" and info["details"]["seed"] == 3
     assert len(out) == len(frames) and all(f.shape == (64, 64, 3) and f.dtype == np.uint8
                                            for f in out)
     assert not np.array_equal(out[0], frames[0])
-    again, _ = transform(frames, seed=3, **run)
+    again, _ = with_models(frames, seed=3, **run)
     assert all(np.array_equal(a, b) for a, b in zip(out, again))
-    other, _ = transform(frames[:2], seed=4, **run)
+    other, _ = with_models(frames[:2], seed=4, **run)
     assert not np.array_equal(out[0], other[0])
-    _, info = transform(frames[:2], model="other", **run)
+    _, info = with_models(frames[:2], model="other", **run)
     assert info["backend"] == "diffusers" and info["model"] == "other"
 
 
 def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models_dir):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
+    with_models = functools.partial(transform, models_dir=models_dir)
     from beatframe.models.v2v import _to_lab
 
     build_tiny_sd(models_dir / DEFAULT_IMG2IMG_MODEL)
     frames = _pan(_texture(120, 120, seed=1), 3, dx=2.0, size=(64, 64))
-    enhanced, info = transform(frames, mode="enhancement", seed=2, steps=2)
+    enhanced, info = with_models(frames, mode="enhancement", seed=2, steps=2)
     assert info["backend"] == "diffusers" and info["model"] == DEFAULT_IMG2IMG_MODEL
     assert info["details"]["denoising_strength"] == 0.35  # the default 0.7, capped: no invented content
     assert "noise_sigma" in info["details"] and info["details"]["prompt"].startswith("a sharp")
     assert all(f.shape == (64, 64, 3) for f in enhanced) and not np.array_equal(enhanced[0], frames[0])
-    again, _ = transform(frames, mode="enhancement", seed=2, steps=2)
+    again, _ = with_models(frames, mode="enhancement", seed=2, steps=2)
     assert all(np.array_equal(a, b) for a, b in zip(enhanced, again))
 
     grey = [np.repeat(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2) for f in frames]
-    coloured, info = transform(grey, mode="colorization", palette="sunset", strength=1.0, seed=2, steps=2,
-                               temporal_consistency=0.0, prompt="a warm sunset")
+    coloured, info = with_models(grey, mode="colorization", palette="sunset", strength=1.0, seed=2, steps=2,
+                                 temporal_consistency=0.0, prompt="a warm sunset")
     assert info["backend"] == "diffusers" and info["details"]["denoising_strength"] == 0.6
     assert info["details"]["palette"] == "sunset" and info["details"]["prompt"] == "a warm sunset"
     for source, out in zip(grey, coloured):
@@ -342,39 +347,42 @@ def test_enhancement_and_colorization_finish_with_a_local_diffusion_model(models
 def test_upscale_uses_a_local_super_resolution_model(models_dir):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
+    with_models = functools.partial(transform, models_dir=models_dir)
     from beatframe.models.v2v import DEFAULT_UPSCALE_MODEL
 
     frames = _pan(_texture(120, 120, seed=1), 2, dx=2.0, size=(28, 36))  # sides not multiples of 8
-    _, info = transform(frames, mode="upscale")
+    _, info = with_models(frames, mode="upscale")
     assert info["backend"] == "opencv" and DEFAULT_UPSCALE_MODEL in info["reason"]
     build_tiny_upscaler(models_dir / DEFAULT_UPSCALE_MODEL)
-    out, info = transform(frames, mode="upscale", factor=3, seed=5, steps=2, temporal_consistency=0.0)
+    out, info = with_models(frames, mode="upscale", factor=3, seed=5, steps=2, temporal_consistency=0.0)
     assert info["backend"] == "diffusers" and info["model"] == DEFAULT_UPSCALE_MODEL and info["reason"] is None
     assert info["size_out"] == [108, 84] and all(f.shape == (84, 108, 3) for f in out)
     assert info["details"]["factor"] == 3 and info["details"]["seed"] == 5
-    again, _ = transform(frames, mode="upscale", factor=3, seed=5, steps=2, temporal_consistency=0.0)
+    again, _ = with_models(frames, mode="upscale", factor=3, seed=5, steps=2, temporal_consistency=0.0)
     assert all(np.array_equal(a, b) for a, b in zip(out, again))
-    plain, _ = transform(frames, mode="upscale", factor=3, strength=0.0)
+    plain, _ = with_models(frames, mode="upscale", factor=3, strength=0.0)
     assert not np.array_equal(out[0], plain[0])
     big = _pan(_texture(700, 700, seed=1), 1, dx=0.0, size=(600, 520))
-    _, info = transform(big, mode="upscale", temporal_consistency=0.0)  # over the model's 512 px: the CPU path
+    _, info = with_models(big, mode="upscale", temporal_consistency=0.0)  # over the model's 512 px: the CPU path
     assert info["backend"] == "opencv" and "512" in info["reason"]
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mode="cartoon"), "unknown v2v mode"),
-    (dict(mode="style_transfer"), "needs a reference_image"),
-    (dict(mode="motion_transfer"), "needs reference_frames"),
+    (dict(mode="style_transfer"), "reference_image is required"),
+    (dict(mode="motion_transfer"), "reference_frames is required"),
     (dict(mode="enhancement", strength=1.5), "strength"),
     (dict(mode="enhancement", strength=True), "strength"),
     (dict(mode="enhancement", temporal_consistency=-0.1), "temporal_consistency"),
     (dict(mode="enhancement", preserve_motion="yes"), "preserve_motion"),
     (dict(mode="enhancement", fps=0), "fps"),
     (dict(mode="upscale", factor=8), "factor"),
-    (dict(mode="enhancement", reference_image=np.zeros((32, 32, 3), np.uint8)), "not used"),
-    (dict(mode="upscale", reference_frames=[np.zeros((32, 32, 3), np.uint8)] * 2), "not used"),
+    (dict(mode="enhancement", reference_image=np.zeros((32, 32, 3), np.uint8)), "does not apply"),
+    (dict(mode="upscale", reference_frames=[np.zeros((32, 32, 3), np.uint8)] * 2), "does not apply"),
     (dict(mode="colorization", palette="rainbow"), "unknown palette"),
-    (dict(mode="enhancement", palette="sepia"), "not used"),
+    (dict(mode="enhancement", palette="sepia"), "does not apply"),
+    (dict(mode="colorization", palette="sepia", reference_image=np.zeros((32, 32, 3), np.uint8)),
+     "palette cannot be given with reference_image"),
     (dict(mode="interpolation", prompt="a cat"), "prompt is not used by interpolation"),
     (dict(mode="motion_transfer", reference_frames=[np.zeros((32, 32, 3), np.uint8)] * 2, model="sd"),
      "model is not used by motion_transfer"),

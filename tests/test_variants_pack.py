@@ -58,3 +58,64 @@ def test_a_canvas_expands_to_a_video_in_the_same_style(short_song, tmp_path):
     video = json.loads((tmp_path / "video" / "manifest.json").read_text())
     assert video["template"]["name"] == "mono-grid" and video["generator"]["seed"] == 11
     assert main(["video", str(short_song), "--like", str(tmp_path / "nope.json")]) == 2
+
+
+# --- bad input through the CLI: exit 2, one line, nothing written --------------------------------
+
+def assert_refused(proc, *leftovers) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("beatframe: error:"), proc.stderr
+    assert not [path for path in leftovers if path.exists()]
+
+
+@pytest.mark.parametrize("case", ["empty", "not_audio", "silence", "missing", "no_templates", "unknown_template",
+                                  "count", "seed"])
+def test_bad_variants_exit_2_before_anything_is_written(short_song, tmp_path, case):
+    from test_canvas_flow import run_cli, write_bad_inputs
+
+    bad = write_bad_inputs(tmp_path)
+    audio, args = {
+        "empty": (bad["empty"], []), "not_audio": (bad["not_audio"], []), "silence": (bad["silence"], []),
+        "missing": (tmp_path / "nope.wav", []),
+        "no_templates": (short_song, ["--templates", " , "]),
+        "unknown_template": (short_song, ["--templates", "mono-grid,no-such-template"]),
+        "count": (short_song, ["--count", "0"]),
+        # the first seed is valid, the second variant's is not
+        "seed": (short_song, ["--seed", str(2**32 - 1), "--count", "2"]),
+    }[case]
+    out = tmp_path / "variants"
+    assert_refused(run_cli("variants", str(audio), "--out", str(out), *args, cwd=tmp_path), out)
+
+
+@pytest.mark.parametrize("case", ["empty", "lying_header", "unknown_template", "seed", "cover", "out_is_a_file"])
+def test_bad_pack_exits_2_before_anything_is_written(short_song, tmp_path, case):
+    from test_canvas_flow import run_cli, write_bad_inputs
+
+    bad = write_bad_inputs(tmp_path)
+    fake_cover = tmp_path / "cover.png"
+    fake_cover.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    out = tmp_path / "pack"
+    audio, args = {
+        "empty": (bad["empty"], []), "lying_header": (bad["lying_header"], []),
+        "unknown_template": (short_song, ["--template", "no-such-template"]),
+        "seed": (short_song, ["--seed", "-1"]),
+        "cover": (short_song, ["--cover", str(fake_cover)]),
+        "out_is_a_file": (short_song, ["--out", str(a_file)]),
+    }[case]
+    proc = run_cli("pack", str(audio), "--out", str(out), *args, cwd=tmp_path)
+    assert_refused(proc, out, tmp_path / "pack.zip", tmp_path / "out")
+    assert a_file.read_text() == "x"
+
+
+def test_a_catalog_with_an_unknown_template_exits_2_before_anything_is_written(short_song, tmp_path):
+    from test_canvas_flow import run_cli
+
+    listing = tmp_path / "tracks.csv"
+    listing.write_text(f"path,template\n{short_song},mono-grid\n{short_song},no-such-template\n")
+    out = tmp_path / "catalog"
+    for args in ([str(listing)], [str(short_song.parent), "--template", "no-such-template"],
+                 [str(tmp_path / "no-such-folder")]):
+        assert_refused(run_cli("catalog", *args, "--out", str(out), cwd=tmp_path), out)

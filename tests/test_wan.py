@@ -251,18 +251,24 @@ def test_loading_never_touches_the_network(models_dir, monkeypatch):
         assert loaded.device.type == "cpu" and loaded.dtype == torch.float32
 
 
-def test_models_dir_comes_from_the_environment(models_dir, monkeypatch):
+def test_models_dir_comes_from_the_environment_through_the_generate_task(models_dir, monkeypatch):
     from beatframe.infra.settings import get_settings
+    from beatframe.models.backend import resolve_backend
+    from beatframe.tasks.generate import make_generator
 
+    backend = resolve_backend({"name": "wan-t2v", "model": "tiny-t2v", "device": "cpu"}, task="t2v", size=(32, 32),
+                              seconds=1.0, models_dir=models_dir)
+    clip = dict(template="neon-pulse", section="chorus", energy=0.5)
     monkeypatch.setenv("BEATFRAME_MODELS_DIR", str(models_dir))
     get_settings.cache_clear()
     try:
-        gen = get_generator("wan-t2v", model="tiny-t2v", **TINY)
-        assert gen.folder == models_dir / "tiny-t2v"
+        assert make_generator(backend, None, **clip).folder == models_dir / "tiny-t2v"
         monkeypatch.delenv("BEATFRAME_MODELS_DIR")
         get_settings.cache_clear()
         with pytest.raises(BadInputError, match="BEATFRAME_MODELS_DIR is not set"):
-            get_generator("wan-t2v", model="tiny-t2v", **TINY)
+            make_generator(backend, None, **clip)
+        with pytest.raises(BadInputError, match="BEATFRAME_MODELS_DIR is not set"):
+            get_generator("wan-t2v", model="tiny-t2v", **TINY)  # the models never read it themselves
     finally:
         get_settings.cache_clear()
 

@@ -72,11 +72,11 @@ def test_a_tiny_wan_canvas_renders_through_the_flow_and_passes_the_judge(models_
 
 
 def test_auto_picks_the_cpu_generator_without_a_gpu(models_dir):
-    backend = resolve_backend("auto", task="t2v", size=(720, 1280), seconds=4.0)
+    backend = resolve_backend("auto", task="t2v", size=(720, 1280), seconds=4.0, models_dir=models_dir)
     assert backend["generator"] == "procedural" and "GPU" in backend["reason"]
     assert resolve_backend(None, task="i2v", size=(720, 1280), seconds=4.0, models_dir=models_dir / "none")[
         "generator"] == "cover-art"
-    explicit = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0)
+    explicit = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0, models_dir=models_dir)
     assert (explicit["generator"], explicit["model"], explicit["compute"]) == (
         "wan-t2v", "Wan2.1-T2V-1.3B-Diffusers", "cpu")
 
@@ -85,9 +85,9 @@ def test_batch_packing_options_reach_the_generator_but_not_the_cache_keys(models
     from beatframe.models.backend import frames_fields
     from beatframe.tasks.generate import make_generator
 
-    plain = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0)
+    plain = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0, models_dir=models_dir)
     packed = resolve_backend({**TINY, "max_batch": 4, "vram_budget_gb": 20}, task="t2v", size=(720, 1280),
-                             seconds=4.0)
+                             seconds=4.0, models_dir=models_dir)
     assert (packed["max_batch"], packed["vram_budget_gb"]) == (4, 20)
     assert frames_fields(packed) == frames_fields(plain)  # the same clips: the same cache entries
     options = make_generator(packed, None, template="neon-pulse", section="chorus", energy=0.8).options
@@ -108,7 +108,7 @@ def test_bad_generator_choices_are_named(choice, says):
 
 def test_a_wan_generator_for_the_other_task_is_refused(models_dir):
     with pytest.raises(BadInputError, match="starts from an image"):
-        resolve_backend("wan-i2v", task="t2v", size=(720, 1280), seconds=4.0)
+        resolve_backend("wan-i2v", task="t2v", size=(720, 1280), seconds=4.0, models_dir=models_dir)
 
 
 def test_out_of_memory_steps_down_instead_of_retrying_the_same(models_dir, monkeypatch):
@@ -141,7 +141,7 @@ def test_out_of_memory_steps_down_instead_of_retrying_the_same(models_dir, monke
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return "frames"
 
-    backend = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0)
+    backend = resolve_backend(TINY, task="t2v", size=(720, 1280), seconds=4.0, models_dir=models_dir)
     result, record = generate._render_with_backend(backend, render, template="neon-pulse")
     assert result == "frames" and len(made) == 3
     assert made[1].offload and made[2].max_area < made[1].max_area  # offload first, then a smaller frame

@@ -1,8 +1,8 @@
 """Signed, expiring download URLs for outputs: presigned GETs on S3, HMAC-signed API links for the
 local store (served by ``GET /v1/files/{key}``).
 
-Environment: ``BEATFRAME_SECRET_KEY`` signs local links; without it a random key is created once
-in ``$BEATFRAME_DATA_DIR/secret.key`` (mode 0600).
+The settings' ``secret_key`` (``BEATFRAME_SECRET_KEY``) signs local links; without it a random key
+is created once in ``$BEATFRAME_DATA_DIR/secret.key`` (mode 0600).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ DOWNLOAD_TTL = timedelta(hours=1)
 
 
 def signing_secret(settings) -> bytes:
-    configured = os.environ.get("BEATFRAME_SECRET_KEY")
-    if configured:
-        return configured.encode()
+    if settings.secret_key:
+        return settings.secret_key.encode()
     path = Path(settings.data_dir) / "secret.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

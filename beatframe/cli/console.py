@@ -1,4 +1,5 @@
-"""What every CLI command shares: one-line messages, the progress bar and Prefect in the foreground."""
+"""What every CLI command shares: one-line messages, the check of an output folder, the progress bar
+and Prefect in the foreground."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+from beatframe.infra.errors import BadInputError
 
 
 def say(text: str) -> None:
@@ -15,6 +19,13 @@ def say(text: str) -> None:
 def one_line(text: str) -> str:
     """A message as one printable line: file names may hold newlines or control characters."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def out_folder(out: Path) -> Path:
+    """``out``, the folder a command writes into; refused when something else is already there."""
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {out} exists and is not a folder")
+    return out
 
 
 def quiet_prefect_console(verbose: bool) -> None:
@@ -57,6 +68,15 @@ def progress_bar(title: str) -> Iterator[None]:
         yield
 
 
+def _compile_analysis() -> None:
+    """A machine's first render would pay the server's start and numba's compile of the analysis
+    one after the other; this runs the compile while the server starts in its own process. (librosa
+    is imported here, not at the top: a cached rerun, server already up, never needs it.)"""
+    from beatframe.music.analysis import warm_up
+
+    warm_up()
+
+
 @contextmanager
 def foreground_prefect(verbose: bool) -> Iterator[None]:
     """Prefect for a flow run in this process: a shared server, quiet console, no heartbeats.
@@ -68,7 +88,7 @@ def foreground_prefect(verbose: bool) -> Iterator[None]:
     from beatframe.infra.prefect_local import ensure_api
     from beatframe.infra.settings import get_settings
 
-    ensure_api(get_settings(), announce=say)
+    ensure_api(get_settings(), announce=say, meanwhile=_compile_analysis)
     quiet_prefect_console(verbose)
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 

@@ -14,9 +14,9 @@ another heartbeat or an end is marked Crashed, so
 whoever waits on it (the catalog's distributed mode, :mod:`beatframe.tasks.distribute`) retries it on a
 live worker instead of waiting forever. Prefect 3.8.8 has no built-in detection of such runs.
 
-Environment: ``PREFECT_API_URL`` (the server), ``BEATFRAME_PROJECT_DIR`` (the checkout the
-workers run the flows from, baked into the deployments' pull step; default: the folder of
-prefect.yaml).
+Settings (:mod:`beatframe.infra.settings`): ``PREFECT_API_URL`` (the server),
+``BEATFRAME_PROJECT_DIR`` (the checkout the workers run the flows from, baked into the
+deployments' pull step; default: the folder of prefect.yaml).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from beatframe.infra.errors import BadInputError
+from beatframe.infra.settings import get_settings
 
 
 def read_deployments(prefect_yaml: Path) -> list[dict]:
@@ -108,7 +109,7 @@ def prefect_deploy(prefect_yaml: Path, *, names: list[str] | None = None, projec
     returns ``<flow>/<deployment>`` of each one applied. Prefect's own output is passed on only
     when it fails."""
     prefect_yaml = Path(prefect_yaml).resolve()
-    project_dir = Path(project_dir or os.environ.get("BEATFRAME_PROJECT_DIR") or prefect_yaml.parent).resolve()
+    project_dir = Path(project_dir or get_settings().project_dir or prefect_yaml.parent).resolve()
     selection = [arg for name in names for arg in ("--name", name)] if names else ["--all"]
     # wide columns: Prefect prints through rich, which would wrap the lines read back below
     env = {**os.environ, "BEATFRAME_PROJECT_DIR": str(project_dir), "COLUMNS": "500"}

@@ -1,11 +1,11 @@
-"""The ``beatframe`` command line (see DESIGN.md for the contract).
+"""The ``beatframe`` command line: the commands and options the README lists, and their exit codes.
 
 Exit codes: 0 on success, 2 on bad input (one line on stderr naming the problem), 1 otherwise.
 Long work shows a progress bar when stderr is a terminal and stays quiet in pipes.
 
-Environment: everything :mod:`beatframe.infra.settings` and :mod:`beatframe.infra.prefect_local` read;
-``BEATFRAME_DEBUG=1`` prints tracebacks of unexpected errors; ``DO_NOT_TRACK`` defaults to 1, so
-Prefect's client sends no usage telemetry unless it is set otherwise.
+Environment: the settings of :mod:`beatframe.infra.settings` (``BEATFRAME_DEBUG=1`` prints tracebacks
+of unexpected errors); ``DO_NOT_TRACK`` defaults to 1, so Prefect's client sends no usage telemetry
+unless it is set otherwise.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from beatframe import __version__
 from beatframe.infra.errors import BadInputError, SpecError
-from beatframe.cli.console import foreground_prefect, one_line, progress_bar, say
+from beatframe.cli.console import foreground_prefect, one_line, out_folder, progress_bar, say
 from beatframe.cli.post import box_arg
 from beatframe.models.backend import check_runnable_here
 
@@ -66,9 +66,7 @@ def cmd_canvas(args: argparse.Namespace) -> int:
         audio = get_settings().data_dir / "demo" / "demo-track.wav"
         if not audio.exists():
             write_wav(audio, demo_track())
-    out = args.out or Path("out") / Path(audio).stem
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} exists and is not a folder")
+    out = out_folder(args.out or Path("out") / Path(audio).stem)
     if (api := _remote_api(args)) is not None:
         _remote_only(args, cover=args.cover, start=args.start, size=args.size != "720x1280", generator=args.generator,
                      cover_cleanup=args.cover_cleanup)
@@ -126,9 +124,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         args.template, args.seed = style["template"], style["seed"]
         args.cover = args.cover or style.get("cover")
         args.cover_license = args.cover_license or style.get("cover_license")
-    out = args.out or Path("out") / f"{Path(args.audio).stem}-video"
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} exists and is not a folder")
+    out = out_folder(args.out or Path("out") / f"{Path(args.audio).stem}-video")
     if (api := _remote_api(args)) is not None:
         _remote_only(args, cover=args.cover, cuts_only=args.cuts_only, generator=args.generator)
         return _video_summary(out, _remote_render(
@@ -246,12 +242,11 @@ def _remote_render(api: tuple[str, str], audio: Path, out: Path, kind: str, crea
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from beatframe.music.catalog import read_catalog
+    from beatframe.music.catalog import check_templates, read_catalog
 
     entries = read_catalog(args.source)  # a malformed listing fails here, before anything renders
-    out = args.out or Path("out") / Path(args.source).stem
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} exists and is not a folder")
+    check_templates(entries, default=args.template)
+    out = out_folder(args.out or Path("out") / Path(args.source).stem)
     with foreground_prefect(args.verbose), progress_bar(f"Rendering {len(entries)} tracks from {args.source}"):
         from beatframe.flows.catalog import render_catalog
 
@@ -270,17 +265,16 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_variants(args: argparse.Namespace) -> int:
-    from beatframe.music.render_requests import CanvasRequest, VideoRequest
+    from beatframe.music.render_requests import variant_requests
 
     templates = [t.strip() for t in args.templates.split(",") if t.strip()]
-    for template in templates:  # every template and the audio are checked before anything renders
-        (CanvasRequest if args.kind == "canvas" else VideoRequest).validate(audio=args.audio, template=template,
-                                                                            seed=args.seed)
+    variant_requests(audio=args.audio, kind=args.kind, count=args.count, templates=templates, seed=args.seed)
+    out = out_folder(args.out or Path("out") / f"{Path(args.audio).stem}-variants")
     with foreground_prefect(args.verbose), progress_bar(f"Rendering {args.count} variants of {args.audio}"):
         from beatframe.flows.variants import render_variants
 
-        summary = render_variants(audio=str(args.audio), out_dir=str(args.out) if args.out else None,
-                                  kind=args.kind, count=args.count, templates=templates, seed=args.seed)
+        summary = render_variants(audio=str(args.audio), out_dir=str(out), kind=args.kind, count=args.count,
+                                  templates=templates, seed=args.seed)
     for variant in summary["variants"]:
         if variant["status"] == "succeeded":
             print(f"ok      {variant['folder']}")
@@ -294,7 +288,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     CanvasRequest.validate(audio=args.audio, template=args.template, seed=args.seed, cover=args.cover,
                            cover_license=args.cover_license)
-    out = args.out or Path("out") / f"{Path(args.audio).stem}-pack"
+    out = out_folder(args.out or Path("out") / f"{Path(args.audio).stem}-pack")
     with foreground_prefect(args.verbose), progress_bar(f"Rendering the export pack of {args.audio}"):
         from beatframe.flows.pack import render_pack
 
@@ -490,6 +484,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _debug() -> bool:
+    """``BEATFRAME_DEBUG``; False when the settings do not validate, as that may be what failed."""
+    from pydantic import ValidationError
+
+    from beatframe.infra.settings import get_settings
+
+    try:
+        return get_settings().debug
+    except ValidationError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     # OpenCV's decoders print their own warnings on bad images; we report those in one line.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "FATAL")
@@ -508,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         say("beatframe: interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-        if os.environ.get("BEATFRAME_DEBUG") or args.verbose:
+        if args.verbose or _debug():
             raise
         say(f"beatframe: failed: {type(exc).__name__}: {one_line(str(exc))} (BEATFRAME_DEBUG=1 for details)")
         return 1

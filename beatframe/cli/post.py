@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from beatframe.cli.console import foreground_prefect, progress_bar
+from beatframe.cli.console import foreground_prefect, out_folder, progress_bar
 from beatframe.infra.errors import BadInputError
 
 
@@ -31,18 +30,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     scenes = _read_json(args.scenes, "scenes file")
     check_scenes(scenes)
+    if args.reference_license and not args.reference:
+        raise BadInputError("--reference-license is the licence of the --reference image: give both")
     parse_video_size(args.size)
     check_runnable_here(args.generator)
-    out = args.out or Path("out") / f"{Path(args.scenes).stem}-edit"
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} exists and is not a folder")
+    out = out_folder(args.out or Path("out") / f"{Path(args.scenes).stem}-edit")
     with foreground_prefect(args.verbose), progress_bar(f"Rendering an edit of {len(scenes)} scenes"):
         from beatframe.flows.scene_edit import render_scene_edit
 
         manifest = render_scene_edit(
             scenes=scenes, audio=str(args.audio) if args.audio else None, out_dir=str(out), size=args.size,
             seed=args.seed, transition_seconds=args.transition_seconds, consistency=not args.no_consistency,
-            reference_image=str(args.reference) if args.reference else None, generator=args.generator)
+            reference_image=str(args.reference) if args.reference else None, generator=args.generator,
+            reference_license=args.reference_license)
     shots = manifest["plan"]["shots"]
     print(f"{out}/edit.mp4  {len(shots)} scenes, {manifest['segment']['end']:.2f} s, transitions "
           f"{', '.join(s['transition_in'] for s in shots[1:]) or 'none'}; cost {manifest['cost']['total']:.5f} "
@@ -55,9 +55,7 @@ def _run_post(args: argparse.Namespace, step: str, options: dict, **references) 
     video = Path(args.video)
     if not video.is_file():
         raise BadInputError(f"video {video} does not exist or is not a file")
-    out = args.out or Path("out") / f"{video.stem}-{step}"
-    if out.exists() and not out.is_dir():
-        raise BadInputError(f"--out {out} exists and is not a folder")
+    out = out_folder(args.out or Path("out") / f"{video.stem}-{step}")
     with foreground_prefect(args.verbose), progress_bar(f"{step}: {video.name}"):
         from beatframe.flows.post import post_video
 
@@ -69,7 +67,18 @@ def _run_post(args: argparse.Namespace, step: str, options: dict, **references) 
     return 0
 
 
+#: The flag of each of ``transform``'s inputs in :data:`beatframe.models.v2v.MODE_INPUTS`.
+V2V_FLAGS = {"reference_image": "--reference", "reference_frames": "--reference-video", "palette": "--palette"}
+
+
 def cmd_v2v(args: argparse.Namespace) -> int:
+    from beatframe.infra.modes import check_mode
+    from beatframe.models.v2v import MODE_INPUTS
+
+    # refused here, as the API does, rather than once the clip is decoded
+    given = {"reference_image": args.reference, "reference_frames": args.reference_video, "palette": args.palette}
+    check_mode(args.mode, {name for name, value in given.items() if value is not None}, MODE_INPUTS,
+               names=V2V_FLAGS)
     options = {"mode": args.mode, "strength": args.strength, "preserve_motion": not args.no_preserve_motion,
                "temporal_consistency": args.temporal_consistency, "factor": args.factor}
     if args.palette:
@@ -102,7 +111,7 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
     return _run_post(args, "lipsync", options, audio=args.audio)
 
 
-def cmd_track(args: argparse.Namespace) -> int:
+def cmd_follow(args: argparse.Namespace) -> int:
 
     entities = []
     for given in args.reference:
@@ -110,15 +119,15 @@ def cmd_track(args: argparse.Namespace) -> int:
         if not sep or not name or not image:
             raise BadInputError(f"--reference is NAME=IMAGE, got {given!r}")
         entities.append({"name": name, "image": image, "entity_type": args.entity_type})
-    out = args.out or Path("out") / f"{Path(args.video).stem}-track"
+    out = args.out or Path("out") / f"{Path(args.video).stem}-follow"
     with foreground_prefect(args.verbose):
-        from beatframe.flows.post import track_video
+        from beatframe.flows.post import follow_video
 
-        report = track_video(video=str(args.video), entities=entities, out_dir=str(out))
+        report = follow_video(video=str(args.video), entities=entities, out_dir=str(out))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{out}/track.json  {report['entities_tracked']} entities over {report['frames_analyzed']} frames,"
+    print(f"{out}/follow.json  {report['entities_tracked']} entities over {report['frames_analyzed']} frames,"
           f" consistency {report['consistency_score']:.2f}")
     return 0
 
@@ -144,8 +153,9 @@ def cmd_visemes(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from beatframe.cli.deploy import deploy_all
+    from beatframe.infra.settings import get_settings
 
-    if not os.environ.get("PREFECT_API_URL"):
+    if not get_settings().prefect_api_url:
         raise BadInputError("set PREFECT_API_URL to the Prefect server to deploy to")
     try:
         applied = deploy_all(args.prefect_yaml, names=args.name or None, zombie_after=args.zombie_after)
@@ -160,13 +170,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def register(sub, generator_help: str) -> None:
     """Add the post-production commands to the CLI's subparsers."""
     edit = sub.add_parser("edit", help="cut a list of scenes (prompts, templates, images) into one video")
-    edit.add_argument("scenes", type=Path, help='JSON: [{"prompt" | "template" | "asset", "duration", "transition"}]')
+    edit.add_argument("scenes", type=Path, help='JSON: [{"prompt" | "template" | "asset", "duration", "transition"}];'
+                                                ' an image scene may add its "license", "attribution", "rights_holder"')
     edit.add_argument("--audio", type=Path, help="a track: scenes change on its downbeats and it is muxed in")
     edit.add_argument("--out", type=Path, help="output folder (default out/<scenes file>-edit)")
     edit.add_argument("--size", default="1920x1080", help="16:9, 9:16 or 1:1, e.g. 1920x1080")
     edit.add_argument("--seed", type=int, default=0)
     edit.add_argument("--transition-seconds", type=float, default=0.5)
     edit.add_argument("--reference", type=Path, help="paint every scene in this image's palette")
+    edit.add_argument("--reference-license", help="the licence of the --reference image, recorded in the manifest")
     edit.add_argument("--no-consistency", action="store_true", help="each scene its own seed and palette")
     edit.add_argument("--generator", help=generator_help)
     edit.set_defaults(run=cmd_edit)
@@ -215,7 +227,7 @@ def register(sub, generator_help: str) -> None:
     lipsync.add_argument("--face", type=box_arg, required=True, metavar="X0,Y0,X1,Y1", help="the face region")
     lipsync.add_argument("--mouth", type=box_arg, metavar="X0,Y0,X1,Y1", help="the mouth (default: the face's"
                                                                             " lower-middle third)")
-    lipsync.add_argument("--follow", action="store_true", help="track the face through the clip and move the mouth"
+    lipsync.add_argument("--follow", action="store_true", help="follow the face through the clip and move the mouth"
                                                                " with it (--face and --mouth: where they are in"
                                                                " the first frame)")
     lipsync.add_argument("--expression", default="neutral", choices=["neutral", "happy", "sad", "surprised", "angry"])
@@ -226,11 +238,11 @@ def register(sub, generator_help: str) -> None:
     lipsync.add_argument("--out", type=Path, help="output folder (default out/<video>-lipsync)")
     lipsync.set_defaults(run=cmd_lipsync)
 
-    track = sub.add_parser("track", help="track entities through a clip (boxes, confidence, consistency score)")
-    track.add_argument("video", type=Path)
-    track.add_argument("--reference", action="append", required=True, metavar="NAME=IMAGE",
-                       help="an entity and its reference image (repeat for several)")
-    track.add_argument("--entity-type", default="object")
-    track.add_argument("--json", action="store_true", help="print the report")
-    track.add_argument("--out", type=Path, help="output folder (default out/<video>-track)")
-    track.set_defaults(run=cmd_track)
+    follow = sub.add_parser("follow", help="follow entities through a clip (boxes, confidence, consistency score)")
+    follow.add_argument("video", type=Path)
+    follow.add_argument("--reference", action="append", required=True, metavar="NAME=IMAGE",
+                        help="an entity and its reference image (repeat for several)")
+    follow.add_argument("--entity-type", default="object")
+    follow.add_argument("--json", action="store_true", help="print the report")
+    follow.add_argument("--out", type=Path, help="output folder (default out/<video>-follow)")
+    follow.set_defaults(run=cmd_follow)

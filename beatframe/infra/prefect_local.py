@@ -6,9 +6,9 @@ Without ``PREFECT_API_URL``, every Prefect process would start a temporary serve
 records it in ``server.json`` and reuses it while it answers; ``beatframe server stop`` ends
 it. The server also gives the Prefect UI for watching runs.
 
-Environment: ``PREFECT_API_URL`` (a real server: used as is, nothing is started),
-``BEATFRAME_PREFECT_SERVER=temporary`` (let Prefect start a temporary server per process),
-``BEATFRAME_DATA_DIR``.
+Settings (:mod:`beatframe.infra.settings`): ``PREFECT_API_URL`` (a real server: used as is,
+nothing is started), ``BEATFRAME_PREFECT_SERVER=temporary`` (let Prefect start a temporary server
+per process), ``BEATFRAME_DATA_DIR``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +85,11 @@ def prefect_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def start_server(settings: Settings) -> LocalServer:
-    """Start a detached ``prefect server start`` on loopback and wait until it answers."""
+def start_server(settings: Settings, *, meanwhile: Callable[[], None] | None = None) -> LocalServer:
+    """Start a detached ``prefect server start`` on loopback and wait until it answers.
+
+    ``meanwhile`` runs in this process while the server starts in its own (it takes 8-15 s here,
+    mostly CPU in the server's process), so work that does not need Prefect overlaps with it."""
     home = _home(settings)
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
@@ -100,6 +104,8 @@ def start_server(settings: Settings) -> LocalServer:
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + START_TIMEOUT_S
+    if meanwhile is not None:
+        meanwhile()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the local Prefect server exited at start; see {home / 'server.log'}")
@@ -126,22 +132,23 @@ def stop_server(settings: Settings) -> bool:
     return True
 
 
-def ensure_api(settings: Settings, *, announce=None) -> str | None:
+def ensure_api(settings: Settings, *, announce=None, meanwhile: Callable[[], None] | None = None) -> str | None:
     """Point this process's Prefect at a server: the configured one, or the shared local one.
 
     Returns the API URL in use, or None when Prefect is left to start a temporary server.
-    Must run before Prefect reads its settings (before the first flow call).
+    Must run before Prefect reads its settings (before the first flow call). ``meanwhile`` runs
+    while a local server starts (not at all when one is already there): see :func:`start_server`.
     """
     if settings.prefect_api_url:
         return settings.prefect_api_url
     os.environ.update({k: v for k, v in prefect_environment(settings).items() if k not in os.environ})
-    if os.environ.get("BEATFRAME_PREFECT_SERVER", "").lower() == "temporary":
+    if settings.prefect_server.lower() == "temporary":
         return None
     server = running_server(settings)
     if server is None:
         if announce:
             announce("Starting a local Prefect server (once; later runs reuse it)...")
-        server = start_server(settings)
+        server = start_server(settings, meanwhile=meanwhile)
         if announce:
             announce(f"Prefect UI: {server.ui_url}  (stop it with `beatframe server stop`)")
     os.environ["PREFECT_API_URL"] = server.url

@@ -1,6 +1,6 @@
 """One pydantic ``Settings`` for the whole application, read from the environment.
 
-Environment variables (see DESIGN.md):
+Environment variables (the README's Configuration table lists them too):
 
 - ``BEATFRAME_DATA_DIR`` (default ``./.beatframe``): local objects, caches, the local Prefect
   server's home.
@@ -11,8 +11,16 @@ Environment variables (see DESIGN.md):
 - ``BEATFRAME_PRICES``: a JSON file with the price table for the cost log (see
   :mod:`beatframe.infra.cost`); the built-in table is used without it.
 - ``DATABASE_URL``: an external PostgreSQL.
-- ``PREFECT_API_URL``: a real Prefect server (read by Prefect itself; beatframe only checks it
-  to decide whether to start its local one).
+- ``PREFECT_API_URL``: a real Prefect server (read by Prefect itself; beatframe checks it to
+  decide whether to start its local one, and ``beatframe deploy`` needs it).
+- ``BEATFRAME_PREFECT_SERVER=temporary``: with no ``PREFECT_API_URL``, let Prefect start a
+  temporary server per process instead of the shared local one (see
+  :mod:`beatframe.infra.prefect_local`).
+- ``BEATFRAME_PROJECT_DIR``: the checkout Prefect workers run the deployments from, baked into
+  them by ``beatframe deploy`` (default: the folder of ``prefect.yaml``).
+- ``BEATFRAME_SECRET_KEY``: signs the local store's download links; without it a random key is
+  created once in ``$BEATFRAME_DATA_DIR/secret.key`` (see :mod:`beatframe.api.signing`).
+- ``BEATFRAME_DEBUG=1``: the CLI prints the traceback of an unexpected error.
 - ``BEATFRAME_RENDER_BACKEND`` (``inprocess`` | ``deployment``, default ``inprocess``): where the
   HTTP API runs renders: its own bounded runner (``BEATFRAME_RENDER_WORKERS`` at once, default 2),
   or Prefect work pools through the deployments of ``prefect.yaml`` (needs ``PREFECT_API_URL``).
@@ -41,7 +49,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +69,11 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
     prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+    # compared case-insensitively with "temporary"; any other value means the shared local server
+    prefect_server: str = ""
+    project_dir: Path | None = None
+    secret_key: str | None = None
+    debug: bool = False
 
     render_backend: Literal["inprocess", "deployment"] = "inprocess"
     render_workers: int = Field(default=2, ge=1, le=64)
@@ -83,6 +96,13 @@ class Settings(BaseSettings):
 
     # empty: the defaults of beatframe.api.ratelimit, which checks the value when the app is made
     rate_limits: str = ""
+
+    @field_validator("project_dir", "debug", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value, info: ValidationInfo):
+        # `BEATFRAME_DEBUG= beatframe …` unsets a variable for one command: the default, rather
+        # than an invalid boolean or the current folder
+        return cls.model_fields[info.field_name].default if value == "" else value
 
     @property
     def objects_dir(self) -> Path:

@@ -2,7 +2,8 @@
 
 A CSV needs a ``path`` column (relative to the CSV's folder, or absolute) and may carry metadata:
 ``title``, ``artist``, ``isrc``, ``template``. :func:`read_catalog` validates the whole listing
-before anything renders and gives every track a distinct, safe output folder name.
+before anything renders and gives every track a distinct, safe output folder name;
+:func:`check_templates`, that every template the catalog uses is known.
 """
 
 from __future__ import annotations
@@ -73,6 +74,27 @@ def read_catalog(source: str | Path) -> list[CatalogEntry]:
     if len(rows) > MAX_TRACKS:
         raise BadInputError(f"{source} lists {len(rows)} tracks; split catalogs above {MAX_TRACKS}")
     return _with_folders(rows)
+
+
+def check_templates(entries: list[CatalogEntry], *, default: str) -> None:
+    """Refuse an unknown template before anything renders, rather than fail each of its tracks.
+
+    Parameters
+    ----------
+    entries : list of CatalogEntry
+        The catalog, as :func:`read_catalog` returns it.
+    default : str
+        The template of the entries that name none.
+
+    Raises
+    ------
+    BadInputError
+        Naming the first template that is not known.
+    """
+    from beatframe.music.templates import load_template
+
+    for name in dict.fromkeys([default, *(entry.template for entry in entries if entry.template)]):
+        load_template(name)
 
 
 def _read_csv(path: Path) -> list[tuple[Path, str | None, dict]]:

@@ -14,6 +14,11 @@ tunnel), else the genre does. It has no use for ``negative_prompt``, ``guidance_
 ``num_inference_steps``: they are validated, recorded in the manifest and passed to diffusion
 backends, and the result's metadata names the model that really made the frames.
 
+The reference API's generation ranges and defaults (prompt length, duration, frame rate, seed,
+guidance scale, inference steps) are defined here once; the request model, the prompt checks
+(:mod:`beatframe.models.prompting`), the generator choice (:mod:`beatframe.models.backend`) and the
+Wan generator (:mod:`beatframe.models.wan`) all read them.
+
 No environment variables are read here.
 """
 
@@ -37,12 +42,15 @@ SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080, "1440p": 1440, "4k": 2160
 RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3)}
 #: The procedural generator draws at most this many pixels a side (``beatframe.models.procedural.MAX_SIDE``).
 PROCEDURAL_MAX_SIDE = 4096
+
+#: The reference API's limits and defaults (``POST /generate``); ranges are inclusive.
+MAX_PROMPT_CHARS = 2000
 DEFAULT_NEGATIVE_PROMPT = "blurry, low quality"
-#: Planning figures for the procedural backend's time estimate: pixels rendered, encoded and
-#: checked per second, and a flow's fixed cost, measured on a busy 2-core machine (1080p: about
-#: 20 Mpx/s through the generate stage plus a fifth of that again for the check).
-PROCEDURAL_PIXELS_PER_SECOND = 12e6
-FLOW_OVERHEAD_SECONDS = 5.0
+DURATION_RANGE, DEFAULT_DURATION = (1.0, 60.0), 4.0
+FPS_RANGE, DEFAULT_FPS = (12, 60), 24
+GUIDANCE_RANGE, DEFAULT_GUIDANCE = (1.0, 20.0), 7.5
+STEPS_RANGE, DEFAULT_STEPS = (10, 150), 50
+SEED_MAX = 2**32 - 1
 METER = 4
 
 #: genre -> (template, tempo in BPM): the look and the pulse a genre gets when no word of the
@@ -86,16 +94,21 @@ class GenerationRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=2000, description="what the video shows (1-2000 characters)")
-    negative_prompt: str = Field(DEFAULT_NEGATIVE_PROMPT, max_length=2000, description="what to avoid")
-    duration_seconds: float = Field(4.0, ge=1.0, le=60.0, description="length in seconds (1-60)")
-    fps: int = Field(24, ge=12, le=60, description="frames per second (12-60)")
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS,
+                        description=f"what the video shows (1-{MAX_PROMPT_CHARS} characters)")
+    negative_prompt: str = Field(DEFAULT_NEGATIVE_PROMPT, max_length=MAX_PROMPT_CHARS, description="what to avoid")
+    duration_seconds: float = Field(DEFAULT_DURATION, ge=DURATION_RANGE[0], le=DURATION_RANGE[1],
+                                    description="length in seconds ({:g}-{:g})".format(*DURATION_RANGE))
+    fps: int = Field(DEFAULT_FPS, ge=FPS_RANGE[0], le=FPS_RANGE[1],
+                     description="frames per second ({}-{})".format(*FPS_RANGE))
     resolution: Resolution = Field("720p", description="480p, 720p, 1080p, 1440p, 4k or 8k")
     aspect_ratio: AspectRatio = Field("16:9", description="16:9, 9:16, 1:1 or 4:3")
     genre: str = Field(DEFAULT_GENRE, min_length=1, max_length=64, description="style genre, e.g. cinematic")
-    seed: int | None = Field(None, ge=0, lt=2**32, description="reproducibility seed (default: random)")
-    guidance_scale: float = Field(7.5, ge=1.0, le=20.0, description="prompt adherence (1-20)")
-    num_inference_steps: int = Field(50, ge=10, le=150, description="quality steps (10-150)")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="reproducibility seed (default: random)")
+    guidance_scale: float = Field(DEFAULT_GUIDANCE, ge=GUIDANCE_RANGE[0], le=GUIDANCE_RANGE[1],
+                                  description="prompt adherence ({:g}-{:g})".format(*GUIDANCE_RANGE))
+    num_inference_steps: int = Field(DEFAULT_STEPS, ge=STEPS_RANGE[0], le=STEPS_RANGE[1],
+                                     description="quality steps ({}-{})".format(*STEPS_RANGE))
     webhook_url: str | None = Field(None, max_length=2048, description="where task.* events are POSTed")
 
     @field_validator("prompt")
@@ -182,9 +195,10 @@ def plan_generation(request: GenerationRequest, *, seed: int) -> GenerationPlan:
                           n_frames=n_frames, seed=seed, matched_word=word)
 
 
-def estimate_seconds(plan: GenerationPlan) -> float:
-    """How long the procedural backend takes for ``plan``, from the planning figures above."""
-    return round(FLOW_OVERHEAD_SECONDS + plan.n_frames * plan.width * plan.height / PROCEDURAL_PIXELS_PER_SECOND, 1)
+def generator_choice(*, guidance_scale: float, steps: int) -> dict:
+    """The generator a generation asks for: the best one the machine has (``auto``), with the
+    request's diffusion settings (what :func:`beatframe.models.backend.resolve_backend` reads)."""
+    return {"name": "auto", "guidance_scale": guidance_scale, "steps": steps}
 
 
 def generation_timeline(plan: GenerationPlan) -> LoopTimeline:

@@ -3,11 +3,15 @@
 :func:`build_manifest` assembles the record of a render: source, segment, plan, loop, outputs,
 checks, cost log, licensing and provenance. :func:`publish` copies the checked outputs
 into the user's folder atomically, the manifest last, so a folder with a manifest is complete.
+:func:`licence_entry` is the licensing record of one input (a cover, a scene's image, a reference
+image, a source clip), as manifests and post-production records list them.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +22,27 @@ from beatframe.music.schemas import (
     Cost, GeneratorInfo, Licensing, LoopInfo, Manifest, OutputRecord, Plan, Provenance, ShotPlan,
     Source, Span, TemplateRef,
 )
+
+
+#: what a licensing entry says of an input whose licence nobody declared
+UNDECLARED = "unspecified (the user declared none)"
+
+
+def declared_licence(declared: str | dict | None) -> dict:
+    """The fields a licensing entry takes from a declared licence: a licence name, a JSON licence
+    record or the record itself (an API asset's licence, attribution, rights holder and id; a
+    rendered clip's whole licensing), copied in whole; :data:`UNDECLARED` where none says one."""
+    if isinstance(declared, str) and declared.lstrip().startswith("{"):
+        declared = json.loads(declared)
+    if isinstance(declared, dict):
+        return {"license": UNDECLARED, **declared}
+    return {"license": declared or UNDECLARED}
+
+
+def licence_entry(*, role: str, uri: str, sha256: str | None, declared: str | dict | None) -> dict:
+    """The licensing entry of one input a render used: its ``role``, content hash, declared
+    licence (:func:`declared_licence`) and where it came from (``source``)."""
+    return {"role": role, "sha256": sha256, **declared_licence(declared), "source": uri}
 
 
 def media_record(role: str, stored: dict, facts: dict, *, still: bool = False) -> OutputRecord:
@@ -50,8 +75,9 @@ def build_manifest(
     cost: Cost,
     cover: dict | None,
     flow_run_id: str | None,
+    assets: Sequence[dict] = (),
 ) -> Manifest:
-    """The manifest of one render (a Canvas, a video or a prompt's generation).
+    """The manifest of one render (a Canvas, a video, a prompt's generation or a scene edit).
 
     ``source`` is the track (or, for a generation, the prompt: ``prompt:`` with the prompt's
     sha256); ``inputs`` the content hashes provenance fingerprints; ``pulse`` the tempo and meter
@@ -59,12 +85,13 @@ def build_manifest(
 
     ``checks`` is the check stage's result; ``cover`` (when the render animates artwork) holds the
     cover's URI, sha256 and the licence the user declared for it (with attribution, rights
-    holder and asset id when it came from an API asset).
+    holder and asset id when it came from an API asset); ``assets`` the :func:`licence_entry` of
+    every other input the render used (an edit's scene images and reference image).
     """
-    assets = []
     if cover:
         declared = {k: v for k, v in cover.items() if k not in ("uri", "sha256")}
-        assets.append({"role": "cover", "sha256": cover["sha256"], **declared, "source": cover["uri"]})
+        assets = [licence_entry(role="cover", uri=cover["uri"], sha256=cover["sha256"], declared=declared),
+                  *assets]
     return Manifest(
         id=render_id,
         kind=kind,
@@ -82,7 +109,7 @@ def build_manifest(
         outputs=outputs,
         checks={k: v for k, v in checks.items() if k != "probe"},
         cost=cost,
-        licensing=Licensing(license=template.license, assets=assets, models=[
+        licensing=Licensing(license=template.license, assets=list(assets), models=[
             {"model": generator["model"], "license": generator.get("license") or "see the model card"}
         ] if generator.get("model") else []),
         provenance=Provenance(software=f"beatframe {__version__}", prefect_flow_run_id=flow_run_id,

@@ -2,7 +2,8 @@
 
 :class:`CanvasRequest` and :class:`VideoRequest` check what a user asks for (audio file, template,
 seed, size, loop mode, cover image) and raise :class:`beatframe.infra.errors.BadInputError` with one
-clear line for the first problem found.
+clear line for the first problem found; :func:`variant_requests` checks every variant of a
+variants run the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from beatframe.music.schemas import LoopMode
 
 CANVAS_MIN_WIDTH, CANVAS_MAX_WIDTH = 720, 1080
 LOOP_MODES: tuple[str, ...] = get_args(LoopMode)
+#: Most variants one run renders.
+MAX_VARIANTS = 32
 
 
 def parse_canvas_size(text: str) -> tuple[int, int]:
@@ -35,6 +38,17 @@ def parse_canvas_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _seed(seed) -> int:
+    """``seed`` as the integer a generator takes (0 to 2**32-1)."""
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        raise BadInputError(f"seed must be an integer, got {seed!r}") from None
+    if not 0 <= seed < 2**32:
+        raise BadInputError(f"seed must be an integer from 0 to 2**32-1, got {seed}")
+    return seed
+
+
 def _common(audio, template: str, seed, cover) -> tuple[Path, object, int, Path | None]:
     from beatframe.music.templates import load_template
 
@@ -42,12 +56,7 @@ def _common(audio, template: str, seed, cover) -> tuple[Path, object, int, Path 
     if not audio.is_file():
         raise BadInputError(f"audio file {audio} does not exist or is not a file")
     style = load_template(template)
-    try:
-        seed = int(seed)
-    except (TypeError, ValueError):
-        raise BadInputError(f"seed must be an integer, got {seed!r}") from None
-    if not 0 <= seed < 2**32:
-        raise BadInputError(f"seed must be an integer from 0 to 2**32-1, got {seed}")
+    seed = _seed(seed)
     cover_path = None
     if cover is not None:
         from beatframe.music.images import load_cover
@@ -114,3 +123,48 @@ class VideoRequest:
         dims = parse_video_size(size) if isinstance(size, str) else parse_video_size(f"{size[0]}x{size[1]}")
         return cls(audio=audio, template=template, scene="cover-art" if cover_path else style.scene, seed=seed,
                    size=dims, transitions=bool(transitions), cover=cover_path, cover_license=cover_license)
+
+
+def variant_requests(*, audio: str | Path, kind: str, count: int, templates: list[str], seed: int,
+                     size: str | None = None) -> list[CanvasRequest | VideoRequest]:
+    """The request of every variant of a variants run, each checked before any of them renders.
+
+    Parameters
+    ----------
+    audio : str or Path
+        The track every variant is made of.
+    kind : str
+        ``canvas`` or ``video``.
+    count : int
+        How many variants, 1 to :data:`MAX_VARIANTS`.
+    templates : list of str
+        Taken in turn, one per variant; at least one.
+    seed : int
+        The first variant's seed; each next variant takes the next one.
+    size : str, optional
+        Every variant's size (default: the kind's).
+
+    Returns
+    -------
+    list of CanvasRequest or VideoRequest
+        In variant order.
+
+    Raises
+    ------
+    BadInputError
+        For the first problem found: the kind, the count, an empty template list, or any variant's
+        request (audio, template, seed, size).
+    """
+    if kind not in ("canvas", "video"):
+        raise BadInputError(f"variants are of a canvas or a video, not {kind!r}")
+    if not isinstance(count, int) or not 1 <= count <= MAX_VARIANTS:
+        raise BadInputError(f"count must be 1-{MAX_VARIANTS}, got {count!r}")
+    if not templates:
+        raise BadInputError("templates must name at least one template")
+    validate = CanvasRequest.validate if kind == "canvas" else VideoRequest.validate
+    first, sized = _seed(seed), {"size": size} if size else {}
+    if first + count > 2**32:
+        raise BadInputError(f"seeds {first}-{first + count - 1} of {count} variants pass 2**32-1; "
+                            "give a lower first seed")
+    return [validate(audio=audio, template=templates[i % len(templates)], seed=first + i, **sized)
+            for i in range(count)]

@@ -1,5 +1,6 @@
 """Multi-shot scene edits (the reference API's scene orchestrator): a list of scenes, each a prompt
-or a template scene, a duration and an optional image asset, cut together with transitions.
+or a template scene, a duration and an optional image asset (with its licence), cut together with
+transitions.
 
 Planning (:func:`plan_scene_edit`):
 
@@ -7,11 +8,11 @@ Planning (:func:`plan_scene_edit`):
   and each boundary moves to the downbeat nearest the scenes' cumulative durations, so every
   transition lands on a bar line; without one, scenes keep their durations and move to a steady
   pulse (:data:`DEFAULT_BPM`), so the pictures still breathe in bars.
-- **Transitions.** ``cut``, ``crossfade``, ``wipe``, ``zoom``, ``blur``, ``morph``
-  (:mod:`beatframe.music.transitions`), one per scene or ``auto``: with a track, chosen from the music at
-  the boundary as the music-video planner chooses (a rise into a loud section zooms, a fall
-  crossfades); without one, ``crossfade``. A transition lasts ``transition_seconds`` (at most a
-  third of the shorter scene): the outgoing scene keeps moving under it.
+- **Transitions.** Any of :data:`beatframe.music.transitions.TRANSITIONS`, one per scene or
+  ``auto``: with a track, chosen from the music at the boundary as the music-video planner chooses
+  (a rise into a loud section zooms, a fall crossfades); without one, ``crossfade``. A transition
+  lasts ``transition_seconds`` (at most a third of the shorter scene): the outgoing scene keeps
+  moving under it.
 - **Looks.** A scene's template is its own, else the one its prompt's words name
   (:func:`beatframe.music.generation.style_for`), else the previous scene's. ``consistency`` keeps the
   shots one film: one seed for every scene and every scene painted in one palette, the first
@@ -32,13 +33,17 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from beatframe.infra.errors import BadInputError
+from beatframe.music.generation import MAX_PROMPT_CHARS, style_for
 from beatframe.music.schemas import Analysis
+from beatframe.music.transitions import TRANSITIONS, transition_frame
 from beatframe.music.video_planning import VIDEO_FPS, shot_timeline
 
-TRANSITIONS = ("cut", "crossfade", "wipe", "zoom", "blur", "morph")
 DEFAULT_BPM = 100.0
 MAX_SCENES = 50
 MIN_SCENE_SECONDS = 0.5
+#: A scene's fields that describe the rights to its image, as an API asset's do; they go to the
+#: edit's licensing record, not into its look.
+LICENCE_FIELDS = ("license", "attribution", "rights_holder")
 
 
 class Scene(BaseModel):
@@ -46,16 +51,22 @@ class Scene(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str | None = Field(None, max_length=2000, description="what the scene shows")
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="what the scene shows")
     template: str | None = Field(None, max_length=64, description="a built-in template's name")
     duration: float = Field(gt=0, le=600, description="seconds")
     asset: str | None = Field(None, description="an image to animate in this scene (a path or store:<key>)")
     transition: str = Field("auto", description="into this scene: auto or one of " + ", ".join(TRANSITIONS))
+    license: str | None = Field(None, min_length=1, max_length=200,
+                                description="the asset's licence, e.g. CC-BY-4.0 (recorded in the manifest)")
+    attribution: str | None = Field(None, min_length=1, max_length=1000, description="the asset's credit line")
+    rights_holder: str | None = Field(None, min_length=1, max_length=200, description="who owns the asset")
 
     @model_validator(mode="after")
     def _says_what(self) -> "Scene":
         if not (self.prompt and self.prompt.strip()) and not self.template and not self.asset:
             raise ValueError("a scene needs a prompt, a template or an asset")
+        if not self.asset and any(getattr(self, name) is not None for name in LICENCE_FIELDS):
+            raise ValueError(f"{', '.join(LICENCE_FIELDS)} describe a scene's image: give them with an asset")
         if self.transition not in ("auto", *TRANSITIONS):
             raise ValueError(f"transition must be auto or one of {', '.join(TRANSITIONS)}")
         return self
@@ -119,7 +130,6 @@ def plan_scene_edit(scenes: list, *, analysis: Analysis | None = None, transitio
         No scenes, a bad scene, a scene too short to keep once boundaries meet the downbeats, or a
         transition longer than 5 s.
     """
-    from beatframe.music.generation import style_for
     from beatframe.music.templates import load_template
 
     scenes = check_scenes(scenes)
@@ -128,7 +138,9 @@ def plan_scene_edit(scenes: list, *, analysis: Analysis | None = None, transitio
     asked = [s.duration for s in scenes]
     has_track = analysis is not None
     if not has_track:
-        key = hashlib.sha256(json.dumps([s.model_dump() for s in scenes], sort_keys=True).encode()).hexdigest()
+        # the pulse's key names what the edit shows: a scene's licence changes no frame
+        key = hashlib.sha256(json.dumps([s.model_dump(exclude=set(LICENCE_FIELDS)) for s in scenes],
+                                        sort_keys=True).encode()).hexdigest()
         analysis = pulse_analysis(duration=sum(asked), key=key)
         bounds = np.cumsum([0.0, *asked])
     else:
@@ -213,8 +225,6 @@ def edit_frames(planned: list[PlannedScene], *, analysis: Analysis, looks: list,
                 size: tuple[int, int], seed: int, consistency: bool, fps: int = VIDEO_FPS) -> Iterator[np.ndarray]:
     """Every frame of the edit: each scene rendered by ``generator_for(scene)``; during a transition
     the outgoing scene goes on moving under the incoming one."""
-    from beatframe.music.transitions import transition_frame
-
     def scene_seed(scene: PlannedScene) -> int:
         return seed if consistency else seed + 1009 * scene.index
 

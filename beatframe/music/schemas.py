@@ -1,4 +1,4 @@
-"""Pydantic models of the contracts in DESIGN.md: the analysis JSON and the manifest.
+"""Pydantic models of the analysis JSON (``beatframe analyze --json``) and the render manifest.
 
 ``Analysis`` is schema ``beatframe.analysis/1``; ``Manifest`` is ``beatframe.manifest/1``. The
 manifest's cost block is the cost log's own model (:class:`beatframe.infra.cost.Cost`).

@@ -27,17 +27,23 @@ Cost per 1920x1080 frame on one (shared, loaded) core, both frames changing ever
 crossfade and wipe under 1.5 ms; zoom and blur 7-8.5 ms; morph about 23 ms with bilinear warps
 (``Morph(interpolation="nearest")`` about 17 ms), of which the flow is only ~1.5 ms (DIS) - the
 two full-resolution ``cv2.remap`` calls dominate. Plain numpy/OpenCV: no Prefect, no I/O.
+
+This module is the one list of transitions: each is a drawing function registered with its name,
+its default length in beats and its one-line description (:data:`REGISTRY`), so adding one is one
+function and one ``@_register`` line here; :data:`TRANSITIONS`, the scene edits' checks and the
+API's list all read the registry.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 
 import cv2
 import numpy as np
-
-TRANSITIONS = ("cut", "crossfade", "wipe", "zoom", "blur", "morph")
 
 WIPE_DIRECTIONS = ("left_to_right", "right_to_left", "top_to_bottom", "bottom_to_top")
 
@@ -50,9 +56,45 @@ ZOOM_IN_SCALE = 0.7
 #: strongest blur in ``blur``: Gaussian sigma as a fraction of the frame width
 BLUR_SIGMA = 0.02
 
-# Durations: one beat for blends, half a beat for zoom (it is a fast move), capped to this range.
-_BEATS = {"cut": 0.0, "crossfade": 1.0, "wipe": 1.0, "zoom": 0.5, "blur": 1.0, "morph": 1.0}
+# A transition's default length (its beats, see REGISTRY) is capped to this range.
 _MIN_SECONDS, _MAX_SECONDS = 0.1, 1.0
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One registered transition.
+
+    Attributes
+    ----------
+    name : str
+        What scenes, plans and the API call it.
+    description : str
+        One line for people (the API's transition list).
+    beats : float
+        Its default length in beats (:func:`transition_seconds`); 0 for an instant change.
+    draw : callable
+        ``draw(outgoing, incoming, progress, *, direction, morph)``: the frame at ``0 < progress
+        < 1``, for checked inputs (the endpoints never reach it).
+    """
+
+    name: str
+    description: str
+    beats: float
+    draw: Callable[..., np.ndarray]
+
+
+_REGISTRY: dict[str, Transition] = {}
+
+
+def _register(name: str, *, beats: float, description: str
+              ) -> Callable[[Callable[..., np.ndarray]], Callable[..., np.ndarray]]:
+    """Register the decorated drawing function as transition ``name`` (in the order registered)."""
+    def add(draw: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+        if name in _REGISTRY:
+            raise ValueError(f"transition {name!r} is registered twice")
+        _REGISTRY[name] = Transition(name=name, description=description, beats=beats, draw=draw)
+        return draw
+    return add
 
 
 def _smoothstep(x: float) -> float:
@@ -61,8 +103,8 @@ def _smoothstep(x: float) -> float:
 
 
 def _check_kind(kind: str) -> None:
-    if not isinstance(kind, str) or kind not in TRANSITIONS:
-        raise ValueError(f"unknown transition {kind!r}; known transitions: {', '.join(TRANSITIONS)}")
+    if not isinstance(kind, str) or kind not in _REGISTRY:
+        raise ValueError(f"unknown transition {kind!r}; known transitions: {', '.join(_REGISTRY)}")
 
 
 def _check_frames(outgoing: np.ndarray, incoming: np.ndarray) -> None:
@@ -97,10 +139,16 @@ def _check_direction(direction: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# the transitions
+# the transitions (blends last one beat; zoom half a beat, as it is a fast move)
 
 
-def _crossfade(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
+@_register("cut", beats=0.0, description="Instant cut")
+def _cut(a: np.ndarray, b: np.ndarray, p: float, **_) -> np.ndarray:
+    return b.copy()
+
+
+@_register("crossfade", beats=1.0, description="Smooth blend")
+def _crossfade(a: np.ndarray, b: np.ndarray, p: float, **_) -> np.ndarray:
     w = _smoothstep(p)
     return cv2.addWeighted(a, 1.0 - w, b, w, 0.0)
 
@@ -116,7 +164,8 @@ def _oriented(frame: np.ndarray, direction: int) -> np.ndarray:
     return frame[::-1].transpose(1, 0, 2)
 
 
-def _wipe(a: np.ndarray, b: np.ndarray, p: float, direction: int) -> np.ndarray:
+@_register("wipe", beats=1.0, description="Directional wipe")
+def _wipe(a: np.ndarray, b: np.ndarray, p: float, *, direction: int, **_) -> np.ndarray:
     out = np.empty_like(a)
     va, vb, vo = (_oriented(x, direction) for x in (a, b, out))
     length = va.shape[1]
@@ -144,7 +193,8 @@ def _centered(size: int, scale: float) -> int:
     return max(1 if size % 2 else 2, size - 2 * pad) if size > 1 else 1
 
 
-def _zoom(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
+@_register("zoom", beats=0.5, description="Zoom transition")
+def _zoom(a: np.ndarray, b: np.ndarray, p: float, **_) -> np.ndarray:
     h, w = a.shape[:2]
     e = _smoothstep(p)
     # outgoing: crop the centre (1 / scale of the frame) and blow it up
@@ -177,7 +227,8 @@ def _shrink(frame: np.ndarray, n: int) -> np.ndarray:
     return frame
 
 
-def _blur(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
+@_register("blur", beats=1.0, description="Blur effect")
+def _blur(a: np.ndarray, b: np.ndarray, p: float, **_) -> np.ndarray:
     h, w = a.shape[:2]
     wb = _smoothstep(p)                       # weight of the incoming shot
     ba = _smoothstep(2.0 * p)                 # how blurred the outgoing shot is
@@ -399,6 +450,19 @@ def _default_morph() -> Morph:
     return morph
 
 
+@_register("morph", beats=1.0, description="Optical-flow morph between the two shots")
+def _morph(a: np.ndarray, b: np.ndarray, p: float, *, morph: Morph | None, **_) -> np.ndarray:
+    if morph is not None and not isinstance(morph, Morph):
+        raise ValueError(f"morph must be a Morph instance, got {type(morph).__name__}")
+    return (morph or _default_morph()).frame(a, b, p)
+
+
+#: Every transition by name, in the order registered (read-only).
+REGISTRY: Mapping[str, Transition] = MappingProxyType(_REGISTRY)
+#: The transitions' names.
+TRANSITIONS = tuple(_REGISTRY)
+
+
 def transition_frame(kind: str, outgoing: np.ndarray, incoming: np.ndarray, progress: float, *,
                      direction: int = 0, morph: Morph | None = None) -> np.ndarray:
     """One frame of a shot transition.
@@ -436,19 +500,9 @@ def transition_frame(kind: str, outgoing: np.ndarray, incoming: np.ndarray, prog
     d = _check_direction(direction)
     if p == 0.0:
         return outgoing.copy()
-    if p == 1.0 or kind == "cut":
+    if p == 1.0:
         return incoming.copy()
-    if kind == "crossfade":
-        return _crossfade(outgoing, incoming, p)
-    if kind == "wipe":
-        return _wipe(outgoing, incoming, p, d)
-    if kind == "zoom":
-        return _zoom(outgoing, incoming, p)
-    if kind == "blur":
-        return _blur(outgoing, incoming, p)
-    if morph is not None and not isinstance(morph, Morph):
-        raise ValueError(f"morph must be a Morph instance, got {type(morph).__name__}")
-    return (morph or _default_morph()).frame(outgoing, incoming, p)
+    return _REGISTRY[kind].draw(outgoing, incoming, p, direction=d, morph=morph)
 
 
 def transition_seconds(kind: str, *, beat_seconds: float) -> float:
@@ -464,8 +518,8 @@ def transition_seconds(kind: str, *, beat_seconds: float) -> float:
     Returns
     -------
     float
-        0 for ``cut``; about one beat for ``crossfade``, ``wipe``, ``blur`` and ``morph``; half a
-        beat for ``zoom``; always within 0.1-1.0 s except for ``cut``.
+        The transition's :attr:`Transition.beats` (one beat for the blends, half a beat for
+        ``zoom``), within 0.1-1.0 s; 0 for ``cut``.
     """
     _check_kind(kind)
     try:
@@ -474,7 +528,7 @@ def transition_seconds(kind: str, *, beat_seconds: float) -> float:
         raise ValueError(f"beat_seconds must be a positive number, got {beat_seconds!r}") from None
     if not math.isfinite(beat) or beat <= 0:
         raise ValueError(f"beat_seconds must be a positive number, got {beat_seconds!r}")
-    beats = _BEATS[kind]
+    beats = _REGISTRY[kind].beats
     if beats == 0:
         return 0.0
     return float(min(_MAX_SECONDS, max(_MIN_SECONDS, beats * beat)))

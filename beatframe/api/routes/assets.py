@@ -49,15 +49,26 @@ def _check_content(kind: str, path) -> None:
             raise BadInputError(f"the clip cannot be read as a video: {exc}") from None
 
 
-def cover_inputs(request: Request, who: Principal, asset_id: str) -> dict:
-    """The flow inputs that animate an image asset as cover art, with its licensing."""
-    asset = fetch_one(request, who, "assets", ASSET_COLUMNS + ", object_key", asset_id, noun="asset", live_rows=True)
+def image_asset(request: Request, who: Principal, asset_id: str, *, param: str) -> tuple[str, dict]:
+    """The store reference of one of the caller's image assets and its licensing record (licence,
+    attribution, rights holder, asset id); 404 or 400 naming ``param`` when there is no such image."""
+    try:
+        asset = fetch_one(request, who, "assets", ASSET_COLUMNS + ", object_key", asset_id, noun="asset",
+                          live_rows=True)
+    except ApiError as exc:
+        raise ApiError(exc.status, exc.code, exc.message, param=param) from None
     if asset["kind"] != "image":
-        raise ApiError(400, "parameter_invalid", f"cover_asset must be an image; {asset['id']} is {asset['kind']}",
-                       param="cover_asset")
+        raise ApiError(400, "parameter_invalid", f"{param} must be an image; {asset['id']} is {asset['kind']}",
+                       param=param)
     licensing = {"license": asset["license"], "attribution": asset["attribution"],
                  "rights_holder": asset["rights_holder"], "asset": asset["id"]}
-    return {"cover": store_ref(asset["object_key"]), "cover_license": json.dumps(licensing, sort_keys=True)}
+    return store_ref(asset["object_key"]), licensing
+
+
+def cover_inputs(request: Request, who: Principal, asset_id: str) -> dict:
+    """The flow inputs that animate an image asset as cover art, with its licensing."""
+    cover, licensing = image_asset(request, who, asset_id, param="cover_asset")
+    return {"cover": cover, "cover_license": json.dumps(licensing, sort_keys=True)}
 
 
 @router.post("", status_code=201, response_model=Asset)

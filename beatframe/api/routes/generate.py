@@ -10,6 +10,11 @@ task is in the ``generate`` rate-limit class and honours ``Idempotency-Key``.
 
 ``webhook_url`` becomes an endpoint of the task alone (``task.*`` events of this task), checked by
 the same SSRF guard as every webhook; its signing secret is in the 202 answer, once.
+
+The 202 answers' ``estimated_time_seconds`` (here and in the ``/genius`` routes that queue tasks)
+comes from :func:`estimate_task_time`: the orchestrator's estimate
+(:mod:`beatframe.models.estimate`) for the generator the task's flow would choose, an estimate
+that ``estimate_basis`` labels.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from beatframe.api.live import PREVIEW_QUALITIES, preview_prefix
 from beatframe.api.objects import fetch_one, render_row
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.signing import download_url
-from beatframe.music.generation import GenerationRequest, estimate_seconds, plan_generation
+from beatframe.models import estimate
+from beatframe.models.backend import resolve_backend
+from beatframe.music.generation import SEED_MAX, GenerationRequest, generator_choice, plan_generation
 from beatframe.resources import GenerateAccepted, ReferenceErrorBody, TaskResult, TaskStatus
 from beatframe.infra.urlfetch import FetchError, check_url
 
@@ -54,14 +61,27 @@ def create_task(body: GenerationRequest, request: Request, who: Principal, *, ba
                 vram_budget_gb: float | None = None) -> dict:
     """Queue a generate task (in the request's transaction, when one is open); the 202 answer.
     ``vram_budget_gb`` bounds the GPU memory its diffusion calls are packed into."""
-    seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
+    seed = body.seed if body.seed is not None else secrets.randbelow(SEED_MAX + 1)
     plan = plan_generation(body, seed=seed)  # a resolution the backend cannot draw is a 400 now, not a failed task
+    eta = estimate_task_time(request, choice=generator_choice(guidance_scale=body.guidance_scale,
+                                                              steps=body.num_inference_steps),
+                             size=plan.size, seconds=plan.seconds, fps=plan.fps, prompt=body.prompt)
     task_request = {**body.model_dump(mode="json", exclude={"webhook_url"}), "seed": seed}
     task = queue_task(request, who, kind="generation", task_request=task_request, webhook_url=body.webhook_url,
                       batch_id=batch_id, flow_params={"request": task_request, "seed": seed, **(
                           {"vram_budget_gb": vram_budget_gb} if vram_budget_gb is not None else {})})
-    return {**task, "message": "Task queued for processing", "estimated_time_seconds": estimate_seconds(plan),
-            "seed": seed}
+    return {**task, "message": "Task queued for processing", "estimated_time_seconds": eta.seconds,
+            "estimate_basis": eta.based_on, "seed": seed}
+
+
+def estimate_task_time(request: Request, *, choice: str | dict | None, size: tuple[int, int], seconds: float,
+                       fps: int, prompt: str | None) -> estimate.TimeEstimate:
+    """The time estimate of a task of ``seconds`` of video (:func:`beatframe.models.estimate.estimate_backend_time`)
+    on the generator its flow will choose for ``choice``. The API's models folder and GPU stand in
+    for the worker's, which choose when the flow runs."""
+    backend = resolve_backend(choice, task="t2v", size=size, seconds=seconds, prompt=prompt,
+                              models_dir=request.app.state.settings.models_dir)
+    return estimate.estimate_backend_time(backend=backend, seconds=seconds, size=size, fps=fps)
 
 
 def queue_task(request: Request, who: Principal, *, kind: str, task_request: dict, flow_params: dict,

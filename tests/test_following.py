@@ -1,4 +1,4 @@
-"""Consistency tracker (beatframe.models.tracking): boxes follow a planted object, confidence drops when it
+"""Entity following (beatframe.models.following): boxes follow a planted object, confidence drops when it
 is hidden, gone or not the entity at all."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from beatframe.infra.errors import BadInputError
-from beatframe.models.tracking import (Entity, TrackPoint, consistency_score, register_entity, track_entity,
-                             track_report)
+from beatframe.models.following import (Entity, FollowPoint, consistency_score, follow_entity, follow_report,
+                                        register_entity)
 
 W, H, N = 320, 240, 30
 
@@ -89,50 +89,50 @@ def test_register_keeps_a_descriptor(hero):
     assert not hero.reference.flags.writeable
 
 
-def test_tracks_a_moving_growing_object(hero):
+def test_follows_a_moving_growing_object(hero):
     frames, truth = _clip()
-    track = track_entity(frames, entity=hero)
-    assert [p.frame for p in track] == list(range(N))
-    assert all(p.bbox is not None for p in track)
-    ious = [_iou(p.bbox, box) for p, box in zip(track, truth)]
+    points = follow_entity(frames, entity=hero)
+    assert [p.frame for p in points] == list(range(N))
+    assert all(p.bbox is not None for p in points)
+    ious = [_iou(p.bbox, box) for p, box in zip(points, truth)]
     print(f"mean IoU {np.mean(ious):.3f}, min {np.min(ious):.3f}")
     assert np.mean(ious) >= 0.7 and min(ious) >= 0.5
-    assert min(p.confidence for p in track) > 0.6
-    assert consistency_score(track) > 0.7
+    assert min(p.confidence for p in points) > 0.6
+    assert consistency_score(points) > 0.7
 
 
-def test_occlusion_lowers_confidence_and_the_track_recovers(hero):
+def test_occlusion_lowers_confidence_and_following_recovers(hero):
     hidden = range(12, 18)
     frames, truth = _clip(occlude=hidden)
-    track = track_entity(frames, entity=hero)
-    seen = [p.confidence for p in track if p.frame not in hidden]
-    covered = [p.confidence for p in track if p.frame in hidden]
+    points = follow_entity(frames, entity=hero)
+    seen = [p.confidence for p in points if p.frame not in hidden]
+    covered = [p.confidence for p in points if p.frame in hidden]
     assert max(covered) < 0.5 * min(seen)
-    assert all(p.bbox is None for p in track if p.frame in hidden)
-    after = [_iou(track[i].bbox, truth[i]) for i in range(hidden.stop, N)]
+    assert all(p.bbox is None for p in points if p.frame in hidden)
+    after = [_iou(points[i].bbox, truth[i]) for i in range(hidden.stop, N)]
     assert np.mean(after) >= 0.7
-    full = track_entity(_clip()[0], entity=hero)
-    assert consistency_score(track) < consistency_score(full) - 0.1
+    full = follow_entity(_clip()[0], entity=hero)
+    assert consistency_score(points) < consistency_score(full) - 0.1
 
 
 def test_leaving_the_frame_lowers_confidence(hero):
     frames, truth = _clip(leave=True)
-    track = track_entity(frames, entity=hero)
-    inside = [p for p, box in zip(track, truth) if box is not None and box[2] < W]
-    gone = [p for p, box in zip(track, truth) if box is None]
+    points = follow_entity(frames, entity=hero)
+    inside = [p for p, box in zip(points, truth) if box is not None and box[2] < W]
+    gone = [p for p, box in zip(points, truth) if box is None]
     assert len(inside) >= 8 and len(gone) >= 8
     assert min(p.confidence for p in inside) > 0.6
     assert all(p.bbox is None for p in gone)
     assert max(p.confidence for p in gone) < 0.3
-    assert consistency_score(track) < 0.6
+    assert consistency_score(points) < 0.6
 
 
 def test_a_wrong_reference_scores_low(hero):
     frames, _ = _clip()
     stranger = register_entity(name="stranger", entity_type="character",
                                reference_image=_object(seed=77)[:, ::-1].copy())
-    right = consistency_score(track_entity(frames, entity=hero))
-    wrong = consistency_score(track_entity(frames, entity=stranger))
+    right = consistency_score(follow_entity(frames, entity=hero))
+    wrong = consistency_score(follow_entity(frames, entity=stranger))
     print(f"right reference {right:.3f}, wrong reference {wrong:.3f}")
     assert wrong < 0.35 < 0.7 < right
 
@@ -141,7 +141,7 @@ def test_report_has_the_reference_api_shape(hero):
     frames, _ = _clip()
     other = register_entity(name="stranger", entity_type="prop",
                             reference_image=_object(seed=77)[:, ::-1].copy())
-    report = track_report(frames[:10], entities=[hero, other])
+    report = follow_report(frames[:10], entities=[hero, other])
     assert report["entities_tracked"] == 2 and report["frames_analyzed"] == 10
     assert 0.0 <= report["consistency_score"] <= 1.0
     assert set(report["entity_timelines"]) == {"hero", "stranger"}
@@ -153,9 +153,9 @@ def test_report_has_the_reference_api_shape(hero):
 
 
 def test_consistency_score_definition():
-    track = [TrackPoint(frame=0, bbox=(0, 0, 4, 4), confidence=0.9),
-             TrackPoint(frame=1, bbox=None, confidence=0.2)]
-    assert consistency_score(track) == pytest.approx(0.45)
+    points = [FollowPoint(frame=0, bbox=(0, 0, 4, 4), confidence=0.9),
+              FollowPoint(frame=1, bbox=None, confidence=0.2)]
+    assert consistency_score(points) == pytest.approx(0.45)
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -172,21 +172,21 @@ def test_register_rejects_bad_input(kwargs, match):
         register_entity(**kwargs)
 
 
-def test_tracking_rejects_bad_input(hero):
+def test_following_rejects_bad_input(hero):
     frame = _background()
     with pytest.raises(BadInputError, match="empty"):
-        track_entity([], entity=hero)
+        follow_entity([], entity=hero)
     with pytest.raises(BadInputError, match="shape"):
-        track_entity([frame, frame[:100]], entity=hero)
+        follow_entity([frame, frame[:100]], entity=hero)
     with pytest.raises(BadInputError, match="RGB"):
-        track_entity([frame.astype(np.float32)], entity=hero)
+        follow_entity([frame.astype(np.float32)], entity=hero)
     with pytest.raises(BadInputError, match="register_entity"):
-        track_entity([frame], entity="hero")
+        follow_entity([frame], entity="hero")
     with pytest.raises(BadInputError, match="min_confidence"):
-        track_entity([frame], entity=hero, min_confidence=1.5)
+        follow_entity([frame], entity=hero, min_confidence=1.5)
     with pytest.raises(BadInputError, match="unique"):
-        track_report([frame], entities=[hero, hero])
+        follow_report([frame], entities=[hero, hero])
     with pytest.raises(BadInputError, match="non-empty"):
-        track_report([frame], entities=[])
+        follow_report([frame], entities=[])
     with pytest.raises(BadInputError, match="non-empty"):
         consistency_score([])

@@ -1,20 +1,21 @@
-"""Consistency tracker: follow a registered character or object through a clip.
+"""Entity following: find a registered character or object in every frame of a clip.
 
 The reference API's *Consistency Tracker* registers an entity from one reference image, then
-reports, for every frame of a video, where the entity is and how sure the tracker is of it. This
-module does that with classic vision, on the CPU, so a render can check that its hero (a cover's
-mascot, a product, a character) stays on screen and on model from shot to shot.
+reports, for every frame of a video, where the entity is and how sure it is of it. This module
+does that with classic vision, on the CPU, so a render can check that its hero (a cover's
+mascot, a product, a character) stays on screen and on model from shot to shot. In beatframe a
+*track* is always a song, so here entities are *followed*.
 
 How it works
 ------------
 :func:`register_entity` keeps a descriptor of the reference image: its grey template, a 2-D
 hue/saturation histogram (HSV) and ORB keypoints with their binary descriptors.
 
-:func:`track_entity` first *detects* the entity (in the first frame, and again whenever it was
+:func:`follow_entity` first *detects* the entity (in the first frame, and again whenever it was
 lost or its confidence sags): ORB keypoints of the frame are matched to the reference's (Lowe's
 ratio test), a similarity transform is fitted with RANSAC and the reference's outline mapped into
 the frame; multi-scale normalized template matching of the reference is the second candidate,
-and the candidate that scores best wins. From frame to frame it then *tracks*: the new box is
+and the candidate that scores best wins. From frame to frame it then *follows* it: the new box is
 guessed three ways (corner points inside the last box followed with pyramidal Lucas-Kanade flow,
 forward-backward checked, whose median shift and spread ratio move the box; the last velocity
 carried on; the box staying put), the reference template is matched at three scales around each
@@ -29,10 +30,10 @@ or is something else; colour alone would be fooled by a same-coloured background
 by a same-shaped thing of another colour. A box scoring under ``min_confidence`` is reported as
 not found (``bbox`` is None).
 
-:func:`consistency_score` condenses a track into one number (see its docstring) and
-:func:`track_report` gives the reference API's answer shape for several entities.
+:func:`consistency_score` condenses the points of a follow into one number (see its docstring)
+and :func:`follow_report` gives the reference API's answer shape for several entities.
 
-Plain numpy/OpenCV (OpenCV's CSRT/KCF trackers are not in the headless 5.x wheel, so the tracker
+Plain numpy/OpenCV (OpenCV's CSRT/KCF trackers are not in the headless 5.x wheel, so following
 is built from template matching and optical flow): no Prefect, no I/O; reads no environment
 variables.
 """
@@ -68,14 +69,14 @@ _MIN_BOX_SIDE = 8
 
 @dataclass(frozen=True, eq=False)
 class Entity:
-    """A registered entity and the descriptor the tracker matches against.
+    """A registered entity and the descriptor it is matched by.
 
     Attributes
     ----------
     name : str
-        Unique name, the key of the entity's timeline in :func:`track_report`.
+        Unique name, the key of the entity's timeline in :func:`follow_report`.
     entity_type : str
-        One of :data:`ENTITY_TYPES`; recorded for reports, the tracker treats all alike.
+        One of :data:`ENTITY_TYPES`; recorded for reports, following treats all alike.
     reference : numpy.ndarray
         The reference image, RGB uint8 ``(height, width, 3)`` (a read-only copy).
     template : numpy.ndarray
@@ -103,7 +104,7 @@ class Entity:
 
 
 @dataclass(frozen=True)
-class TrackPoint:
+class FollowPoint:
     """Where an entity is in one frame.
 
     Attributes
@@ -115,7 +116,7 @@ class TrackPoint:
         None when the entity was not found in this frame.
     confidence : float
         0-1, how much the box looks like the reference (see the module docstring); for a frame
-        where the entity was not found, the score of the best candidate the tracker saw.
+        where the entity was not found, the score of the best candidate seen.
     """
 
     frame: int
@@ -136,7 +137,7 @@ def _check_frames(frames: object) -> list[np.ndarray]:
     out = check_clip(frames, what="frames")
     height, width = out[0].shape[:2]
     if min(height, width) < 2 * _MIN_BOX_SIDE:
-        raise BadInputError(f"frames of {width}x{height} are too small to track in "
+        raise BadInputError(f"frames of {width}x{height} are too small to follow in "
                             f"(at least {2 * _MIN_BOX_SIDE} px a side)")
     return out
 
@@ -178,7 +179,7 @@ def _compare_image(grey: np.ndarray) -> np.ndarray:
 
 
 def register_entity(*, name: str, entity_type: str, reference_image: np.ndarray) -> Entity:
-    """Register an entity to track from one reference image.
+    """Register an entity to follow from one reference image.
 
     Parameters
     ----------
@@ -257,7 +258,7 @@ class _Frame:
 
 
 class _Matcher:
-    """Scores, detects and tracks one entity on working-resolution frames."""
+    """Scores, detects and follows one entity on working-resolution frames."""
 
     def __init__(self, entity: Entity) -> None:
         self.entity = entity
@@ -321,7 +322,7 @@ class _Matcher:
     def _by_template(self, fr: _Frame) -> np.ndarray | None:
         th, tw = self.entity.template.shape
         best: tuple[float, np.ndarray] | None = None
-        # template scales from the smallest trackable box up to the whole frame, 12 % apart
+        # template scales from the smallest followable box up to the whole frame, 12 % apart
         lo = _MIN_BOX_SIDE / min(tw, th)
         hi = min(fr.w / tw, fr.h / th)
         if hi < lo:
@@ -351,7 +352,7 @@ class _Matcher:
                 best = (conf, box)
         return best
 
-    # -- frame-to-frame tracking ------------------------------------------------------------
+    # -- frame-to-frame following -----------------------------------------------------------
 
     def _predict(self, prev: _Frame, cur: _Frame, box: np.ndarray) -> np.ndarray:
         """``box`` moved by the Lucas-Kanade flow of the corners inside it."""
@@ -412,8 +413,8 @@ class _Matcher:
                                         np.float64))
         return box if best is None else best[1]
 
-    def track(self, prev: _Frame, cur: _Frame, box: np.ndarray, velocity: np.ndarray
-              ) -> tuple[float, np.ndarray]:
+    def follow(self, prev: _Frame, cur: _Frame, box: np.ndarray, velocity: np.ndarray
+               ) -> tuple[float, np.ndarray]:
         """The best box near the last one: (confidence, box in working pixels).
 
         Three guesses of where the box went are each refined by template matching: Lucas-Kanade
@@ -431,9 +432,9 @@ class _Matcher:
         return best
 
 
-def track_entity(frames: Sequence[np.ndarray], *, entity: Entity, min_confidence: float = 0.3,
-                 redetect_below: float = 0.5, work_width: int = 480) -> list[TrackPoint]:
-    """Follow ``entity`` through a clip, one :class:`TrackPoint` per frame.
+def follow_entity(frames: Sequence[np.ndarray], *, entity: Entity, min_confidence: float = 0.3,
+                  redetect_below: float = 0.5, work_width: int = 480) -> list[FollowPoint]:
+    """Follow ``entity`` through a clip, one :class:`FollowPoint` per frame.
 
     Parameters
     ----------
@@ -446,15 +447,15 @@ def track_entity(frames: Sequence[np.ndarray], *, entity: Entity, min_confidence
         Boxes scoring under this (0-1) are reported as not found (``bbox`` None) and the next
         frame is searched whole.
     redetect_below : float
-        When frame-to-frame tracking scores under this (0-1), the whole frame is searched too
+        When frame-to-frame following scores under this (0-1), the whole frame is searched too
         and the better of the two boxes kept (recovers from drift and from a partial occlusion).
     work_width : int
-        Frames wider than this (at least 64) are tracked on a copy scaled down to it; boxes are
+        Frames wider than this (at least 64) are followed on a copy scaled down to it; boxes are
         reported in the original frame's pixels.
 
     Returns
     -------
-    list of TrackPoint
+    list of FollowPoint
         In frame order, ``frame`` running 0..n-1.
 
     Raises
@@ -474,7 +475,7 @@ def track_entity(frames: Sequence[np.ndarray], *, entity: Entity, min_confidence
     h, w = clip[0].shape[:2]
     scale = min(1.0, work_width / w)
     matcher = _Matcher(entity)
-    points: list[TrackPoint] = []
+    points: list[FollowPoint] = []
     prev: _Frame | None = None
     box: np.ndarray | None = None
     velocity = np.zeros(2)
@@ -482,7 +483,7 @@ def track_entity(frames: Sequence[np.ndarray], *, entity: Entity, min_confidence
         cur = _Frame(rgb, scale)
         conf, cand = 0.0, None
         if box is not None and prev is not None:
-            conf, cand = matcher.track(prev, cur, box, velocity)
+            conf, cand = matcher.follow(prev, cur, box, velocity)
         if cand is None or conf < redetect:
             d_conf, d_box = matcher.detect(cur)
             if d_box is not None and d_conf > conf:
@@ -493,15 +494,15 @@ def track_entity(frames: Sequence[np.ndarray], *, entity: Entity, min_confidence
         else:
             velocity = (cand[:2] + cand[2:] - box[:2] - box[2:]) / 2
         box = cand if out is not None else None
-        points.append(TrackPoint(frame=i, bbox=out, confidence=float(conf)))
+        points.append(FollowPoint(frame=i, bbox=out, confidence=float(conf)))
         prev = cur
     return points
 
 
-def consistency_score(track: Sequence[TrackPoint]) -> float:
+def consistency_score(points: Sequence[FollowPoint]) -> float:
     """How consistently an entity is present and looks like its reference across a clip.
 
-    Defined as the mean, over every frame of the track, of the frame's confidence, with frames
+    Defined as the mean, over every frame of the follow, of the frame's confidence, with frames
     where the entity was not found (``bbox`` None) counting as 0. So it is the fraction of frames
     the entity is on screen times how closely it matches its reference there: 1.0 means found in
     every frame and looking exactly like the reference; an entity found in half the frames at
@@ -509,8 +510,8 @@ def consistency_score(track: Sequence[TrackPoint]) -> float:
 
     Parameters
     ----------
-    track : sequence of TrackPoint
-        A non-empty track, e.g. from :func:`track_entity`.
+    points : sequence of FollowPoint
+        One per frame, e.g. from :func:`follow_entity`; at least one.
 
     Returns
     -------
@@ -520,31 +521,32 @@ def consistency_score(track: Sequence[TrackPoint]) -> float:
     Raises
     ------
     BadInputError
-        An empty track, or one holding something other than :class:`TrackPoint`.
+        No points, or something other than :class:`FollowPoint` among them.
     """
-    if isinstance(track, (str, bytes)) or not isinstance(track, Sequence) or len(track) == 0:
-        raise BadInputError("a track must be a non-empty sequence of TrackPoint")
+    if isinstance(points, (str, bytes)) or not isinstance(points, Sequence) or len(points) == 0:
+        raise BadInputError("points must be a non-empty sequence of FollowPoint")
     total = 0.0
-    for p in track:
-        if not isinstance(p, TrackPoint):
-            raise BadInputError(f"a track holds TrackPoint items, got {type(p).__name__}")
+    for p in points:
+        if not isinstance(p, FollowPoint):
+            raise BadInputError(f"points must be FollowPoint items, got {type(p).__name__}")
         if p.bbox is not None:
             total += min(1.0, max(0.0, p.confidence))
-    return total / len(track)
+    return total / len(points)
 
 
-def track_report(frames: Sequence[np.ndarray], *, entities: Sequence[Entity],
-                 min_confidence: float = 0.3) -> dict:
-    """Track several entities through a clip; the reference API's answer.
+def follow_report(frames: Sequence[np.ndarray], *, entities: Sequence[Entity],
+                  min_confidence: float = 0.3) -> dict:
+    """Follow several entities through a clip; the reference API's answer (whose field names keep
+    the API's word, ``entities_tracked``).
 
     Parameters
     ----------
     frames : sequence of numpy.ndarray
-        The clip, as for :func:`track_entity`.
+        The clip, as for :func:`follow_entity`.
     entities : sequence of Entity
         At least one, with distinct names.
     min_confidence : float
-        As for :func:`track_entity`.
+        As for :func:`follow_entity`.
 
     Returns
     -------
@@ -574,9 +576,9 @@ def track_report(frames: Sequence[np.ndarray], *, entities: Sequence[Entity],
     timelines: dict[str, list[dict]] = {}
     scores: dict[str, float] = {}
     for e in entities:
-        track = track_entity(clip, entity=e, min_confidence=min_confidence)
-        timelines[e.name] = [p.to_dict() for p in track if p.bbox is not None]
-        scores[e.name] = round(consistency_score(track), 4)
+        points = follow_entity(clip, entity=e, min_confidence=min_confidence)
+        timelines[e.name] = [p.to_dict() for p in points if p.bbox is not None]
+        scores[e.name] = round(consistency_score(points), 4)
     return {
         "entities_tracked": len(entities),
         "frames_analyzed": len(clip),
