@@ -11,6 +11,9 @@ import pytest
 
 from beatframe.infra import db
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def wait_for(wait_render):

@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+# serial: beside pytest-xdist's other worker its renders stayed queued (the session's SQLite Prefect
+# server answered 'database is locked' to its event consumer); `.ci/run` runs it on its own
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -21,6 +21,9 @@ from starlette.websockets import WebSocketDisconnect
 
 from beatframe.api.webhooks import verify_reference_signature, verify_signature
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 SMALL = {"duration_seconds": 2, "fps": 12, "resolution": "480p", "aspect_ratio": "9:16"}
 RUNNING = {"pending", "planning", "generating", "finalizing", "uploading", "processing"}
 

@@ -43,6 +43,9 @@ from beatframe.models import inpaint, lipsync, v2v
 from beatframe.music.scenes import Scene, check_scenes
 from beatframe.music.transitions import TRANSITIONS
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 #: Each route's request model, the function its options feed, the parameter each option reaches, and
 #: where the options that reach none go instead.
 ROUTES = {

@@ -16,6 +16,9 @@ import pytest
 
 from beatframe.infra import db
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def cover_png(tmp_path_factory):

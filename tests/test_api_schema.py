@@ -42,6 +42,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+# serial: under pytest-xdist schemathesis ran 4 of its 104 per-operation tests; `.ci/run` runs it on its own
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
           response_schema_conformance]
 #: Half schemathesis' default of 100 per operation: the suite runs on two slow cores (25 → 50 costs ~4 s).

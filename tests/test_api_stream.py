@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 
 def _events(client, path: str, **kwargs) -> list[dict]:
     events = []

@@ -19,6 +19,9 @@ import pytest
 
 from beatframe.api.webhooks import retry_delay, sign, verify_signature
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 
 def test_signatures_verify_and_refuse_tampering_and_replays():
     body, secret = b'{"id":"evt_1"}', "whsec_test"

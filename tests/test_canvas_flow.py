@@ -18,7 +18,8 @@ import pytest
 from beatframe.music.check import decode_small, seam_ratio
 from beatframe.music.schemas import Manifest
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 MANIFEST_FIELDS = {"schema", "id", "kind", "created_at", "source", "segment", "analysis", "template",
                    "generator", "plan", "loop", "outputs", "checks", "cost", "licensing", "provenance"}

@@ -12,6 +12,9 @@ import pytest
 from beatframe.music.catalog import read_catalog
 from beatframe.infra.errors import BadInputError
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 
 def test_a_folder_lists_its_audio_files_with_safe_distinct_folders(tmp_path):
     for name in ("b.wav", "a.mp3", "notes.txt", "a.flac"):

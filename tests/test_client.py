@@ -32,6 +32,9 @@ from beatframe.client import (APIConnectionError, AsyncClient, AuthenticationErr
                               RenderFailed, Track, WaitTimeoutError)
 from beatframe.client import _core
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 CANVAS = {"seconds": 3, "seed": 1}  # one render request for the whole module: cached after the first
 
 

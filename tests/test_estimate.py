@@ -18,6 +18,9 @@ from beatframe.models.backend import resolve_backend
 from beatframe.models.estimate import TASK_OVERHEAD_SECONDS, estimate_backend_time, estimate_time
 from beatframe.models.model_catalog import get_model
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 SMALL = {"duration_seconds": 2, "fps": 12, "resolution": "480p", "aspect_ratio": "9:16"}
 
 

@@ -13,7 +13,8 @@ import pytest
 
 from beatframe.infra.encode import encode_frames
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 
 def _object() -> np.ndarray:

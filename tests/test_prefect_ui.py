@@ -33,6 +33,9 @@ import pytest
 
 from cdp import Browser, chromium_path, group_members, stop_group
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 #: The Canvas flow's stages as task names (each run's name adds a suffix: generate-canvas-clip-8e6).
 STAGE_TASKS = ["fetch-inputs", "hash-inputs", "analyze", "plan-canvas-shots", "choose-generator",

@@ -6,8 +6,12 @@ import importlib
 import inspect
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect import Flow
+
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("s3fs")
 
 ROOT = Path(__file__).resolve().parents[1]

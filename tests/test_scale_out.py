@@ -26,6 +26,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 TRACKS = 4
 #: two heartbeats of 30 s: one may come late on a loaded machine without the run counting as dead

@@ -13,6 +13,9 @@ import pytest
 from beatframe.infra.errors import BadInputError
 from beatframe.music.scenes import palette_of, plan_scene_edit, scene_looks
 
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = pytest.mark.slow
+
 SCENES = [{"prompt": "misty mountains at dawn", "duration": 2}, {"template": "neon-pulse", "duration": 2},
           {"prompt": "waves at sunset", "duration": 2, "transition": "wipe"}]
 

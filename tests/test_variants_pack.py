@@ -7,7 +7,8 @@ import zipfile
 
 import pytest
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 from beatframe.music.check import audio_codecs, probe
 from beatframe.music.schemas import Manifest
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,8 @@ import pytest
 from beatframe.infra.errors import BadInputError
 from beatframe.models.backend import parse_choice, resolve_backend
 
-pytestmark = pytest.mark.usefixtures("prefect_server")
+# slow: renders songs or runs real servers (`pytest -m 'not slow'` is the quick set)
+pytestmark = [pytest.mark.usefixtures("prefect_server"), pytest.mark.slow]
 VIDCHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "vidcheck.py"
 #: A tiny frame budget (the footage is scaled up to the Canvas), and the reference API's fewest steps.
 TINY = {"name": "wan-t2v", "steps": 10, "max_area": 48 * 80, "device": "cpu"}
