@@ -24,6 +24,16 @@ for _name in [k for k in os.environ if k.startswith("BEATFRAME_S3_")] + ["PREFEC
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    """Compile the analysis's numba kernels once, before pytest-xdist starts its workers: two
+    workers compiling them into the venv's empty cache at the same moment crashed (a segmentation
+    fault in librosa's peak_pick); see beatframe.music.analysis.jit."""
+    if not hasattr(config, "workerinput"):  # the controller, or a run without workers
+        from beatframe.music.analysis import warm_up
+
+        warm_up()
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """One Prefect test server for the whole session; its URL is exported for subprocesses."""

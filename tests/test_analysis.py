@@ -317,3 +317,55 @@ def test_unaccompanied_voice_is_found(seed):
     # noise alone is not a voice
     noise = 0.05 * np.random.default_rng(seed).standard_normal(len(y)).astype(np.float32)
     assert vocal_spans(compute_features(noise, 22050)) == []
+
+
+def test_the_first_analysis_in_a_process_runs_alone_and_later_ones_together():
+    # numba's first call of a kernel in a process crashed when two threads made it at once; the
+    # guard is process-wide and set once, hence a fresh interpreter
+    import subprocess
+    import sys
+
+    script = """
+import threading, time
+from beatframe.music.analysis.jit import first_call_alone
+running, most, lock = 0, [], threading.Lock()
+@first_call_alone
+def work():
+    global running
+    with lock:
+        running += 1
+        most.append(running)
+    time.sleep(0.2)
+    with lock:
+        running -= 1
+def wave():
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+wave()
+first = max(most)
+most.clear()
+wave()
+print(first, max(most))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, later = map(int, proc.stdout.split())
+    assert first == 1 and later > 1
+
+
+@pytest.mark.slow
+def test_two_processes_compiling_into_an_empty_numba_cache_leave_it_usable(tmp_path):
+    # without the machine-wide lock of beatframe.music.analysis.jit, two first analyses at once
+    # (two pytest-xdist workers on a fresh install) left a cache entry that crashed every later process
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    warm = [sys.executable, "-c", "from beatframe.music.analysis import warm_up; warm_up()"]
+    first = [subprocess.Popen(warm, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for proc in first:
+        assert proc.wait(timeout=600) == 0, proc.stderr.read()[-2000:]
+    later = subprocess.run(warm, env=env, capture_output=True, text=True, timeout=600)
+    assert later.returncode == 0, later.stderr[-2000:]

@@ -54,6 +54,18 @@ def test_bad_canvas_requests(client, auth, track, body, status, param):
     assert response.json()["error"]["param"] == param
 
 
+@pytest.mark.parametrize("route", ["/v1/canvases", "/v1/videos"])
+def test_wan_without_the_generative_extra_is_a_400_naming_it(client, auth, track, monkeypatch, route):
+    # as on a core install: the import check says torch, diffusers and transformers are missing
+    monkeypatch.setattr("beatframe.infra.extras.missing_gen_modules", lambda: ["torch", "diffusers", "transformers"])
+    response = client.post(route, headers=auth[0], json={"track": track["id"], "generator": "wan-t2v"})
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "generator"
+    assert error["message"] == ("the wan-t2v generator needs the generative extra (torch, diffusers, transformers"
+                                " not installed): pip install 'beatframe[gen]'")
+
+
 def test_another_projects_track_cannot_be_rendered(client, auth, track):
     response = client.post("/v1/canvases", headers=auth[1], json={"track": track["id"]})
     assert response.status_code == 404

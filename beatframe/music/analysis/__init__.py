@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from beatframe.music.analysis.energy import RATE, energy_curve
+from beatframe.music.analysis.jit import first_call_alone
 from beatframe.music.analysis.meter import estimate_downbeats
 from beatframe.music.analysis.onsets import compute_features, detect_onsets
 from beatframe.music.analysis.sections import label_sections, segment, silent_spans
@@ -79,6 +80,7 @@ def analyze_array(y: np.ndarray, sample_rate: int, **kwargs) -> Analysis:
     return analyze_clip(clip_from_array(y, sample_rate), **kwargs)
 
 
+@first_call_alone
 def analyze_clip(clip: AudioClip, *, progress: Progress | None = None,
                  tempo_change_tolerant: bool = False, _start: float = 0.0) -> Analysis:
     """Analyze decoded audio.

@@ -87,6 +87,7 @@ import numpy as np
 import scipy.ndimage
 
 from beatframe.infra.errors import BadInputError
+from beatframe.music.analysis.jit import first_call_alone
 
 __all__ = ["Viseme", "VISEMES", "MOUTH_OPEN", "PHONE_VISEMES", "visemes", "visemes_from_file",
            "visemes_json", "word_coverage", "open_in_silence", "phone_agreement"]
@@ -503,6 +504,7 @@ def _merge_short(labels: np.ndarray, min_frames: dict[str, int]) -> np.ndarray:
 # --------------------------------------------------------------------------- public API
 
 
+@first_call_alone
 def visemes(y: np.ndarray, sr: int, *, min_duration: float = 0.05,
             closure: tuple[float, float] = (0.03, 0.2), separate: bool | None = None,
             margin: float = 2.0, max_seconds: float = 1200.0) -> list[Viseme]:
