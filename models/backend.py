@@ -34,7 +34,7 @@ from pathlib import Path
 
 from beatframe.infra.errors import BadInputError
 from beatframe.infra.extras import GEN_INSTALL, gen_available, require_gen
-from beatframe.music.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, STEPS_RANGE
+from beatframe.music.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, STEPS_RANGE
 
 CPU_GENERATORS = ("procedural", "cover-art")
 WAN_GENERATORS = ("wan-t2v", "wan-i2v")

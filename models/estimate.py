@@ -28,7 +28,7 @@ from beatframe.models.model_catalog import (
     NativeMode,
     get_model,
 )
-from beatframe.music.generation import DEFAULT_STEPS
+from beatframe.music.limits import DEFAULT_STEPS
 
 #: What a task costs besides drawing its frames (planning, stitching, checking, uploading, the
 #: manifest, the flow run's start). A planning figure, not measured as such: the canvas benchmark's

@@ -25,7 +25,7 @@ import math
 from numbers import Integral, Real
 
 from beatframe.infra.errors import BadInputError
-from beatframe.music.generation import DEFAULT_NEGATIVE_PROMPT, GUIDANCE_RANGE, MAX_PROMPT_CHARS, SEED_MAX, STEPS_RANGE
+from beatframe.music.limits import DEFAULT_NEGATIVE_PROMPT, GUIDANCE_RANGE, MAX_PROMPT_CHARS, SEED_MAX, STEPS_RANGE
 from beatframe.music.templates import Template, load_template, validate_template
 
 #: What each section of a song should feel like on screen (labels of beatframe.analysis/1).

@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from beatframe.infra.errors import BadInputError
-from beatframe.music.generation import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, MAX_PROMPT_CHARS, STEPS_RANGE
+from beatframe.music.limits import DEFAULT_GUIDANCE, DEFAULT_STEPS, GUIDANCE_RANGE, MAX_PROMPT_CHARS, STEPS_RANGE
 from beatframe.music.timeline import LoopTimeline
 from beatframe.models.interpolation import retime
 from beatframe.models.motion import Envelopes, envelopes

@@ -33,6 +33,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from beatframe.infra.errors import BadInputError
+from beatframe.music.limits import (DEFAULT_DURATION, DEFAULT_FPS, DEFAULT_GUIDANCE, DEFAULT_NEGATIVE_PROMPT,
+                                    DEFAULT_STEPS, DURATION_RANGE, FPS_RANGE, GUIDANCE_RANGE, MAX_PROMPT_CHARS,
+                                    SEED_MAX, STEPS_RANGE)
 from beatframe.music.timeline import LoopTimeline
 
 Resolution = Literal["480p", "720p", "1080p", "1440p", "4k", "8k"]
@@ -43,14 +46,6 @@ RATIOS = {"16:9": (16, 9), "9:16": (9, 16), "1:1": (1, 1), "4:3": (4, 3)}
 #: The procedural generator draws at most this many pixels a side (``beatframe.models.procedural.MAX_SIDE``).
 PROCEDURAL_MAX_SIDE = 4096
 
-#: The reference API's limits and defaults (``POST /generate``); ranges are inclusive.
-MAX_PROMPT_CHARS = 2000
-DEFAULT_NEGATIVE_PROMPT = "blurry, low quality"
-DURATION_RANGE, DEFAULT_DURATION = (1.0, 60.0), 4.0
-FPS_RANGE, DEFAULT_FPS = (12, 60), 24
-GUIDANCE_RANGE, DEFAULT_GUIDANCE = (1.0, 20.0), 7.5
-STEPS_RANGE, DEFAULT_STEPS = (10, 150), 50
-SEED_MAX = 2**32 - 1
 METER = 4
 
 #: genre -> (template, tempo in BPM): the look and the pulse a genre gets when no word of the

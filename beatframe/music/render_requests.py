@@ -15,6 +15,7 @@ from typing import get_args
 
 from beatframe.infra.errors import BadInputError
 from beatframe.music.schemas import LoopMode
+from beatframe.music.limits import SEED_MAX
 
 # Kept free of heavy imports (OpenCV, NumPy): the CLI validates requests before anything loads.
 
@@ -44,7 +45,7 @@ def _seed(seed) -> int:
         seed = int(seed)
     except (TypeError, ValueError):
         raise BadInputError(f"seed must be an integer, got {seed!r}") from None
-    if not 0 <= seed < 2**32:
+    if not 0 <= seed <= SEED_MAX:
         raise BadInputError(f"seed must be an integer from 0 to 2**32-1, got {seed}")
     return seed
 
@@ -163,7 +164,7 @@ def variant_requests(*, audio: str | Path, kind: str, count: int, templates: lis
         raise BadInputError("templates must name at least one template")
     validate = CanvasRequest.validate if kind == "canvas" else VideoRequest.validate
     first, sized = _seed(seed), {"size": size} if size else {}
-    if first + count > 2**32:
+    if first + count > SEED_MAX + 1:
         raise BadInputError(f"seeds {first}-{first + count - 1} of {count} variants pass 2**32-1; "
                             "give a lower first seed")
     return [validate(audio=audio, template=templates[i % len(templates)], seed=first + i, **sized)

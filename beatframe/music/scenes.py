@@ -33,7 +33,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from beatframe.infra.errors import BadInputError
-from beatframe.music.generation import MAX_PROMPT_CHARS, style_for
+from beatframe.music.generation import style_for
+from beatframe.music.limits import MAX_PROMPT_CHARS
 from beatframe.music.schemas import Analysis
 from beatframe.music.transitions import TRANSITIONS, transition_frame
 from beatframe.music.video_planning import VIDEO_FPS, shot_timeline

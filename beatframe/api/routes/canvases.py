@@ -27,6 +27,7 @@ from beatframe.infra.settings import Settings
 from beatframe.resources import Canvas
 from beatframe.infra.storage import store_ref
 from beatframe.models.backend import check_runnable_here, parse_choice
+from beatframe.music.limits import SEED_MAX
 
 GENERATOR_DESCRIPTION = ("auto (default: Wan on a GPU worker with local weights, else the CPU generator), procedural,"
                          " wan-t2v, wan-i2v, or an object with options: {name, model, prompt, negative_prompt,"
@@ -41,7 +42,7 @@ class CanvasCreate(BaseModel):
     track: str = Field(description="the track to render, trk_…")
     template: str = Field("neon-pulse", description="a built-in template's name, or a project template's id or name")
     seconds: float = Field(7.0, ge=3.0, le=8.0, description="loop length, rounded to whole bars")
-    seed: int = Field(0, ge=0, lt=2**32)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
     loop: Literal["continuous", "rebound", "hard_cut"] | None = None
     cover_asset: str | None = Field(None, description="an image asset (ast_…) to animate instead of a scene")
     generator: str | dict | None = Field(None, description=GENERATOR_DESCRIPTION)

@@ -36,7 +36,8 @@ from beatframe.api.routes.renders import queue_render
 from beatframe.api.signing import download_url
 from beatframe.models import estimate
 from beatframe.models.backend import resolve_backend
-from beatframe.music.generation import SEED_MAX, GenerationRequest, generator_choice, plan_generation
+from beatframe.music.generation import GenerationRequest, generator_choice, plan_generation
+from beatframe.music.limits import SEED_MAX
 from beatframe.resources import GenerateAccepted, ReferenceErrorBody, TaskResult, TaskStatus
 from beatframe.infra.urlfetch import FetchError, check_url
 

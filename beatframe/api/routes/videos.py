@@ -25,6 +25,7 @@ from beatframe.infra.errors import BadInputError
 from beatframe.resources import Video
 from beatframe.infra.storage import store_ref
 from beatframe.music.video import parse_video_size
+from beatframe.music.limits import SEED_MAX
 
 router = APIRouter(prefix="/videos", tags=["videos"])
 PREVIEW_LONG_SIDE = 640
@@ -37,7 +38,7 @@ class VideoCreate(BaseModel):
     canvas: str | None = Field(None, description="a canvas (cnv_…) to expand into a full-length video")
     template: str | None = Field(None, description="default: the canvas's template, else neon-pulse")
     size: str = Field("1920x1080", description="16:9, 9:16 or 1:1, e.g. 1920x1080, 1080x1920, 1080x1080")
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     generator: str | dict | None = Field(None, description=GENERATOR_DESCRIPTION)
 
     @model_validator(mode="after")

@@ -15,8 +15,9 @@ from beatframe.api.deps import Principal, principal
 from beatframe.api.routes.generate import create_task
 from beatframe.api.routes.genius.common import not_built
 from beatframe.infra import db
-from beatframe.music.generation import GenerationRequest, Resolution
 from beatframe.resources import ESTIMATED_TIME, BeatframeObject, ReferenceErrorBody
+from beatframe.music.generation import GenerationRequest, Resolution
+from beatframe.music.limits import DEFAULT_FPS, FPS_RANGE, MAX_PROMPT_CHARS, SEED_MAX
 
 router = APIRouter()
 
@@ -24,7 +25,7 @@ router = APIRouter()
 class BatchSubmit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompts: list[Annotated[str, Field(min_length=1, max_length=2000, pattern=r"\S")]] = Field(
+    prompts: list[Annotated[str, Field(min_length=1, max_length=MAX_PROMPT_CHARS, pattern=r"\S")]] = Field(
         min_length=1, max_length=50, description="one generate task each (1-50 prompts of 1-2000 characters)")
     priority: Literal["low", "normal", "high"] = "normal"
     enable_similarity_caching: bool = Field(True, description="prompts without a seed get one from their text,"
@@ -34,11 +35,11 @@ class BatchSubmit(BaseModel):
                                          " calls may be packed into: tasks of the same shape that run at once"
                                          " share batched calls up to it")
     duration_seconds: float = Field(4.0, ge=1.0, le=60.0)
-    fps: int = Field(24, ge=12, le=60)
+    fps: int = Field(DEFAULT_FPS, ge=FPS_RANGE[0], le=FPS_RANGE[1])
     resolution: Resolution = "720p"
     aspect_ratio: Literal["16:9", "9:16", "1:1", "4:3"] = "16:9"
     genre: str = Field("cinematic", min_length=1, max_length=64)
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
 
 
 class BatchAccepted(BeatframeObject):

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe.api.deps import Principal, principal
-from beatframe.music.generation import Resolution
 from beatframe.resources import BeatframeObject
+from beatframe.music.generation import Resolution
+from beatframe.music.limits import MAX_PROMPT_CHARS
 
 router = APIRouter()
 
@@ -16,7 +17,7 @@ router = APIRouter()
 class SelectModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field(min_length=1, max_length=2000)
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
     duration_seconds: float = Field(4.0, gt=0, le=60.0)
     target_resolution: Resolution = "720p"
     max_vram_gb: float | None = Field(None, gt=0, le=1024, description="the most VRAM the model may use")

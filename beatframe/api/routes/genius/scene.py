@@ -24,6 +24,7 @@ from beatframe.infra.storage import store_ref
 from beatframe.music.scenes import LICENCE_FIELDS
 from beatframe.music.transitions import REGISTRY, TRANSITIONS
 from beatframe.resources import ESTIMATED_TIME, BeatframeObject
+from beatframe.music.limits import MAX_PROMPT_CHARS, SEED_MAX
 
 router = APIRouter()
 
@@ -49,7 +50,7 @@ def scene_transitions(who: Principal = Depends(principal)) -> dict:
 class EditScene(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str | None = Field(None, max_length=2000)
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
     template: str | None = Field(None, max_length=64, description="a built-in template's name")
     duration: float = Field(gt=0, le=600, description="seconds")
     asset: str | None = Field(None, max_length=128, description="an image asset (ast_…) to animate in this scene")
@@ -67,7 +68,7 @@ class SceneEditCreate(BaseModel):
     track: str | None = Field(None, max_length=128, description="trk_…: scenes change on its downbeats, it is muxed in")
     reference_asset: str | None = Field(None, max_length=128, description="ast_…: its palette paints every scene")
     size: str = Field("1920x1080", description="16:9, 9:16 or 1:1")
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: int | None = Field(None, ge=0, le=SEED_MAX)
     webhook_url: str | None = Field(None, max_length=2048)
 
 
@@ -121,7 +122,7 @@ def _scene_edit(body: SceneEditCreate, request: Request, who: Principal) -> dict
     frames = planned[-1].last_frame  # at the edit's 30 fps
     eta = estimate_task_time(request, choice=None, size=(width, height), seconds=frames / 30, fps=30,
                              prompt=" ".join(s["prompt"] for s in scenes if s["prompt"]) or None)
-    seed = body.seed if body.seed is not None else secrets.randbelow(2**32)
+    seed = body.seed if body.seed is not None else secrets.randbelow(SEED_MAX + 1)
     reference, reference_license = image_asset(request, who, body.reference_asset, param="reference_asset") \
         if body.reference_asset else (None, None)
     flow_params = {"scenes": flow_scenes, "audio": audio, "size": f"{width}x{height}", "seed": seed,
