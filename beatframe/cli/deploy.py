@@ -9,8 +9,8 @@ missing, and keeps the automation that turns the flow runs of a dead worker into
 
 The zombie automation: a flow run sends a heartbeat event every
 ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` seconds (set it on the workers; at least 30), and a run
-that goes ``zombie_after`` seconds after it started running or after its last heartbeat without
-another heartbeat or an end is marked Crashed, so
+that goes ``zombie_after`` seconds after a worker took it (Pending), after it started running or
+after its last heartbeat without another heartbeat, a start or an end is marked Crashed, so
 whoever waits on it (the catalog's distributed mode, :mod:`beatframe.tasks.distribute`) retries it on a
 live worker instead of waiting forever. Prefect 3.8.8 has no built-in detection of such runs.
 
@@ -65,11 +65,13 @@ def ensure_zombie_automation(*, zombie_after: float = ZOMBIE_AFTER) -> None:
         name=ZOMBIE_AUTOMATION,
         description="A flow run that stopped sending heartbeats without finishing lost its worker.",
         trigger=EventTrigger(
-            # Running too: the server emits it, so the clock starts even for a run killed before
-            # its first heartbeat left the process
-            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
-            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
-                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            # Pending and Running too: the server emits them, so the clock starts even for a run
+            # killed before its first heartbeat left the process, or before its process started
+            # (a worker holds a run Pending while it starts the process; killed then, the run
+            # would wait for a worker forever)
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Pending", "prefect.flow-run.Running"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Running", "prefect.flow-run.Completed",
+                    "prefect.flow-run.Failed", "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
             match={"prefect.resource.id": ["prefect.flow-run.*"]}, for_each={"prefect.resource.id"},
             posture=Posture.Proactive, threshold=1, within=timedelta(seconds=zombie_after)),
         actions=[ChangeFlowRunState(state=StateType.CRASHED,
