@@ -19,7 +19,6 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from beatframe.infra.extras import require_gen
 from beatframe.models.backend import WAN_GENERATORS
 
 #: How long a slot's lease lasts between renewals (Prefect renews it while the task runs).
@@ -40,7 +39,6 @@ def slot_request(backend: dict) -> tuple[str, int, int] | None:
     """``(limit name, capacity, slots to occupy)`` for a backend, or None when it needs no slot."""
     if backend.get("generator") not in WAN_GENERATORS:
         return None
-    require_gen(f"the {backend['generator']} generator")  # a worker installed without it says so
     kind, capacity = _device_capacity(str(backend.get("device") or "auto"))
     need = backend.get("vram_gb") if kind == "gpu" else None
     occupy = capacity if kind == "cpu" else min(capacity, max(1, math.ceil(need or capacity)))
