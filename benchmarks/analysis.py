@@ -17,12 +17,20 @@ for ``librosa.load`` + ``librosa.beat.beat_track`` (defaults) measured in the sa
 * vocal activity F (10 frames/s) on synthesized tracks with a voice and on the speech and
   a cappella clips of ``../shared/data`` (truth: their word / note spans);
 * seconds of compute per minute of audio (warm process, best of ``--repeat`` runs), and the
-  3-minute timing ratio beatframe / librosa.
+  3-minute timing ratio beatframe / librosa;
+* **leave-one-out** figures on the real recordings: the analysis constants that were chosen by
+  looking at recordings (the tempo prior's centre and width, the beat tracker's tempo-change
+  weight) are re-chosen on a grid for each recording from the *other* recordings only, and that
+  recording is scored with them: how the analysis does on music it was not tuned on;
+* how well the analysis JSON's ``confidence`` predicts the measured scores (Pearson r over the
+  real and synthesized tracks, and the mean score of the low- and high-confidence halves).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import sys
 import tempfile
@@ -125,6 +133,22 @@ def real_items(data: Path) -> list[dict]:
             continue
         items.append(dict(name=name, path=path, bpm=float(t["bpm"]), beats=t.get("beats"),
                           downbeats=t.get("downbeats"), sections=None))
+    return items
+
+
+def section_items(data: Path) -> list[dict]:
+    """The full-length recordings annotated with sections only (also the 3-minute timing)."""
+    truth = json.loads((data / "truth.json").read_text())
+    items = []
+    for name, t in truth.items():
+        if t.get("bpm") or not t.get("sections"):
+            continue
+        path = recording(data, name)
+        if path is None:
+            continue
+        secs = [(float(x[0]), float(x[1]), str(x[2])) for x in t["sections"]]
+        items.append(dict(name=name, path=path, bpm=None, beats=None, downbeats=None,
+                          sections=[[a, b] for a, b, _ in secs], labels=secs, long=True))
     return items
 
 
@@ -259,15 +283,27 @@ def evaluate(items: list[dict], repeat: int) -> list[dict]:
             if it["downbeats"]:
                 row["ours_w"] = window_beat_f(it["beats"], a.beats, it["downbeats"])
                 row["lib_w"] = window_beat_f(it["beats"], l_beats, it["downbeats"])
-        row["ours_acc"] = acc(a.bpm, it["bpm"])
-        row["lib_acc"] = acc(l_bpm, it["bpm"])
+        if it["bpm"]:
+            row["ours_acc"] = acc(a.bpm, it["bpm"])
+            row["lib_acc"] = acc(l_bpm, it["bpm"])
+            row["acc1"] = row["ours_acc"][0]
+        if a.confidence is not None:
+            for k in ("tempo", "beats", "downbeats", "sections"):
+                row[f"c_{k}"] = getattr(a.confidence, k)
         if it["downbeats"]:
             row["ours_dbf"] = downbeat_f(it["downbeats"], a.downbeats)
         if it["sections"]:
             ref = np.asarray(it["sections"])
             est = np.asarray([[s.start, s.end] for s in a.sections])
             row["seg_f"] = float(mir_eval.segment.detection(ref, est, window=3.0, trim=True)[2])
-        if it.get("labels"):
+        if it.get("long"):
+            from sections_eval import score_sections
+
+            row["long"] = True
+            row["sec"] = score_sections(np.asarray(it["sections"]), [x[2] for x in it["labels"]],
+                                        a.sections, dur)
+            row["seg_f"] = row["sec"]["hr3f"]
+        elif it.get("labels"):
             row["lbl_acc"] = label_accuracy(it["labels"],
                                             [(x.start, x.end, x.label) for x in a.sections], dur)
         if it.get("vocals") is not None:
@@ -290,7 +326,7 @@ def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n## {title}\n")
     hdr = ("| track | dur s | truth bpm | bf bpm | lr bpm | bf beatF | lr beatF | "
            "bf winF min/mean | lr winF min/mean | bf Acc1/2 | "
-           "lr Acc1/2 | bf meter | bf dbF | bf segF@3 | bf lblAcc | bf vocF | bf s/min | lr s/min |")
+           "lr Acc1/2 | bf meter | bf conf t/b/d/s | bf dbF | bf segF@3 | bf lblAcc | bf vocF | bf s/min | lr s/min |")
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for r in rows:
@@ -300,6 +336,8 @@ def print_table(title: str, rows: list[dict]) -> None:
               f"{fmtw(r.get('ours_w'))} | {fmtw(r.get('lib_w'))} | "
               f"{r['ours_acc'][0]:.0f}/{r['ours_acc'][1]:.0f} | "
               f"{r['lib_acc'][0]:.0f}/{r['lib_acc'][1]:.0f} | {r['meter']} | "
+              f"{fmt(r.get('c_tempo'), 2)}/{fmt(r.get('c_beats'), 2)}/"
+              f"{fmt(r.get('c_downbeats'), 2)}/{fmt(r.get('c_sections'), 2)} | "
               f"{fmt(r.get('ours_dbf'))} | {fmt(r.get('seg_f'))} | {fmt(r.get('lbl_acc'))} | "
               f"{fmt(r.get('voc_f'))} | {r['t_ours'] * spm:.3f} | "
               f"{r['t_lib'] * spm:.3f} |")
@@ -314,10 +352,158 @@ def print_table(title: str, rows: list[dict]) -> None:
           f"{fmt(mean('ours_w', 0))}/{fmt(mean('ours_w', 1))} | "
           f"{fmt(mean('lib_w', 0))}/{fmt(mean('lib_w', 1))} | "
           f"{mean('ours_acc', 0):.2f}/{mean('ours_acc', 1):.2f} | "
-          f"{mean('lib_acc', 0):.2f}/{mean('lib_acc', 1):.2f} | | {fmt(mean('ours_dbf'))} | "
+          f"{mean('lib_acc', 0):.2f}/{mean('lib_acc', 1):.2f} | | | {fmt(mean('ours_dbf'))} | "
           f"{fmt(mean('seg_f'))} | {fmt(mean('lbl_acc'))} | {fmt(mean('voc_f'))} | "
           f"{sum(r['t_ours'] for r in rows) * 60 / tot_dur:.3f} | "
           f"{sum(r['t_lib'] for r in rows) * 60 / tot_dur:.3f} |")
+
+
+#: The constants tuned by listening to recordings (module.name), and the grid leave-one-out
+#: re-chooses them on.
+LOO_GRID = {"tempo.PRIOR_BPM": (90.0, 110.0, 130.0), "tempo.PRIOR_OCTAVES": (0.6, 0.9, 1.3),
+            "tempo.LAMBDA": (20.0, 40.0, 80.0), "tempo.LOCAL_DEV": (0.15, 0.3, 0.45),
+            "meter.CHORD_WEIGHT": (1.2, 2.0, 3.0)}
+
+
+def _module(name: str):
+    import importlib
+
+    return importlib.import_module(f"beatframe.music.analysis.{name}")
+
+
+@contextlib.contextmanager
+def constants(values: dict):
+    """Temporarily set analysis constants (``{"tempo.PRIOR_BPM": 100.0}``; read at call time)."""
+    old = {k: getattr(_module(k.split(".")[0]), k.split(".")[1]) for k in values}
+    try:
+        for k, v in values.items():
+            setattr(_module(k.split(".")[0]), k.split(".")[1], v)
+        yield
+    finally:
+        for k, v in old.items():
+            setattr(_module(k.split(".")[0]), k.split(".")[1], v)
+
+
+def grid_scores(items: list[dict]) -> tuple[list[dict], np.ndarray, list[dict]]:
+    """Score every grid configuration on every track: (configs, objective[track, config],
+    metrics[track][config]). Beats come from ``estimate_beats`` and bars from
+    ``estimate_downbeats``, as in ``analyze`` (the beats are tracked once per tempo setting)."""
+    from beatframe.music.analysis.meter import estimate_downbeats
+    from beatframe.music.analysis.onsets import compute_features
+    from beatframe.music.analysis.tempo import estimate_beats
+    from beatframe.music.audio import load_audio
+
+    configs = [dict(zip(LOO_GRID, vals)) for vals in itertools.product(*LOO_GRID.values())]
+    obj = np.zeros((len(items), len(configs)))
+    metrics: list[list[dict]] = []
+    for i, it in enumerate(items):
+        clip = load_audio(it["path"], sample_rate=22050)
+        feats = compute_features(clip.y, clip.sample_rate)
+        tracked: dict = {}
+        row = []
+        for j, cfg in enumerate(configs):
+            tempo_cfg = {k: v for k, v in cfg.items() if k.startswith("tempo.")}
+            key = tuple(sorted(tempo_cfg.items()))
+            if key not in tracked:
+                with constants(tempo_cfg):
+                    res = estimate_beats(feats)
+                beats = np.unique(np.round(res.beats[(res.beats >= 0)
+                                                     & (res.beats < clip.duration)], 4))
+                tracked[key] = (res.bpm, beats)
+            bpm, beats = tracked[key]
+            with constants(cfg):
+                downbeats = estimate_downbeats(feats, beats).downbeats
+            m = {"acc": acc(bpm, it["bpm"])}
+            if it["beats"]:
+                m["f"] = beat_f(it["beats"], beats, clip.duration)
+            if it["downbeats"]:
+                m["dbf"] = downbeat_f(it["downbeats"], downbeats)
+            parts = [m["acc"][0]] + [m[k] for k in ("f", "dbf") if k in m and not np.isnan(m[k])]
+            obj[i, j] = float(np.mean(parts))
+            row.append(m)
+        metrics.append(row)
+        print(f"  graded {it['name']} on {len(configs)} configurations", file=sys.stderr)
+    return configs, obj, metrics
+
+
+def print_loo(items: list[dict]) -> None:
+    """Leave-one-out: each track scored with the configuration best on the other tracks."""
+    configs, obj, metrics = grid_scores(items)
+    shipped = next(j for j, c in enumerate(configs)
+                   if all(getattr(_module(k.split(".")[0]), k.split(".")[1]) == v
+                          for k, v in c.items()))
+    print("\n## Leave-one-out on the real recordings\n")
+    print("Grid: " + ", ".join(f"{k} in {v}" for k, v in LOO_GRID.items())
+          + f" ({len(configs)} configurations). Objective on the training tracks: the mean of "
+          "beat F, tempo Acc1 and downbeat F where annotated. Ties go to the shipped constants, "
+          "which are the grid's centre on every axis.\n")
+    print("| held-out track | constants chosen on the others | beat F | Acc1/Acc2 | downbeat F | "
+          "shipped: beat F | shipped: Acc1 | shipped: downbeat F |")
+    print("|---|---|---|---|---|---|---|---|")
+    held = []
+    for i, it in enumerate(items):
+        train = np.delete(obj, i, axis=0).mean(axis=0)
+        best = np.flatnonzero(train >= train.max() - 1e-9)
+        j = shipped if shipped in best else int(best[0])
+        m, s_ = metrics[i][j], metrics[i][shipped]
+        held.append(m)
+        cfg = ", ".join(f"{k.split('.')[1]}={v:g}" for k, v in configs[j].items())
+        print(f"| {it['name']} | {cfg} | {fmt(m.get('f'))} | {m['acc'][0]:.0f}/{m['acc'][1]:.0f} | "
+              f"{fmt(m.get('dbf'))} | {fmt(s_.get('f'))} | {s_['acc'][0]:.0f} | "
+              f"{fmt(s_.get('dbf'))} |")
+
+    def mean(rows, key, sub=None):
+        vals = [r[key] if sub is None else r[key][sub] for r in rows if key in r]
+        vals = [v for v in vals if not np.isnan(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    ship = [metrics[i][shipped] for i in range(len(items))]
+    print(f"| **mean (leave-one-out)** | | {fmt(mean(held, 'f'))} | "
+          f"{mean(held, 'acc', 0):.2f}/{mean(held, 'acc', 1):.2f} | {fmt(mean(held, 'dbf'))} | "
+          f"{fmt(mean(ship, 'f'))} | {mean(ship, 'acc', 0):.2f} | {fmt(mean(ship, 'dbf'))} |")
+    spread = obj.mean(axis=0)
+    print(f"\nMean objective over all tracks: shipped {spread[shipped]:.3f}, best configuration "
+          f"{spread.max():.3f}, worst {spread.min():.3f}.")
+
+
+def print_sections(rows: list[dict]) -> None:
+    print("\n## Sections on the full-length real recordings\n")
+    print("Label accuracy: share of the time whose label maps to the truth's under the best "
+          "one-to-one mapping of label names (truth labels without their numbers: V1, V2 -> V); "
+          "pairwise F and NCE are label-name free.\n")
+    print("| track | dur s | truth sections | bf sections | HR3F | label acc | pairwise F | "
+          "NCE over/under | bf confidence |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        sc = r["sec"]
+        print(f"| {r['name']} | {r['dur']:.0f} | {sc.get('n_ref', '-')} | {sc.get('n_est', '-')} | "
+              f"{fmt(sc['hr3f'])} | {fmt(sc.get('label_acc'))} | {fmt(sc.get('pairwise_f'))} | "
+              f"{fmt(sc.get('nce_over'))}/{fmt(sc.get('nce_under'))} | {fmt(r.get('c_sections'))} |")
+    if rows:
+        print(f"| **mean** | | | | {fmt(float(np.mean([r['sec']['hr3f'] for r in rows])))} | "
+              f"{fmt(float(np.mean([r['sec'].get('label_acc', np.nan) for r in rows])))} | | | |")
+
+
+def print_confidence(rows: list[dict]) -> None:
+    """How the analysis's confidence predicts the measured scores."""
+    print("\n## Confidence against measured scores (real and synthesized tracks)\n")
+    print("| confidence | predicts | tracks | Pearson r | mean score, low-confidence half | "
+          "mean score, high-confidence half |")
+    print("|---|---|---|---|---|---|")
+    for conf, score, label in (("c_beats", "ours_f", "beat F"), ("c_tempo", "acc1", "tempo Acc1"),
+                               ("c_downbeats", "ours_dbf", "downbeat F"),
+                               ("c_sections", "seg_f", "section HR3F")):
+        pairs = [(r[conf], r[score]) for r in rows
+                 if conf in r and score in r and not np.isnan(r[score])]
+        if len(pairs) < 3:
+            print(f"| {conf[2:]} | {label} | {len(pairs)} | - | - | - |")
+            continue
+        c, sc = np.array(pairs).T
+        r = float(np.corrcoef(c, sc)[0, 1]) if np.std(c) > 0 and np.std(sc) > 0 else float("nan")
+        order = np.argsort(c, kind="stable")
+        lo, hi = sc[order[: len(c) // 2]], sc[order[len(c) // 2:]]
+        print(f"| {conf[2:]} | {label} | {len(pairs)} | {fmt(r, 2)} | {fmt(float(lo.mean()))} | "
+              f"{fmt(float(hi.mean()))} |")
 
 
 def main(argv=None) -> int:
@@ -336,8 +522,16 @@ def main(argv=None) -> int:
         run_librosa(warm, 1)
 
         data = Path(args.data)
-        if (data / "truth.json").exists():
-            print_table(f"Real recordings ({data})", evaluate(real_items(data), args.repeat))
+        all_rows: list[dict] = []
+        real = real_items(data) if (data / "truth.json").exists() else []
+        if real:
+            rows = evaluate(real, args.repeat)
+            all_rows += rows
+            print_table(f"Real recordings ({data})", rows)
+            print_loo(real)
+            long_rows = evaluate(section_items(data), args.repeat)
+            all_rows += long_rows
+            print_sections(long_rows)
         else:
             print(f"\n(no real data: {data / 'truth.json'} not found; skipping the real-audio "
                   f"benchmark)")
@@ -354,10 +548,15 @@ def main(argv=None) -> int:
         if not args.no_synth:
             rows = evaluate(synth_items(Path(td)), args.repeat)
             print_table("Synthesized tracks (exact truth)", rows)
-            full = rows[0]
-            print(f"\n3-minute track ({full['dur']:.0f} s), warm, best of {args.repeat}: "
-                  f"beatframe analyze {full['t_ours']:.2f} s, librosa load+beat_track "
-                  f"{full['t_lib']:.2f} s, ratio {full['t_ours'] / full['t_lib']:.2f}x")
+            all_rows += rows
+            timed_rows = [rows[0]] + [r for r in all_rows if r.get("long")]
+            print("\n## Speed on ~3-minute tracks (warm, best of %d, load included)\n" % args.repeat)
+            print("| track | dur s | beatframe analyze s | librosa load + beat_track s | ratio |")
+            print("|---|---|---|---|---|")
+            for r in timed_rows:
+                print(f"| {r['name']} | {r['dur']:.0f} | {r['t_ours']:.2f} | {r['t_lib']:.2f} | "
+                      f"{r['t_ours'] / r['t_lib']:.2f}x |")
+        print_confidence(all_rows)
     return 0
 
 

@@ -31,7 +31,8 @@ def acc2(est, ref) -> bool:
 
 def check_invariants(a: Analysis) -> None:
     Analysis.model_validate(a.to_json_dict())  # round-trips through the JSON form
-    assert a.to_json_dict()["schema"] == "beatframe.analysis/1"
+    assert a.to_json_dict()["schema"] == "beatframe.analysis/2"
+    assert a.confidence is not None and a.corrected == []
     assert set(a.downbeats) <= set(a.beats)
     assert all(b2 > b1 for b1, b2 in zip(a.beats, a.beats[1:]))
     assert a.sections[0].start == 0 and abs(a.sections[-1].end - a.audio.duration) < 1e-3

@@ -1,6 +1,8 @@
 """Pydantic models of the analysis JSON (``beatframe analyze --json``) and the render manifest.
 
-``Analysis`` is schema ``beatframe.analysis/1``; ``Manifest`` is ``beatframe.manifest/1``. The
+``Analysis`` is schema ``beatframe.analysis/2`` (``/1`` plus ``confidence`` and ``corrected``;
+``/1`` documents still validate); ``AnalysisHints`` are a user's corrections of it (tempo, a
+downbeat, the meter, a beat list). ``Manifest`` is ``beatframe.manifest/1``. The
 manifest's cost block is the cost log's own model (:class:`beatframe.infra.cost.Cost`).
 Both validate their invariants loudly so a broken stage fails where it breaks.
 """
@@ -47,8 +49,72 @@ class Span(_Strict):
     end: float
 
 
+#: Longest beat list a user may give (a 20-minute track at 300 BPM has 6,000 beats).
+MAX_HINT_BEATS = 20_000
+ANALYSIS_SCHEMA = "beatframe.analysis/2"
+CorrectableField = Literal["bpm", "downbeat", "meter", "beats"]
+
+
+class Confidence(_Strict):
+    """How far each estimate can be trusted, 0-1 (calibrated on annotated recordings: see
+    ``benchmarks/analysis.py``). A value the user gave has confidence 1."""
+
+    tempo: float = Field(ge=0, le=1)
+    beats: float = Field(ge=0, le=1)
+    downbeats: float = Field(ge=0, le=1)
+    sections: float = Field(ge=0, le=1)
+
+
+class AnalysisHints(_Strict):
+    """A user's corrections of the analysis, the way an editor fixes a beat grid.
+
+    ``bpm`` re-tracks the beats at that tempo (it does not just relabel the number); ``downbeat``
+    is the time of one downbeat (the bar phase follows from it); ``meter`` is the beats per bar;
+    ``beats`` replaces the beat grid (with ``beat_positions``, each beat's place in its bar,
+    1 = downbeat, as in a ``.beats`` file).
+    """
+
+    bpm: float | None = Field(None, ge=30, le=300, description="tempo in beats per minute")
+    downbeat: float | None = Field(None, ge=0, le=7200,
+                                   description="the time (s) of one downbeat")
+    meter: int | None = Field(None, ge=2, le=12, description="beats per bar")
+    beats: list[float] | None = Field(None, max_length=MAX_HINT_BEATS,
+                                      description="beat times (s), increasing")
+    beat_positions: list[int] | None = Field(
+        None, max_length=MAX_HINT_BEATS,
+        description="each beat's position in its bar (1 = downbeat); needs beats")
+
+    @model_validator(mode="after")
+    def _check(self) -> "AnalysisHints":
+        if self.beats is not None:
+            if len(self.beats) < 2:
+                raise ValueError("beats needs at least two beat times")
+            if any(b < 0 for b in self.beats):
+                raise ValueError("beats must be times in seconds, not negative")
+            if any(b2 <= b1 for b1, b2 in zip(self.beats, self.beats[1:])):
+                raise ValueError("beats must be strictly increasing")
+        if self.beat_positions is not None:
+            if self.beats is None:
+                raise ValueError("beat_positions needs beats")
+            if len(self.beat_positions) != len(self.beats):
+                raise ValueError("beat_positions must give one position per beat")
+            if any(not 1 <= p <= 12 for p in self.beat_positions):
+                raise ValueError("beat_positions must be between 1 and 12")
+        if self.beats is not None and self.bpm is not None:
+            raise ValueError("give either bpm or beats (a beat list sets the tempo)")
+        return self
+
+    def given(self) -> list[str]:
+        """Names of the corrections given, in a fixed order."""
+        return [k for k in ("bpm", "downbeat", "meter", "beats") if getattr(self, k) is not None]
+
+    def is_empty(self) -> bool:
+        return not self.given()
+
+
 class Analysis(_Strict):
-    schema_: Literal["beatframe.analysis/1"] = Field("beatframe.analysis/1", alias="schema")
+    schema_: Literal["beatframe.analysis/1", "beatframe.analysis/2"] = Field(
+        ANALYSIS_SCHEMA, alias="schema")
     audio: AudioInfo
     bpm: float = Field(ge=0)
     meter: int = Field(ge=1, le=12)
@@ -58,6 +124,10 @@ class Analysis(_Strict):
     energy: EnergyCurve
     onsets: list[float]
     vocals: list[Span]
+    confidence: Confidence | None = Field(
+        None, description="how far each estimate can be trusted (absent in /1 documents)")
+    corrected: list[CorrectableField] = Field(
+        default_factory=list, description="the values the user gave rather than estimated")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -37,12 +37,14 @@ def energy_curve(y: np.ndarray, sr: int, *, rate: int = RATE) -> tuple[np.ndarra
     n = int(np.ceil(len(y) / hop)) if len(y) else 0
     if n == 0:
         return np.zeros(0), np.zeros(0)
-    padded = np.zeros(n * hop, dtype=np.float64)
+    padded = np.zeros(n * hop, dtype=np.float32)
     padded[: len(y)] = y
-    rms = np.sqrt(np.mean(padded.reshape(n, hop) ** 2, axis=1))
+    blocks = padded.reshape(n, hop)
+    rms = np.sqrt(np.einsum("ij,ij->i", blocks, blocks, dtype=np.float64) / hop)
     if len(y) % hop:  # the last window is partial: average over its real samples only
         k = len(y) % hop
-        rms[-1] = np.sqrt(np.mean(padded[(n - 1) * hop:(n - 1) * hop + k] ** 2))
+        last = padded[(n - 1) * hop:(n - 1) * hop + k].astype(np.float64)
+        rms[-1] = np.sqrt(np.mean(last ** 2))
     ref = float(np.percentile(rms, 98)) if n > 1 else float(rms.max())
     if ref <= 0:
         return np.zeros(n), rms

@@ -14,12 +14,20 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.ndimage
 
-from beatframe.music.analysis.onsets import Features
+from beatframe.music.analysis.onsets import Features, band_flux, mel_centres
 
 __all__ = ["DownbeatResult", "beat_sync_chroma", "estimate_downbeats"]
 
 #: t-statistic below which the two halves of a 4-beat bar count as indistinguishable (-> 2/4).
 SPLIT_T = 1.0
+#: Smallest 3-beat contrast (in standard deviations of the cue) that can make a bar 3 beats
+#: long (it must also be 1.5 times the 2- and 4-beat contrasts). At 0.8 a rubato mazurka's
+#: clear 3-beat bars (contrast 0.5-0.6, against 0.1-0.3 for 2 and 4) were read as 4/4.
+TRIPLE_MIN_CONTRAST = 0.4
+#: Weights of the downbeat cues: bass onset, chord change, loudness rise, high-band accent.
+#: Chord change weighs most: it is the cue the downbeat literature finds most reliable in
+#: Western harmony (bars start with a new chord), and it only counts where the harmony moves.
+CHORD_WEIGHT = 2.0
 
 
 @dataclass
@@ -61,18 +69,12 @@ def _z(x: np.ndarray) -> np.ndarray:
 
 
 def _local_max(env: np.ndarray, frames: np.ndarray, radius: int) -> np.ndarray:
-    import scipy.ndimage
-
     mx = scipy.ndimage.maximum_filter1d(env, size=2 * radius + 1, mode="constant")
     return mx[np.clip(frames, 0, len(env) - 1)]
 
 
 def _band_rows(features: Features, lo: float, hi: float) -> np.ndarray:
-    import librosa
-
-    n_mels = features.mel_db.shape[0]
-    centres = librosa.mel_frequencies(n_mels=n_mels + 2, fmin=30.0,
-                                      fmax=min(features.sr / 2, 11025.0))[1:-1]
+    centres = mel_centres(features.sr, features.mel_db.shape[0])
     return np.flatnonzero((centres >= lo) & (centres < hi))
 
 
@@ -98,15 +100,11 @@ def beat_cues(features: Features, beats: np.ndarray) -> tuple[np.ndarray, np.nda
     (share of power below 180 Hz), chord change only as far as the harmony moves at all (the
     share of sustained, harmonic power: a percussion ensemble's "chroma" is noise).
     """
-    from beatframe.music.analysis.onsets import _detrend, _flux
-
     n = len(beats)
     frames = features.time_to_frame(beats)
     radius = max(1, int(round(0.03 * features.frame_rate)))
     low = _local_max(features.env_low, frames, radius)
-    hi_rows = _band_rows(features, 1500.0, 1e9)
-    hi_env = (_detrend(_flux(features.mel_db, hi_rows), features.frame_rate) if len(hi_rows)
-              else features.env)
+    hi_env = band_flux(features, lo=1500.0)
     hi = _local_max(hi_env, frames, radius)
     ch = beat_sync_chroma(features, beats)
     change = np.zeros(n)
@@ -144,7 +142,7 @@ def _phase_stats(cue: np.ndarray, m: int) -> dict:
 
 
 def estimate_downbeats(features: Features, beats: np.ndarray, *, meters=(2, 3, 4),
-                       weights=(1.0, 1.2, 0.0, -0.5)) -> DownbeatResult:
+                       weights=None, downbeat: float | None = None) -> DownbeatResult:
     """Estimate the meter and the downbeats among ``beats``.
 
     The weighted cue (bass onset and chord change up; a high-band accent, the backbeat of snare
@@ -161,10 +159,13 @@ def estimate_downbeats(features: Features, beats: np.ndarray, *, meters=(2, 3, 4
     beats : np.ndarray
         Beat times (s).
     meters : sequence of int
-        Candidate bar lengths in beats.
-    weights : (float, float, float, float)
+        Candidate bar lengths in beats (one value: the meter is known).
+    weights : (float, float, float, float) or None
         Weights of the bass-onset, chord-change, loudness-rise and high-band accent cues (each
-        further scaled by the cue's reliability on this track).
+        further scaled by the cue's reliability on this track); default ``(1, CHORD_WEIGHT, 0,
+        -0.5)``, read at call time.
+    downbeat : float or None
+        The time of one downbeat, if known: the beat nearest it sets the bar phase.
 
     Returns
     -------
@@ -172,6 +173,22 @@ def estimate_downbeats(features: Features, beats: np.ndarray, *, meters=(2, 3, 4
     """
     beats = np.asarray(beats, dtype=float)
     n = len(beats)
+    if weights is None:
+        weights = (1.0, CHORD_WEIGHT, 0.0, -0.5)
+    if downbeat is not None and n:
+        # the meter still comes from the cues (unless given); only the phase is known
+        res = estimate_downbeats(features, beats, meters=meters, weights=weights)
+        p = int(np.argmin(np.abs(beats - downbeat))) % res.meter
+        return DownbeatResult(meter=res.meter, downbeats=beats[p::res.meter].copy(), phase=p,
+                              scores=res.scores)
+    if len(meters) == 1:
+        m = int(meters[0])
+        if n < 2 * m:
+            return DownbeatResult(meter=m, downbeats=beats[:1].copy(), phase=0, scores={})
+        cues, rel = beat_cues(features, beats)
+        st = _phase_stats(np.tensordot(np.asarray(weights, float) * rel, cues, axes=1), m)
+        return DownbeatResult(meter=m, downbeats=beats[st["phase"]::m].copy(), phase=st["phase"],
+                              scores={m: st})
     if n < 4:
         return DownbeatResult(meter=4, downbeats=beats[:1].copy(), phase=0, scores={})
     cues, rel = beat_cues(features, beats)
@@ -188,7 +205,7 @@ def estimate_downbeats(features: Features, beats: np.ndarray, *, meters=(2, 3, 4
         p = scores[2]["phase"] if 2 in scores else 0
         return DownbeatResult(meter=4, downbeats=beats[p::4].copy(), phase=p, scores=scores)
     best = 4 if 4 in c else (max(c, key=c.get) if c else None)
-    if 3 in c and c[3] > max(0.8, 1.5 * c.get(4, 0.0), 1.5 * c.get(2, 0.0)):
+    if 3 in c and c[3] > max(TRIPLE_MIN_CONTRAST, 1.5 * c.get(4, 0.0), 1.5 * c.get(2, 0.0)):
         best = 3
     elif 2 in c and c[2] > max(0.3, 1.5 * c.get(4, 0.0)):
         best = 2

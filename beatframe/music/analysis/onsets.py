@@ -22,7 +22,8 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage
 
-__all__ = ["Features", "compute_features", "detect_onsets", "stft_magnitude"]
+__all__ = ["Features", "band_flux", "compute_features", "detect_onsets", "mel_centres",
+           "stft_magnitude"]
 
 N_FFT = 1024
 HOP = 256
@@ -131,6 +132,37 @@ def _flux(mel_db: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
     return d
 
 
+@lru_cache(maxsize=8)
+def mel_centres(sr: int, n_mels: int = N_MELS) -> np.ndarray:
+    """Centre frequencies (Hz) of the log-mel bands of :class:`Features`."""
+    import librosa
+
+    return librosa.mel_frequencies(n_mels=n_mels + 2, fmin=30.0, fmax=min(sr / 2, 11025.0))[1:-1]
+
+
+def band_flux(features: Features, *, lo: float = 0.0, hi: float = float("inf"),
+              aggregate: str = "mean") -> np.ndarray:
+    """Onset strength of the mel bands between ``lo`` and ``hi`` Hz (SuperFlux-style, detrended).
+
+    ``aggregate="median"`` takes the median over the bands rather than the mean (as librosa's
+    ``onset_strength(aggregate=np.median)``): an onset counts only where most bands rise, which
+    ignores a single loud instrument's notes.
+    """
+    rows = np.flatnonzero((mel_centres(features.sr, features.mel_db.shape[0]) >= lo)
+                          & (mel_centres(features.sr, features.mel_db.shape[0]) < hi))
+    if len(rows) == 0:
+        return features.env.copy()
+    if aggregate == "mean":
+        return _detrend(_flux(features.mel_db, rows), features.frame_rate)
+    if aggregate != "median":
+        raise ValueError(f"aggregate must be 'mean' or 'median', not {aggregate!r}")
+    m = features.mel_db[rows]
+    ref = scipy.ndimage.maximum_filter1d(m, size=3, axis=0)
+    d = np.zeros(m.shape[1], dtype=np.float32)
+    d[1:] = np.median(np.maximum(0.0, m[:, 1:] - ref[:, :-1]), axis=0)
+    return _detrend(d, features.frame_rate)
+
+
 def _detrend(env: np.ndarray, frame_rate: float) -> np.ndarray:
     """Remove the local mean (0.3 s window) and half-wave rectify."""
     w = max(3, int(round(0.3 * frame_rate)) | 1)
@@ -161,11 +193,8 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     frame_rate = sr / HOP
 
     env = _detrend(_flux(mel_db, slice(None)), frame_rate)
-    # mel band centre frequencies: the low band is the kick drum and bass
-    import librosa
-
-    centres = librosa.mel_frequencies(n_mels=N_MELS + 2, fmin=30.0, fmax=min(sr / 2, 11025.0))[1:-1]
-    low_rows = np.flatnonzero(centres < 180.0)
+    # the low band is the kick drum and bass
+    low_rows = np.flatnonzero(mel_centres(sr) < 180.0)
     env_low = _detrend(_flux(mel_db, low_rows), frame_rate) if len(low_rows) else env.copy()
 
     cmag = stft_magnitude(y, n_fft=CHROMA_N_FFT, hop=CHROMA_HOP)

@@ -26,7 +26,8 @@ import scipy.signal
 
 from beatframe.music.analysis.onsets import Features
 
-__all__ = ["BeatResult", "autocorrelation", "tempo_candidates", "track_beats", "estimate_beats",
+__all__ = ["BeatResult", "autocorrelation", "tempo_candidates", "track_beats", "estimate_beats", "prior_weight",
+           "periodicity",
            "local_tempo_curve", "remove_inserted_beats"]
 
 #: Centre of the log-Gaussian tempo prior (BPM) and its width in octaves.
@@ -73,11 +74,15 @@ class BeatResult:
         Beat times in seconds, strictly increasing.
     candidates : list of dict
         Every tempo hypothesis with its scores (for diagnostics and benchmarks).
+    periodicity : float
+        :func:`periodicity` of the onset envelope at the final tempo (0-1): near 0 where there
+        is no steady pulse to follow.
     """
 
     bpm: float
     beats: np.ndarray
     candidates: list[dict] = field(default_factory=list)
+    periodicity: float = 0.0
 
 
 def autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
@@ -93,7 +98,12 @@ def autocorrelation(env: np.ndarray, max_lag: int) -> np.ndarray:
     return ac / ac[0]
 
 
-def _prior(bpm: np.ndarray | float, *, center: float = PRIOR_BPM, octaves: float = PRIOR_OCTAVES):
+def prior_weight(bpm: np.ndarray | float, *, center: float | None = None,
+                 octaves: float | None = None):
+    """The log-Gaussian tempo prior at ``bpm`` (1 at its centre; defaults ``PRIOR_BPM``,
+    ``PRIOR_OCTAVES``)."""
+    center = PRIOR_BPM if center is None else center
+    octaves = PRIOR_OCTAVES if octaves is None else octaves
     return np.exp(-0.5 * (np.log2(np.asarray(bpm, dtype=float) / center) / octaves) ** 2)
 
 
@@ -131,13 +141,6 @@ def tempo_candidates(env: np.ndarray, frame_rate: float, *, n_peaks: int = 4,
                 return lag + 0.5 * (a - c) / den
         return float(lag)
 
-    def salience(bpm: float) -> float:
-        lag = frame_rate * 60.0 / bpm
-        i = int(round(lag))
-        if i >= len(ac) - 1:
-            return 0.0
-        return float(max(0.0, ac[max(0, i - 1): i + 2].max()))
-
     base = [60.0 * frame_rate / refine(int(p)) for p in peaks]
     out: list[float] = []
     for b in base:
@@ -147,7 +150,16 @@ def tempo_candidates(env: np.ndarray, frame_rate: float, *, n_peaks: int = 4,
                 out.append(c)
     if not out:
         out = [float(np.clip(base[0], min_bpm, max_bpm))]
-    return [(c, salience(c)) for c in out]
+    return [(c, periodicity(ac, frame_rate, c)) for c in out]
+
+
+def periodicity(ac: np.ndarray, frame_rate: float, bpm: float) -> float:
+    """How periodic the onset envelope is at ``bpm``: its normalized autocorrelation ``ac`` at
+    the beat period (the best of the three nearest lags), 0-1."""
+    i = int(round(frame_rate * 60.0 / max(bpm, 1e-9)))
+    if i >= len(ac) - 1:
+        return 0.0
+    return float(max(0.0, ac[max(0, i - 1): i + 2].max()))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -319,20 +331,25 @@ def _peak_values(env: np.ndarray, frames: np.ndarray, radius: int = 1) -> np.nda
 
 def _refine(env: np.ndarray, frames: np.ndarray, radius: int) -> np.ndarray:
     """Move each beat to the strongest onset within ``radius`` frames (parabolic sub-frame)."""
-    out = np.empty(len(frames), dtype=float)
+    frames = np.asarray(frames, dtype=int)
     n = len(env)
-    for i, f in enumerate(frames):
-        lo, hi = max(0, f - radius), min(n, f + radius + 1)
-        seg = env[lo:hi]
-        j = lo + int(np.argmax(seg)) if seg.size and seg.max() > 0 else f
-        pos = float(j)
-        if 0 < j < n - 1:
-            a, b, c = env[j - 1], env[j], env[j + 1]
-            den = a - 2 * b + c
-            if den < 0:
-                pos = j + float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
-        out[i] = pos
-    return out
+    if len(frames) == 0:
+        return np.zeros(0)
+    idx = frames[:, None] + np.arange(-radius, radius + 1)[None, :]
+    inside = (idx >= 0) & (idx < n)
+    seg = np.where(inside, env[np.clip(idx, 0, n - 1)], -np.inf)
+    k = np.argmax(seg, axis=1)
+    peak = seg[np.arange(len(frames)), k]
+    j = np.where(peak > 0, idx[np.arange(len(frames)), k], frames)
+    pos = j.astype(float)
+    ok = (j > 0) & (j < n - 1)
+    jj = j[ok]
+    a, b, c = env[jj - 1], env[jj], env[jj + 1]
+    den = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(den < 0, np.clip(0.5 * (a - c) / den, -0.5, 0.5), 0.0)
+    pos[ok] = jj + shift
+    return pos
 
 
 def _jump_cost(times: np.ndarray) -> float:
@@ -378,16 +395,22 @@ def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float,
 
     for _ in range(max_passes):
         ibi = np.diff(times)
-        n = len(ibi)
-        flagged = []
-        for i in range(n):
-            nb = np.r_[ibi[max(0, i - 8):i], ibi[i + 1:i + 9]]
-            if len(nb) >= 4 and ibi[i] < ratio * float(np.median(nb)):
-                flagged.append((ibi[i] / float(np.median(nb)), i))
+        # each interval against the median of its neighbours (+-8 intervals, itself excluded)
+        nb = np.lib.stride_tricks.sliding_window_view(np.pad(ibi, 8, constant_values=np.nan),
+                                                      17).copy()
+        nb[:, 8] = np.nan
+        enough = np.sum(~np.isnan(nb), axis=1) >= 4
+        med = np.full(len(ibi), np.inf)
+        med[enough] = np.nanmedian(nb[enough], axis=1)
+        flagged = [(ibi[i] / med[i], int(i)) for i in np.flatnonzero(ibi < ratio * med)]
         if not flagged:
             break
-        best_gain, best_alt = 0.0, None
+        # the best alternative around each flagged interval; then every improving one whose
+        # scoring context overlaps no better one's is applied (right to left, so the indices of
+        # those still to apply stay valid)
+        found = []
         for _, i in sorted(flagged):
+            best = None
             for a in range(max(0, i - 6), i + 1):
                 for b in range(i + 1, min(len(times), i + 8)):
                     m = b - a
@@ -402,18 +425,25 @@ def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float,
                     ctx_a = np.r_[times[lo:a + 1], inner, times[b:hi]]
                     s_o = val(times[a + 1:b]) - lam * _jump_cost(ctx_o)
                     s_a = val(inner) - lam * _jump_cost(ctx_a)
-                    if s_a - s_o > best_gain:
-                        best_gain = s_a - s_o
-                        best_alt = np.r_[times[:a + 1], inner, times[b:]]
-        if best_alt is None:
+                    if s_a - s_o > (best[0] if best else 0.0):
+                        best = (s_a - s_o, a, b, inner, lo, hi)
+            if best:
+                found.append(best)
+        if not found:
             break
-        times = best_alt
+        chosen: list[tuple] = []
+        for cand in sorted(found, key=lambda c: -c[0]):
+            if all(cand[5] <= c[4] or cand[4] >= c[5] for c in chosen):
+                chosen.append(cand)
+        for _, a, b, inner, _, _ in sorted(chosen, key=lambda c: -c[1]):
+            times = np.r_[times[:a + 1], inner, times[b:]]
     return times
 
 
 def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
-                   prior_bpm: float = PRIOR_BPM, prior_octaves: float = PRIOR_OCTAVES,
-                   start_bpm: float | None = None, latency: float = LATENCY) -> BeatResult:
+                   prior_bpm: float | None = None, prior_octaves: float | None = None,
+                   start_bpm: float | None = None, bpm: float | None = None,
+                   latency: float = LATENCY) -> BeatResult:
     """Estimate tempo and beat times.
 
     Parameters
@@ -423,10 +453,14 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     tempo_change_tolerant : bool
         Let the beat tracker follow a drifting tempo: the chosen tempo is replaced by a local
         tempo curve (windowed autocorrelation near it) and the DP is looser.
-    prior_bpm, prior_octaves : float
-        Centre and width (in octaves) of the log-Gaussian tempo prior.
+    prior_bpm, prior_octaves : float or None
+        Centre and width (in octaves) of the log-Gaussian tempo prior (defaults ``PRIOR_BPM``,
+        ``PRIOR_OCTAVES``, read at call time).
     start_bpm : float or None
         If given, only hypotheses within 10 % of it (and the prior) are considered.
+    bpm : float or None
+        A known tempo (a user's correction): no hypotheses are weighed, the beats are tracked
+        at this tempo (following the local tempo curve around it) and it is the reported tempo.
     latency : float
         Seconds subtracted from refined beat times.
 
@@ -439,9 +473,10 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
     if env.size < 4 or float(env.max()) <= 0:
         return BeatResult(bpm=0.0, beats=np.zeros(0))
 
+    known = bpm
     rel = float(np.clip((features.duration - SHORT_CLIP[0]) / (SHORT_CLIP[1] - SHORT_CLIP[0]),
                         0.0, 1.0))
-    cands = tempo_candidates(env, fr, unbias=1.0 - rel)
+    cands = [(float(known), 0.0)] if known else tempo_candidates(env, fr, unbias=1.0 - rel)
     if start_bpm:
         near = [c for c in cands if abs(c[0] / start_bpm - 1) < 0.1]
         cands = near or [(float(start_bpm), 0.0)]
@@ -467,9 +502,12 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
         # On a short clip these statistics rest on a handful of beats (and the autocorrelation
         # at long lags on little overlap): they are trusted only as far as ``rel``, and the
         # metrical prior decides between levels that explain the onsets comparably.
-        slow = 1.0 - 0.8 * rel * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
+        # (only while the doubled tempo is itself a candidate: beyond it, strong halfway points
+        # are the eighth notes of a fast beat, not a sign the beat is too slow)
+        slow = 1.0 - (0.8 * rel * float(np.clip((mid_ratio - 0.75) / 0.2, 0.0, 1.0))
+                      if 2.0 * bpm <= MAX_BPM else 0.0)
         fast = 1.0 - rel * (1.0 - float(np.clip(alt / 0.55, 0.3, 1.0)))
-        prior = float(_prior(bpm, center=prior_bpm, octaves=prior_octaves))
+        prior = float(prior_weight(bpm, center=prior_bpm, octaves=prior_octaves))
         score = align * max(sal, 1e-3) ** 0.5 * prior * slow * fast
         scored.append(dict(bpm=float(bpm), salience=sal, align=align, mid_ratio=mid_ratio,
                            alternation=alt, prior=prior, score=score, frames=frames))
@@ -515,8 +553,12 @@ def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,
                 keep.append(i)
         times = times[keep]
     times = remove_inserted_beats(times, env, fr, latency=latency)
-    if len(times) >= 2:
+    if known:
+        bpm = float(known)
+    elif len(times) >= 2:
         bpm = float(60.0 / np.median(np.diff(times)))
     for d in scored:
         d.pop("frames", None)
-    return BeatResult(bpm=float(bpm), beats=times, candidates=scored)
+    ac = autocorrelation(env, min(int(fr * 60.0 / MIN_BPM) + 2, len(env) - 1))
+    return BeatResult(bpm=float(bpm), beats=times, candidates=scored,
+                      periodicity=periodicity(ac, fr, bpm))

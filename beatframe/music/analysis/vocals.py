@@ -19,6 +19,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import scipy.fft
 import scipy.ndimage
 
 from beatframe.music.analysis.onsets import Features
@@ -66,7 +67,7 @@ def voicing(mag: np.ndarray, sr: int, *, fmin: float = 80.0, fmax: float = 1000.
     P = np.zeros(mag.shape, dtype=np.float32)
     P[keep] = mag[keep].astype(np.float32) ** 2
     lo, hi = max(1, int(sr / fmax)), min(n_fft // 2, int(np.ceil(sr / fmin)))
-    ac = np.fft.irfft(P, n_fft, axis=0)[: hi + 1]
+    ac = scipy.fft.irfft(P, n_fft, axis=0, workers=-1)[: hi + 1]
     r = ac[lo:] / (ac[:1] + 1e-12) / _lag_window(n_fft)[lo:hi + 1, None]
     return np.clip(r.max(axis=0), 0.0, 1.0)
 
