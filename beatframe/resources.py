@@ -94,22 +94,35 @@ class Track(BeatframeObject):
     duration: float = Field(description="seconds")
     status: Literal["ready"]
     analysis_status: Literal["pending", "succeeded", "failed"]
+    analysis_version: int = Field(1, description="1: the estimate made after upload; each correction"
+                                                 " (PATCH /v1/tracks/{id}/analysis) makes the next")
     livemode: bool
     created: int = Field(description="unix seconds")
+
+
+#: The description of every ``analysis_hints`` field (the request bodies take AnalysisHints itself).
+ANALYSIS_HINTS = ("corrections of the analysis that override the estimate: bpm (the beats are tracked again at"
+                  " this tempo), downbeat (the time of one downbeat, s), meter (beats per bar), beats (the beat"
+                  " times, s, increasing) with optional beat_positions (each beat's place in its bar, 1 = downbeat)")
 
 
 class Analysis(BeatframeObject):
     """``GET /v1/tracks/{id}/analysis``: ``pending`` (202) or ``succeeded`` with the analysis fields.
 
-    The ``beatframe.analysis/1`` fields (``audio``, ``bpm``, ``meter``, ``beats``, ``downbeats``,
-    ``sections``, ``energy``, ``onsets``, ``vocals``, …) are present once it succeeded; those not
-    declared here stay reachable as extra fields. :meth:`to_schema` validates them strictly.
+    The ``beatframe.analysis/2`` fields (``audio``, ``bpm``, ``meter``, ``beats``, ``downbeats``,
+    ``sections``, ``energy``, ``onsets``, ``vocals``, ``confidence``, ``corrected``) are present once
+    it succeeded; those not declared here stay reachable as extra fields. ``version`` and ``hints``
+    say which analysis it is: the estimate (version 1, no hints) or a correction
+    (``PATCH /v1/tracks/{id}/analysis``). :meth:`to_schema` validates the analysis fields strictly.
     """
 
     object: Literal["analysis"] = "analysis"
     track: str
     status: Literal["pending", "succeeded"]
-    schema_: str | None = Field(None, alias="schema", description="beatframe.analysis/1")
+    version: int | None = Field(None, description="the track's analysis version this is (1: the estimate)")
+    hints: dict[str, Any] | None = Field(None, description="the corrections this version applies (the body of"
+                                                           " its PATCH); null for the estimate")
+    schema_: str | None = Field(None, alias="schema", description="beatframe.analysis/2")
     audio: dict[str, Any] | None = None
     bpm: float | None = None
     meter: int | None = None
@@ -117,6 +130,7 @@ class Analysis(BeatframeObject):
     downbeats: list[float] | None = None
     sections: list[dict[str, Any]] | None = None
     energy: dict[str, Any] | None = None
+    corrected: list[str] | None = Field(None, description="the analysis values the user gave rather than estimated")
 
     def to_schema(self):
         """The analysis as a strict :class:`beatframe.music.schemas.Analysis` (only once ``succeeded``)."""
@@ -124,7 +138,10 @@ class Analysis(BeatframeObject):
 
         if self.status != "succeeded":
             raise ValueError(f"the analysis of {self.track} is {self.status}")
-        fields = self.model_dump(mode="json", by_alias=True, exclude={"object", "track", "status"})
+        fields = self.model_dump(mode="json", by_alias=True,
+                                 exclude={"object", "track", "status", "version", "hints"})
+        if fields.get("corrected") is None:  # a beatframe.analysis/1 document has none
+            fields.pop("corrected", None)
         return AnalysisSchema.model_validate(fields)
 
 
@@ -219,6 +236,10 @@ class Canvas(_References, BeatframeObject):
     seed: int
     loop: LoopMode
     cover_asset: str | None = None
+    analysis_hints: dict[str, Any] | None = Field(None, description="the corrections of the analysis this"
+                                                                    " request gave (replacing the track's)")
+    analysis_version: int | None = Field(None, description="the track's analysis version the render used; null"
+                                                           " when the request's own analysis_hints replaced it")
     segment: Segment | None = None
     outputs: list[Output]
     manifest: dict[str, Any] | None = Field(None, description="beatframe.manifest/1 once the render succeeded")
@@ -235,6 +256,11 @@ class Video(_References, BeatframeObject):
     template: str
     size: str = Field(description="WIDTHxHEIGHT, e.g. 1920x1080")
     seed: int
+    analysis_hints: dict[str, Any] | None = Field(None, description="the corrections of the analysis this"
+                                                                    " request (or its canvas) gave, replacing the"
+                                                                    " track's")
+    analysis_version: int | None = Field(None, description="the track's analysis version the render used; null"
+                                                           " when analysis_hints replaced it")
     outputs: list[Output]
     manifest: dict[str, Any] | None = Field(None, description="beatframe.manifest/1 once the render succeeded")
     livemode: bool

@@ -1,5 +1,5 @@
-"""The analysis flows: one track's analysis JSON (sharing the render flows' cache), and the viseme
-timeline of its voice (lip-sync's input).
+"""The analysis flows: one track's analysis JSON (sharing the render flows' cache), optionally with
+the user's corrections, and the viseme timeline of its voice (lip-sync's input).
 
     hash inputs -> analyze | visemes
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow
 
 from beatframe.infra.errors import BadInputError
-from beatframe.tasks.analyze import analyze_audio, viseme_timeline
+from beatframe.tasks.analyze import analyze_audio, check_hints, viseme_timeline
 from beatframe.tasks.inputs import fetch_inputs, hash_inputs
 
 
@@ -23,9 +23,12 @@ def _local_audio(audio: str) -> tuple[str, str]:
 
 
 @flow(name="analyze_track")
-def analyze_track(audio: str) -> dict:
-    """The analysis (schema ``beatframe.analysis/1``) of ``audio``, cached by its sha256."""
-    return analyze_audio(*_local_audio(audio))
+def analyze_track(audio: str, analysis_hints: dict | None = None) -> dict:
+    """The analysis (schema ``beatframe.analysis/2``) of ``audio``, cached by its sha256 and the
+    corrections ``analysis_hints`` (:class:`beatframe.music.schemas.AnalysisHints` as JSON: ``bpm``,
+    ``downbeat``, ``meter``, ``beats``, ``beat_positions``), which override the estimates."""
+    hints = check_hints(analysis_hints)  # bad corrections fail before the audio is fetched
+    return analyze_audio(*_local_audio(audio), hints=hints)
 
 
 @flow(name="track_visemes")

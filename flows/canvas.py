@@ -24,6 +24,7 @@ from beatframe.infra.cachekeys import cache_key
 from beatframe.music.render_requests import CanvasRequest
 from beatframe.flows.stages import run_with_files, start_render
 from beatframe.models.backend import draft_backend
+from beatframe.tasks.analyze import check_hints, corrected_key
 from beatframe.tasks.check import check_output
 from beatframe.tasks.generate import generate_clip
 from beatframe.tasks.inputs import fetch_inputs
@@ -56,6 +57,7 @@ def render_canvas(
     generator: str | None = None,
     post: list[dict] | None = None,
     cover_cleanup: list[int] | None = None,
+    analysis_hints: dict | None = None,
 ) -> dict:
     """Render a Canvas of ``audio`` into ``out_dir`` (default ``out/<track name>``); returns the manifest.
 
@@ -65,16 +67,19 @@ def render_canvas(
     ``auto`` (default), a generator's name or JSON with its options (:mod:`beatframe.models.backend`);
     ``cover_cleanup``, a box ``[x0, y0, x1, y1]`` of the cover (a logo, text) removed by inpainting
     before the cover is animated; ``post``, post-production steps on the loop before it is stitched
-    (:func:`beatframe.tasks.post.check_render_post`: enhancement, colorization, style transfer, inpainting).
+    (:func:`beatframe.tasks.post.check_render_post`: enhancement, colorization, style transfer, inpainting);
+    ``analysis_hints``, the user's corrections of the analysis (:class:`beatframe.music.schemas.AnalysisHints`
+    as JSON: ``bpm``, ``downbeat``, ``meter``, ``beats``, ``beat_positions``), applied before anything is planned.
     """
     post = check_render_post(post)
+    hints = check_hints(analysis_hints)
     audio, cover = fetch_inputs(audio, cover)
     request = CanvasRequest.validate(audio=audio, template=template, seconds=seconds, seed=seed, size=size,
                                      loop_mode=loop, start=start, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / request.audio.stem
     # a render without post steps has no post stage: its progress still ends at 100 %
     weights = STAGE_WEIGHTS if post else {name: w for name, w in STAGE_WEIGHTS.items() if name != "post"}
-    run = start_render(request, weights=weights, progress_key="canvas-progress")
+    run = start_render(request, weights=weights, progress_key="canvas-progress", analysis_hints=hints)
     costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
     audio_path, cover_path, cover_sha256 = run.audio_path, run.cover_path, inputs["cover"]
     if cover_cleanup and cover_path:
@@ -101,7 +106,7 @@ def render_canvas(
             clip = apply_render_post(clip, post)
     render_key = cache_key("canvas", inputs=inputs, cover=cover_sha256, plan=plan, template=request.template,
                            seed=request.seed, size=list(request.size), generator=backend["generator"],
-                           model=backend.get("model"), post=post).split("-", 1)[1][:24]
+                           model=backend.get("model"), post=post, **corrected_key(analysis)).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_canvas, clip, render_key)
         if previews:

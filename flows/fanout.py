@@ -16,8 +16,9 @@ from beatframe.tasks.analyze import analyze_audio
 from beatframe.tasks.inputs import hash_inputs
 
 
-def analyze_first(audio: str) -> None:
-    """Hash and analyse the local file ``audio`` before the renders fan out.
+def analyze_first(audio: str, analysis_hints: dict | None = None) -> None:
+    """Hash and analyse the local file ``audio`` (with the canonical corrections ``analysis_hints``,
+    as every render then asks for it) before the renders fan out.
 
     Raises
     ------
@@ -26,7 +27,7 @@ def analyze_first(audio: str) -> None:
         run rather than once per render. Each render then reads this analysis from the cache.
     """
     path = str(Path(audio).resolve())
-    analyze_audio(path, hash_inputs(path)["audio"])
+    analyze_audio(path, hash_inputs(path)["audio"], hints=analysis_hints)
 
 
 @task(name="render", cache_policy=NO_CACHE, task_run_name="render-{kind}-{label}")

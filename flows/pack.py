@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from beatframe.infra.fsutil import atomic_path, write_json_atomic
 from beatframe.music.render_requests import CanvasRequest
 from beatframe.flows.fanout import analyze_first, failure_reason, outcomes, render_one
+from beatframe.tasks.analyze import check_hints
 from beatframe.tasks.inputs import fetch_inputs
 
 #: target name -> (kind, size, what the destination expects)
@@ -36,17 +37,21 @@ TARGETS = {
 
 @flow(name="render_pack", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def render_pack(audio: str, out_dir: str | None = None, template: str = "neon-pulse", seed: int = 0,
-                cover: str | None = None, cover_license: str | None = None) -> dict:
-    """Render every target of the export pack into ``out_dir`` and zip it beside the folder.
+                cover: str | None = None, cover_license: str | None = None,
+                analysis_hints: dict | None = None) -> dict:
+    """Render every target of the export pack into ``out_dir`` and zip it beside the folder;
+    ``analysis_hints`` (the user's corrections of the analysis) apply to every target.
 
-    Bad input (audio, template, seed, cover) fails the run before anything is written."""
+    Bad input (audio, template, seed, cover, corrections) fails the run before anything is written."""
+    hints = check_hints(analysis_hints)
     local_audio, local_cover = fetch_inputs(audio, cover)
     # the targets differ only in fixed sizes, so the Canvas's request checks what every one is given
     CanvasRequest.validate(audio=local_audio, template=template, seed=seed, cover=local_cover,
                            cover_license=cover_license)
-    analyze_first(local_audio)
+    analyze_first(local_audio, hints)
     out = Path(out_dir) if out_dir else Path("out") / f"{Path(audio).stem}-pack"
-    common = {"audio": audio, "template": template, "seed": seed, "cover": cover, "cover_license": cover_license}
+    common = {"audio": audio, "template": template, "seed": seed, "cover": cover, "cover_license": cover_license,
+              **({"analysis_hints": hints} if hints else {})}
     futures = [render_one.submit(kind, name, {**common, "size": size, "out_dir": str(out / name)})
                for name, (kind, size, _) in TARGETS.items()]
     targets, files = [], []

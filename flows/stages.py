@@ -1,5 +1,5 @@
 """The stages every render flow starts with, composed once: a run's cost log and progress
-artifact, then the inputs' hashes and the track's analysis."""
+artifact, then the inputs' hashes and the track's analysis (with the user's corrections, if any)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ class RenderStart:
     analysis: dict
 
 
-def start_render(request, *, weights: dict[str, float], progress_key: str) -> RenderStart:
-    """Open the run's cost log and progress artifact, hash the inputs and analyse the audio."""
+def start_render(request, *, weights: dict[str, float], progress_key: str,
+                 analysis_hints: dict | None = None) -> RenderStart:
+    """Open the run's cost log and progress artifact, hash the inputs and analyse the audio,
+    applying ``analysis_hints`` (canonical corrections: :func:`beatframe.tasks.analyze.check_hints`)."""
     costs = CostLog(PriceTable.load(get_settings().prices))
     progress = StageProgress(weights, key=progress_key)
     audio_path = str(request.audio.resolve())
@@ -32,7 +34,7 @@ def start_render(request, *, weights: dict[str, float], progress_key: str) -> Re
     with progress.stage("hash"), costs.stage("hash"):
         inputs = hash_inputs(audio_path, cover_path)
     with progress.stage("analyze"), costs.stage("analyze"):
-        analysis = analyze_audio(audio_path, inputs["audio"])
+        analysis = analyze_audio(audio_path, inputs["audio"], hints=analysis_hints)
     return RenderStart(costs, progress, audio_path, cover_path, inputs, analysis)
 
 

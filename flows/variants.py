@@ -15,19 +15,23 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from beatframe.infra.fsutil import write_json_atomic
 from beatframe.music.render_requests import variant_requests
 from beatframe.flows.fanout import analyze_first, failure_reason, outcomes, render_one
+from beatframe.tasks.analyze import check_hints
 from beatframe.tasks.inputs import fetch_inputs
 
 
 @flow(name="render_variants", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def render_variants(audio: str, out_dir: str | None = None, kind: str = "canvas", count: int = 4,
-                    templates: list[str] | None = None, seed: int = 0, size: str | None = None) -> dict:
+                    templates: list[str] | None = None, seed: int = 0, size: str | None = None,
+                    analysis_hints: dict | None = None) -> dict:
     """Render ``count`` variants: seeds ``seed, seed+1, …``, templates taken in turn from ``templates``
-    (default ``["neon-pulse"]``). Bad input fails the run before anything is written
-    (:func:`beatframe.music.render_requests.variant_requests`, then the track's analysis)."""
+    (default ``["neon-pulse"]``), all on one analysis (with the corrections ``analysis_hints``, if
+    given). Bad input fails the run before anything is written
+    (:func:`beatframe.music.render_requests.variant_requests`, the corrections, then the track's analysis)."""
+    hints = check_hints(analysis_hints)
     local_audio, _ = fetch_inputs(audio)
     requests = variant_requests(audio=local_audio, kind=kind, count=count, seed=seed, size=size,
                                 templates=["neon-pulse"] if templates is None else templates)
-    analyze_first(local_audio)
+    analyze_first(local_audio, hints)
     out = Path(out_dir) if out_dir else Path("out") / f"{Path(audio).stem}-variants"
     plans = []
     for i, request in enumerate(requests):
@@ -35,6 +39,8 @@ def render_variants(audio: str, out_dir: str | None = None, kind: str = "canvas"
         params = {"audio": audio, "out_dir": str(out / label), "template": request.template, "seed": request.seed}
         if size:
             params["size"] = size
+        if hints:
+            params["analysis_hints"] = hints
         plans.append((label, params))
     futures = [render_one.submit(kind, label, params) for label, params in plans]
     variants = []

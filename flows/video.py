@@ -22,6 +22,7 @@ from beatframe.infra.cachekeys import cache_key
 from beatframe.music.render_requests import VideoRequest
 from beatframe.music.video_planning import VIDEO_FPS
 from beatframe.flows.stages import files_exist, run_with_files, start_render
+from beatframe.tasks.analyze import check_hints, corrected_key
 from beatframe.tasks.check import check_video_output
 from beatframe.tasks.generate import generate_shot
 from beatframe.tasks.inputs import fetch_inputs
@@ -52,20 +53,22 @@ def render_video(
     previews: str | None = None,
     generator: str | None = None,
     post: list[dict] | None = None,
+    analysis_hints: dict | None = None,
 ) -> dict:
     """Render a full-length video of ``audio`` into ``out_dir`` (default ``out/<track>-video``).
 
-    Inputs, ``generator`` and ``post`` take the same forms as :func:`beatframe.flows.canvas.render_canvas`'s;
-    ``post`` steps run on every shot before the shots are joined.
+    Inputs, ``generator``, ``post`` and ``analysis_hints`` take the same forms as
+    :func:`beatframe.flows.canvas.render_canvas`'s; ``post`` steps run on every shot before the shots are joined.
     """
     post = check_render_post(post)
+    hints = check_hints(analysis_hints)
     audio, cover = fetch_inputs(audio, cover)
     request = VideoRequest.validate(audio=audio, template=template, seed=seed, size=size,
                                     transitions=transitions, cover=cover, cover_license=cover_license)
     out = Path(out_dir) if out_dir else Path("out") / f"{request.audio.stem}-video"
     # a render without post steps has no post stage: its progress still ends at 100 %
     weights = STAGE_WEIGHTS if post else {name: w for name, w in STAGE_WEIGHTS.items() if name != "post"}
-    run = start_render(request, weights=weights, progress_key="video-progress")
+    run = start_render(request, weights=weights, progress_key="video-progress", analysis_hints=hints)
     costs, progress, inputs, analysis = run.costs, run.progress, run.inputs, run.analysis
     audio_path, cover_path = run.audio_path, run.cover_path
     with progress.stage("plan"), costs.stage("plan"):
@@ -90,7 +93,7 @@ def render_video(
     render_key = cache_key("video", inputs=inputs, template=request.template, seed=request.seed,
                            size=list(request.size), transitions=request.transitions,
                            generator=backend["generator"], model=backend.get("model"),
-                           post=post).split("-", 1)[1][:24]
+                           post=post, **corrected_key(analysis)).split("-", 1)[1][:24]
     with progress.stage("stitch"), costs.stage("stitch"):
         staged = run_with_files(stitch_video, [c["path"] for c in clips], audio_path, inputs["audio"], render_key)
         if previews:

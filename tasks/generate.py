@@ -19,6 +19,7 @@ from beatframe import models
 from beatframe.infra import progress
 from beatframe.infra.cachekeys import cache_key, source_revision
 from beatframe.infra.settings import get_settings
+from beatframe.tasks.analyze import corrected_key
 from beatframe.tasks.policies import RETRIES, RETRY_DELAYS, retry_on_transient
 
 _MUSIC = Path(beatframe.music.__file__).parent
@@ -112,6 +113,7 @@ def _render_key(kind: str, parameters: dict, **what: object) -> str:
         size=list(parameters["size"]),
         cover=parameters["cover_sha256"],
         code=source_revision(*RENDER_SOURCES),
+        **corrected_key(parameters["analysis"]),  # a corrected beat grid moves the frames
         **what,
     )
 

@@ -40,8 +40,13 @@ def _manifest(*, kind: str, role: str, render_id: str, request, audio_path: str,
               flow_run_id: str | None, assets: list[dict] = ()) -> dict:
     facts = checks["probe"]
     video_name, poster_name = list(files)
+    pulse = {"bpm": analysis["bpm"], "meter": analysis["meter"]}
+    if analysis.get("corrected"):  # the values the user gave (beatframe.music.schemas.AnalysisHints)
+        pulse["corrected"] = list(analysis["corrected"])
+    if analysis.get("confidence"):
+        pulse["confidence"] = dict(analysis["confidence"])
     manifest = build_manifest(
-        kind=kind, render_id=render_id, inputs=inputs, pulse={"bpm": analysis["bpm"], "meter": analysis["meter"]},
+        kind=kind, render_id=render_id, inputs=inputs, pulse=pulse,
         source=Source(uri=Path(audio_path).as_uri(), sha256=inputs["audio"], duration=analysis["audio"]["duration"]),
         segment=segment, shots=shots, loop=loop, template=load_template(request.template), generator=generator,
         seed=request.seed, params=params,

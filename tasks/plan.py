@@ -8,13 +8,14 @@ import beatframe.music.planning
 from beatframe.infra.cachekeys import cache_key, source_revision
 from beatframe.music.planning import plan_canvas
 from beatframe.music.schemas import Analysis
-from beatframe.tasks.analyze import analysis_revision
+from beatframe.tasks.analyze import analysis_revision, corrected_key
 
 
 def _plan_key(context, parameters) -> str:
     p = {k: v for k, v in parameters.items() if k != "analysis"}
     return cache_key("plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
-                     code=source_revision(beatframe.music.planning.__file__), **p)
+                     code=source_revision(beatframe.music.planning.__file__), **p,
+                     **corrected_key(parameters["analysis"]))
 
 
 @task(name="plan-canvas-shots", cache_key_fn=_plan_key)
@@ -33,7 +34,7 @@ def _video_plan_key(context, parameters) -> str:
     return cache_key("video-plan", audio=parameters["analysis"]["audio"]["sha256"], analysis=analysis_revision(),
                      code=source_revision(beatframe.music.video_planning.__file__, beatframe.music.planning.__file__,
                                           beatframe.music.transitions.__file__),
-                     transitions=parameters["transitions"])
+                     transitions=parameters["transitions"], **corrected_key(parameters["analysis"]))
 
 
 @task(name="plan-video-shots", cache_key_fn=_video_plan_key)

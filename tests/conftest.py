@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="beatframe-tests-"))
@@ -97,6 +98,29 @@ def api_client(prefect_server):
         yield client
     db.close_pool()
     db.stop_embedded_server()
+
+
+@pytest.fixture(scope="module")
+def server_url(api_client):
+    """The test client's app, also on a loopback port (uvicorn, lifespan off: the state is shared)."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(api_client.app, lifespan="off", log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(30)
+    sock.close()
 
 
 def bearer_for_new_project(name: str, env: str = "test", project: dict | None = None) -> dict:

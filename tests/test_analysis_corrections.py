@@ -128,3 +128,8 @@ def test_version_1_documents_still_validate(estimated):
     old["schema"] = "beatframe.analysis/1"
     a = Analysis.model_validate(old)
     assert a.confidence is None and a.corrected == []
+
+
+def test_a_downbeat_after_the_end_is_bad_input(track):
+    with pytest.raises(BadInputError, match="after the track's end"):
+        analyze_array(track.y, track.sample_rate, hints=AnalysisHints(downbeat=500.0))

@@ -15,7 +15,8 @@ from beatframe.api.pagination import page
 from beatframe.api.signing import download_url
 from beatframe.resources import ListObject
 
-TRACK_COLUMNS = "id, env, filename, source_url, sha256, bytes, duration, status, analysis_status, created_at"
+TRACK_COLUMNS = ("id, env, filename, source_url, sha256, bytes, duration, status, analysis_status, analysis_version,"
+                 " created_at")
 RENDER_COLUMNS = ("id, env, kind, status, progress, stage, stages, flow_run_id, cost, error, created_at,"
                   " started_at, finished_at")
 CANVAS_COLUMNS = "id, env, track_id, render_id, cover_asset_id, params, manifest, created_at"
@@ -34,7 +35,8 @@ def ts(value) -> int | None:
 def track_object(row: dict) -> dict:
     return {"id": row["id"], "object": "track", "filename": row["filename"], "source_url": row["source_url"],
             "sha256": row["sha256"], "bytes": row["bytes"], "duration": row["duration"], "status": row["status"],
-            "analysis_status": row["analysis_status"], "livemode": row["env"] == "live", "created": ts(row["created_at"])}
+            "analysis_status": row["analysis_status"], "analysis_version": row["analysis_version"],
+            "livemode": row["env"] == "live", "created": ts(row["created_at"])}
 
 
 def render_object(row: dict) -> dict:
@@ -64,6 +66,7 @@ def canvas_object(row: dict, request: Request) -> dict:
     return {"id": row["id"], "object": "canvas", "track": row["track_id"], "render": row["render_id"],
             "template": params.get("template"), "seconds": params.get("seconds"), "seed": params.get("seed"),
             "loop": params.get("loop"), "cover_asset": row["cover_asset_id"],
+            "analysis_hints": params.get("analysis_hints"), "analysis_version": params.get("analysis_version"),
             "segment": manifest["segment"] if manifest else None, "outputs": _outputs(request, manifest),
             "manifest": manifest, "livemode": row["env"] == "live", "created": ts(row["created_at"])}
 
@@ -72,7 +75,8 @@ def video_object(row: dict, request: Request) -> dict:
     manifest, params = row["manifest"], row["params"]
     return {"id": row["id"], "object": "video", "track": row["track_id"], "canvas": row["canvas_id"],
             "render": row["render_id"], "template": params.get("template"), "size": params.get("size"),
-            "seed": params.get("seed"), "outputs": _outputs(request, manifest), "manifest": manifest,
+            "seed": params.get("seed"), "analysis_hints": params.get("analysis_hints"),
+            "analysis_version": params.get("analysis_version"), "outputs": _outputs(request, manifest), "manifest": manifest,
             "livemode": row["env"] == "live", "created": ts(row["created_at"])}
 
 

@@ -16,7 +16,9 @@ where renders run, ``BEATFRAME_RENDER_WORKERS`` bounds the in-process runner.
   flow's persisted result when it completes. Prefect decides liveness: a crashed run fails the
   render; one that no worker picks up stays queued.
 
-Analyses are short (about 0.2 s for three minutes of audio), so both backends run them in-process.
+Analyses are short (about 0.2 s for three minutes of audio), so both backends run them in-process:
+the first after upload, and one for each correction of a track's analysis (a new version, which
+only it may store).
 
 Cancelling: a queued render never starts; a running in-process render stops at its next stage
 report; a deployment run is set to Cancelling in Prefect, which stops it on its worker.
@@ -358,25 +360,32 @@ class RenderRunner:
 
     # --- analyses
 
-    def submit_analysis(self, *, track_id: str, audio: str) -> None:
-        self._executor.submit(self._run_analysis, track_id, audio)
+    def submit_analysis(self, *, track_id: str, audio: str, hints: dict | None = None, version: int = 1) -> None:
+        """Analyse a track (version ``version`` of its analysis, applying the canonical corrections
+        ``hints``) and store the result while that version is still the track's."""
+        self._executor.submit(self._run_analysis, track_id, audio, hints, version)
 
-    def _run_analysis(self, track_id: str, audio: str) -> None:
+    def _run_analysis(self, track_id: str, audio: str, hints: dict | None = None, version: int = 1) -> None:
         from beatframe.flows.analyze import analyze_track
 
         try:
-            analysis = analyze_track(audio=audio)
+            analysis = analyze_track(audio=audio, analysis_hints=hints)
             with self.pool.connection() as conn:
-                conn.execute("UPDATE tracks SET analysis = %s, analysis_status = 'succeeded' WHERE id = %s",
-                             (Jsonb(analysis), track_id))
-                emit_track_analyzed(conn, track_id)
+                # a newer correction made meanwhile wins: this result is no longer the track's
+                stored = conn.execute("UPDATE tracks SET analysis = %s, analysis_status = 'succeeded',"
+                                      " analysis_error = NULL WHERE id = %s AND analysis_version = %s RETURNING id",
+                                      (Jsonb(analysis), track_id, version)).fetchone()
+                if stored is not None:
+                    emit_track_analyzed(conn, track_id)
         except Exception as exc:  # noqa: BLE001 - the analysis fails, the runner goes on
             log.warning("analysis of %s failed", track_id, exc_info=not isinstance(exc, BadInputError))
             with self.pool.connection() as conn:
-                conn.execute("UPDATE tracks SET analysis_status = 'failed', analysis_error = %s WHERE id = %s",
-                             (Jsonb({"type": "api_error", "code": "analysis_failed", "message": str(exc)}),
-                              track_id))
-                emit_track_analyzed(conn, track_id)
+                stored = conn.execute("UPDATE tracks SET analysis_status = 'failed', analysis_error = %s"
+                                      " WHERE id = %s AND analysis_version = %s RETURNING id",
+                                      (Jsonb({"type": "api_error", "code": "analysis_failed", "message": str(exc)}),
+                                       track_id, version)).fetchone()
+                if stored is not None:
+                    emit_track_analyzed(conn, track_id)
 
 
 class DeploymentRunner(RenderRunner):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -36,17 +37,85 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+# --- corrections of the analysis (--bpm, --downbeat, --meter, --beats): AnalysisHints ------------------
+
+_HINT_FLAGS = {"bpm": "--bpm", "downbeat": "--downbeat", "meter": "--meter", "beats": "--beats",
+               "beat_positions": "--beats"}
+
+
+def _hint_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("corrections of the analysis (they override the estimate)")
+    group.add_argument("--bpm", type=float, metavar="BPM",
+                       help="the tempo, 30-300; the beats are tracked again at this tempo")
+    group.add_argument("--downbeat", type=float, metavar="SECONDS",
+                       help="the time of one downbeat (a bar's first beat); the bars are counted from it")
+    group.add_argument("--meter", type=int, metavar="N", help="beats per bar, 2-12 (3 for a waltz)")
+    group.add_argument("--beats", type=Path, metavar="FILE",
+                       help="the beat grid: one time (s) per line, a .beats file with bar positions, or JAMS")
+
+
+def _analysis_hints(args: argparse.Namespace):
+    """The corrections the user typed, as :class:`beatframe.music.schemas.AnalysisHints` (None when
+    none); a bad value or beat file is a one-line BadInputError naming its option."""
+    from pydantic import ValidationError
+
+    from beatframe.music.schemas import AnalysisHints
+
+    fields = {"bpm": args.bpm, "downbeat": args.downbeat, "meter": args.meter}
+    for name in ("bpm", "downbeat"):
+        if fields[name] is not None and not math.isfinite(fields[name]):
+            raise BadInputError(f"{_HINT_FLAGS[name]} {fields[name]}: give a finite number")
+    if args.beats is not None:
+        if args.bpm is not None:
+            raise BadInputError("give either --bpm or --beats (a beat list sets the tempo)")
+        from beatframe.music.analysis.hints import read_beat_file
+
+        given = read_beat_file(args.beats)  # BadInputError naming the file and the line
+        fields.update(beats=given.beats, beat_positions=given.beat_positions)
+    try:
+        hints = AnalysisHints(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+        loc = first.get("loc") or ()
+        if loc and loc[0] in ("bpm", "downbeat", "meter"):
+            raise BadInputError(f"{_HINT_FLAGS[loc[0]]} {fields[loc[0]]:g}: {message}") from None
+        raise BadInputError(f"{_HINT_FLAGS.get(loc[0], '--beats') if loc else '--beats'}: {message}") from None
+    return None if hints.is_empty() else hints
+
+
+def _hints_json(hints) -> dict | None:
+    """The corrections as flows take them (``analysis_hints``): JSON of the values given."""
+    return hints.model_dump(mode="json", exclude_none=True) if hints is not None else None
+
+
+def _confidence_note(analysis: dict) -> None:
+    """One line on stderr when an estimate is uncertain (the render has gone on regardless)."""
+    from beatframe.music.schemas import Confidence
+
+    if not analysis.get("confidence"):
+        return
+    low = Confidence.model_validate(analysis["confidence"]).low()  # given values have 1
+    if low:
+        which = ", ".join(f"{k} {v:.2f}" for k, v in low.items())
+        print(f"note: low confidence in the analysis ({which}); check it, and correct it with "
+              f"--bpm, --downbeat, --meter or --beats if it is off", file=sys.stderr)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
+    hints = _analysis_hints(args)
     with foreground_prefect(args.verbose):
         from beatframe.flows.analyze import analyze_track
 
         with progress_bar(f"Analysing {args.audio}") if not args.json else nullcontext():
-            analysis = analyze_track(audio=str(args.audio))
+            analysis = analyze_track(audio=str(args.audio), analysis_hints=_hints_json(hints))
+    _confidence_note(analysis)
     if args.json:
         print(json.dumps(analysis, indent=2))
         return 0
+    corrected = f" (corrected: {', '.join(analysis['corrected'])})" if analysis.get("corrected") else ""
     print(f"{args.audio}: {analysis['audio']['duration']:.1f} s, {analysis['bpm']:.1f} BPM, "
-          f"{analysis['meter']}/4, {len(analysis['beats'])} beats, {len(analysis['downbeats'])} bars")
+          f"{analysis['meter']}/4, {len(analysis['beats'])} beats, {len(analysis['downbeats'])} bars{corrected}")
     for section in analysis["sections"]:
         print(f"  {section['start']:7.2f}-{section['end']:7.2f}  {section['label']:<10} energy {section['energy']:.2f}")
     if analysis["vocals"]:
@@ -58,6 +127,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_canvas(args: argparse.Namespace) -> int:
     if args.demo == bool(args.audio):
         raise BadInputError("give an AUDIO file or --demo (not both)")
+    hints = _analysis_hints(args)
     audio = args.audio
     if args.demo:
         from beatframe.infra.settings import get_settings
@@ -72,7 +142,8 @@ def cmd_canvas(args: argparse.Namespace) -> int:
                      cover_cleanup=args.cover_cleanup)
         return _canvas_summary(out, _remote_render(
             api, audio, out, "canvas", lambda client, track: client.canvases.create(
-                track, template=args.template, seconds=args.seconds, seed=args.seed, loop=args.loop)))
+                track, template=args.template, seconds=args.seconds, seed=args.seed, loop=args.loop,
+                analysis_hints=hints)))
     # Validate everything the user typed before starting anything heavy.
     from beatframe.music.render_requests import CanvasRequest
 
@@ -87,7 +158,7 @@ def cmd_canvas(args: argparse.Namespace) -> int:
                                  seconds=args.seconds, seed=args.seed, size=args.size, loop=args.loop,
                                  start=args.start, cover=str(args.cover) if args.cover else None,
                                  cover_license=args.cover_license, generator=args.generator,
-                                 cover_cleanup=args.cover_cleanup)
+                                 cover_cleanup=args.cover_cleanup, analysis_hints=_hints_json(hints))
     return _canvas_summary(out, manifest)
 
 
@@ -99,6 +170,7 @@ def _canvas_summary(out: Path, manifest: dict) -> int:
           f"seam {manifest['checks']['loop']['seam_ratio']:.2f}, "
           f"flashes/s {manifest['checks']['flash']['max_flashes_per_s']}; "
           f"cost {manifest['cost']['total']:.5f} {manifest['cost']['currency']}")
+    _confidence_note(manifest["analysis"])
     return 0
 
 
@@ -119,6 +191,7 @@ def _style_of(manifest_path: Path) -> dict:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
+    hints = _analysis_hints(args)
     if args.like:
         style = _style_of(args.like)
         args.template, args.seed = style["template"], style["seed"]
@@ -129,7 +202,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         _remote_only(args, cover=args.cover, cuts_only=args.cuts_only, generator=args.generator)
         return _video_summary(out, _remote_render(
             api, args.audio, out, "video", lambda client, track: client.videos.create(
-                track=track, template=args.template, size=args.size, seed=args.seed)))
+                track=track, template=args.template, size=args.size, seed=args.seed, analysis_hints=hints)))
     from beatframe.music.render_requests import VideoRequest
 
     VideoRequest.validate(audio=args.audio, template=args.template, seed=args.seed, size=args.size,
@@ -141,7 +214,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         manifest = render_video(audio=str(args.audio), out_dir=str(out), template=args.template, seed=args.seed,
                                 size=args.size, transitions=not args.cuts_only,
                                 cover=str(args.cover) if args.cover else None, cover_license=args.cover_license,
-                                generator=args.generator)
+                                generator=args.generator, analysis_hints=_hints_json(hints))
     return _video_summary(out, manifest)
 
 
@@ -150,6 +223,7 @@ def _video_summary(out: Path, manifest: dict) -> int:
     print(f"{out}/video.mp4  {video['width']}x{video['height']}, {video['duration']:.2f} s, "
           f"{len(manifest['plan']['shots'])} shots at {manifest['analysis']['bpm']:.1f} BPM; "
           f"cost {manifest['cost']['total']:.5f} {manifest['cost']['currency']}")
+    _confidence_note(manifest["analysis"])
     return 0
 
 
@@ -269,12 +343,13 @@ def cmd_variants(args: argparse.Namespace) -> int:
 
     templates = [t.strip() for t in args.templates.split(",") if t.strip()]
     variant_requests(audio=args.audio, kind=args.kind, count=args.count, templates=templates, seed=args.seed)
+    hints = _analysis_hints(args)
     out = out_folder(args.out or Path("out") / f"{Path(args.audio).stem}-variants")
     with foreground_prefect(args.verbose), progress_bar(f"Rendering {args.count} variants of {args.audio}"):
         from beatframe.flows.variants import render_variants
 
         summary = render_variants(audio=str(args.audio), out_dir=str(out), kind=args.kind, count=args.count,
-                                  templates=templates, seed=args.seed)
+                                  templates=templates, seed=args.seed, analysis_hints=_hints_json(hints))
     for variant in summary["variants"]:
         if variant["status"] == "succeeded":
             print(f"ok      {variant['folder']}")
@@ -288,12 +363,14 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
     CanvasRequest.validate(audio=args.audio, template=args.template, seed=args.seed, cover=args.cover,
                            cover_license=args.cover_license)
+    hints = _analysis_hints(args)
     out = out_folder(args.out or Path("out") / f"{Path(args.audio).stem}-pack")
     with foreground_prefect(args.verbose), progress_bar(f"Rendering the export pack of {args.audio}"):
         from beatframe.flows.pack import render_pack
 
         pack = render_pack(audio=str(args.audio), out_dir=str(out), template=args.template, seed=args.seed,
-                           cover=str(args.cover) if args.cover else None, cover_license=args.cover_license)
+                           cover=str(args.cover) if args.cover else None, cover_license=args.cover_license,
+                           analysis_hints=_hints_json(hints))
     for target in pack["targets"]:
         status = "ok    " if target["spec_ok"] else "FAILED"
         detail = target.get("file") or "; ".join(target["problems"])
@@ -395,7 +472,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="tempo, beats, downbeats, sections, energy, vocals of a track")
     analyze.add_argument("audio", type=Path)
-    analyze.add_argument("--json", action="store_true", help="print the analysis JSON (beatframe.analysis/1)")
+    analyze.add_argument("--json", action="store_true", help="print the analysis JSON (beatframe.analysis/2)")
+    _hint_arguments(analyze)
     analyze.set_defaults(run=cmd_analyze)
 
     canvas = sub.add_parser("canvas", help="render a loop-native Spotify Canvas")
@@ -414,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     canvas.add_argument("--generator", help=GENERATOR_HELP)
     canvas.add_argument("--cover-cleanup", type=box_arg, metavar="X0,Y0,X1,Y1",
                         help="remove this box of the cover (a logo, text: Spotify forbids them) before animating it")
+    _hint_arguments(canvas)
     _remote_arguments(canvas)
     canvas.set_defaults(run=cmd_canvas)
 
@@ -429,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--generator", help=GENERATOR_HELP)
     video.add_argument("--like", type=Path, metavar="MANIFEST",
                        help="take template, seed and cover from a Canvas's manifest.json (expand it to a video)")
+    _hint_arguments(video)
     _remote_arguments(video)
     video.set_defaults(run=cmd_video)
 
@@ -439,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     variants.add_argument("--templates", default="neon-pulse", help="comma-separated, used in turn")
     variants.add_argument("--seed", type=int, default=0, help="first seed; each variant takes the next")
     variants.add_argument("--out", type=Path, help="output folder (default out/<track name>-variants)")
+    _hint_arguments(variants)
     variants.set_defaults(run=cmd_variants)
 
     pack = sub.add_parser("pack", help="export pack: Canvas, 9:16, 1:1 and 16:9 videos and a poster, zipped")
@@ -448,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--cover", type=Path)
     pack.add_argument("--cover-license")
     pack.add_argument("--out", type=Path, help="output folder (default out/<track name>-pack); the zip goes beside it")
+    _hint_arguments(pack)
     pack.set_defaults(run=cmd_pack)
 
     catalog = sub.add_parser("catalog", help="render every track of a folder or CSV (a failing track fails alone)")

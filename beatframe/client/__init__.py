@@ -15,7 +15,7 @@ Environment: the clients read ``BEATFRAME_API_URL`` (the API's address, e.g.
 ``http://127.0.0.1:8000``) and ``BEATFRAME_API_KEY`` (``bf_test_…`` / ``bf_live_…``) through
 :class:`beatframe.infra.settings.Settings` when ``base_url`` / ``api_key`` are not passed.
 
-Every POST carries an ``Idempotency-Key`` (a new uuid4 per call unless you pass
+Every POST and PATCH carries an ``Idempotency-Key`` (a new uuid4 per call unless you pass
 ``idempotency_key=``), kept across the automatic retries of connection errors, timeouts, 429 and
 5xx, so a retry after a lost answer replays the first result instead of creating a second object.
 """

@@ -219,12 +219,12 @@ class Api:
                 idempotency_key: str | None = None, dest: Path | None = None, auth: bool = True) -> Operation:
         """Send one request, retried as :meth:`retry_delay` says; returns the :class:`Reply` or raises.
 
-        Every POST carries an ``Idempotency-Key`` (``idempotency_key`` or a new uuid4), the same on
+        Every POST and PATCH carries an ``Idempotency-Key`` (``idempotency_key`` or a new uuid4), the same on
         every retry, so a retry after a lost answer replays the first result instead of repeating it.
         """
         url = path_or_url if "://" in path_or_url else f"{self.base_url}{path_or_url}"
         headers = self.headers() if auth else {"User-Agent": f"beatframe-python/{__version__}"}
-        if method == "POST":
+        if method in ("POST", "PATCH"):
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         query = _query(params)
         attempt = 0

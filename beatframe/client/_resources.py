@@ -13,12 +13,24 @@ from datetime import date
 from typing import IO, Any, Literal
 
 from beatframe.client._core import Api, Operation, Upload, _seg, expand_params
+from beatframe.music.schemas import AnalysisHints
 from beatframe.resources import (Analysis, Asset, Canvas, Deleted, Event, GenerateAccepted, ListObject, Render,
                                  SlaStatus, TaskResult, TaskStatus, Template, Track, Usage, Video, WebhookDelivery,
                                  WebhookEndpoint, id_of)
 
 FileInput = str | os.PathLike | IO[bytes]
 ProgressCallback = Callable[[Render], None]
+#: Corrections of a track's analysis: the model itself, or its fields as a dict.
+HintsInput = AnalysisHints | dict[str, Any]
+
+
+def _hints_body(hints: HintsInput | None) -> dict[str, Any] | None:
+    """Corrections as the API takes them (checked here first: a bad value is a ValueError before any
+    request), or None when not given."""
+    if hints is None:
+        return None
+    model = hints if isinstance(hints, AnalysisHints) else AnalysisHints.model_validate(hints)
+    return model.model_dump(mode="json", exclude_none=True)
 
 
 class _Namespace:
@@ -171,6 +183,57 @@ class Tracks(_Collection):
                                         lambda a: a.status != "pending", timeout=timeout, interval=poll,
                                         what=f"the analysis of {track_id}"))
 
+    def update_analysis(self, track_id: str, hints: HintsInput | None = None, *, bpm: float | None = None,
+                        downbeat: float | None = None, meter: int | None = None, beats: list[float] | None = None,
+                        beat_positions: list[int] | None = None, wait: bool = False, timeout: float | None = 300.0,
+                        poll: float = 1.0, idempotency_key: str | None = None) -> Analysis:
+        """Correct the track's analysis (``PATCH /v1/tracks/{id}/analysis``): a new analysis version
+        that every canvas and video created afterwards uses.
+
+        Parameters
+        ----------
+        track_id : str
+        hints : AnalysisHints or dict, optional
+            The corrections as one object; or give them as keywords:
+        bpm : float, optional
+            The tempo (30-300); the beats are tracked again at it.
+        downbeat : float, optional
+            The time (s) of one downbeat.
+        meter : int, optional
+            Beats per bar (2-12).
+        beats, beat_positions : lists, optional
+            The beat grid (increasing times, s) and each beat's place in its bar (1 = downbeat);
+            :func:`beatframe.music.analysis.hints.read_beat_file` reads them from a beat file.
+        wait : bool
+            Poll until the corrected analysis is computed (as :meth:`analysis` with ``wait=True``).
+
+        The corrections replace any given before; none at all goes back to the estimate.
+        Invalid values raise ``pydantic.ValidationError`` (a ``ValueError``) before any request.
+
+        Returns
+        -------
+        Analysis
+            ``status="pending"`` with the new ``version`` (or, with ``wait``, the finished analysis).
+        """
+        fields = {"bpm": bpm, "downbeat": downbeat, "meter": meter, "beats": beats, "beat_positions": beat_positions}
+        given = {k: v for k, v in fields.items() if v is not None}
+        if hints is not None and given:
+            raise ValueError("give the corrections as hints or as keywords, not both")
+        body = _hints_body(hints if hints is not None else given)
+        path = f"{self._path}/{_seg(track_id)}/analysis"
+        patched = self._api.call(Analysis, "PATCH", path, json=body, idempotency_key=idempotency_key)
+        if not wait:
+            return self._run(patched)
+        return self._run(self._patch_and_wait(patched, path, timeout=timeout, poll=poll,
+                                              what=f"the analysis of {track_id}"))
+
+    def _patch_and_wait(self, patched: Operation, path: str, *, timeout: float | None, poll: float,
+                        what: str) -> Operation:
+        yield from patched
+        return (yield from self._api.poll(lambda: self._api.call(Analysis, "GET", path),
+                                          lambda a: a.status != "pending", timeout=timeout, interval=poll,
+                                          what=what))
+
 
 class Canvases(_ExpandableCollection):
     """``/v1/canvases``: loop-native Spotify Canvases of tracks."""
@@ -179,7 +242,8 @@ class Canvases(_ExpandableCollection):
 
     def create(self, track: str | Track, *, template: str | None = None, seconds: float | None = None,
                seed: int | None = None, loop: Literal["continuous", "rebound", "hard_cut"] | None = None,
-               cover_asset: str | None = None, idempotency_key: str | None = None) -> Canvas:
+               cover_asset: str | None = None, analysis_hints: HintsInput | None = None,
+               idempotency_key: str | None = None) -> Canvas:
         """Request a Canvas; the answer comes at once (202) with its queued render expanded.
 
         Parameters
@@ -194,11 +258,14 @@ class Canvases(_ExpandableCollection):
             Default: the template's.
         cover_asset : str, optional
             An ``ast_`` image to animate instead of a procedural scene.
+        analysis_hints : AnalysisHints or dict, optional
+            Corrections of the analysis for this render (``bpm``, ``downbeat``, ``meter``, ``beats``,
+            ``beat_positions``), replacing the track's own (:meth:`Tracks.update_analysis`).
         idempotency_key : str, optional
             Default: a new uuid4, reused on this call's retries.
         """
         body = {"track": id_of(track), "template": template, "seconds": seconds, "seed": seed, "loop": loop,
-                "cover_asset": id_of(cover_asset)}
+                "cover_asset": id_of(cover_asset), "analysis_hints": _hints_body(analysis_hints)}
         return self._post(Canvas, self._path, idempotency_key, json=_present(body))
 
 
@@ -209,7 +276,7 @@ class Videos(_ExpandableCollection):
 
     def create(self, *, track: str | Track | None = None, canvas: str | Canvas | None = None,
                template: str | None = None, size: str | None = None, seed: int | None = None,
-               idempotency_key: str | None = None) -> Video:
+               analysis_hints: HintsInput | None = None, idempotency_key: str | None = None) -> Video:
         """Request a video of ``track``, or in the style of ``canvas`` (exactly one); 202 with its render.
 
         Parameters
@@ -219,11 +286,15 @@ class Videos(_ExpandableCollection):
         size : str, optional
             ``1920x1080`` (server default), ``1080x1920`` or ``1080x1080``.
         seed : int, optional
+        analysis_hints : AnalysisHints or dict, optional
+            Corrections of the analysis for this render, replacing the track's own (default: the
+            canvas's, if it gave any).
         idempotency_key : str, optional
         """
         if (track is None) == (canvas is None):
             raise ValueError("give a track or a canvas (exactly one)")
-        body = {"track": id_of(track), "canvas": id_of(canvas), "template": template, "size": size, "seed": seed}
+        body = {"track": id_of(track), "canvas": id_of(canvas), "template": template, "size": size, "seed": seed,
+                "analysis_hints": _hints_body(analysis_hints)}
         return self._post(Video, self._path, idempotency_key, json=_present(body))
 
 

@@ -52,6 +52,8 @@ class Span(_Strict):
 #: Longest beat list a user may give (a 20-minute track at 300 BPM has 6,000 beats).
 MAX_HINT_BEATS = 20_000
 ANALYSIS_SCHEMA = "beatframe.analysis/2"
+#: Below this a confidence is reported as low (the CLI says so in one line; renders go on).
+LOW_CONFIDENCE = 0.4
 CorrectableField = Literal["bpm", "downbeat", "meter", "beats"]
 
 
@@ -63,6 +65,10 @@ class Confidence(_Strict):
     beats: float = Field(ge=0, le=1)
     downbeats: float = Field(ge=0, le=1)
     sections: float = Field(ge=0, le=1)
+
+    def low(self, threshold: float = LOW_CONFIDENCE) -> dict[str, float]:
+        """The estimates whose confidence is below ``threshold`` (the ones worth checking)."""
+        return {k: v for k, v in self.model_dump().items() if v < threshold}
 
 
 class AnalysisHints(_Strict):

@@ -6,6 +6,12 @@ which the server downloads through :mod:`beatframe.infra.urlfetch` (http(s) only
 private or link-local addresses, also after DNS and redirects, within size and time limits).
 Either way the audio is decoded once to check it is usable, stored under
 ``tracks/<project>/<track id>/audio<ext>`` and recorded in PostgreSQL.
+
+``PATCH /v1/tracks/{id}/analysis`` corrects the analysis the way an editor fixes a beat grid: its
+body (:class:`beatframe.music.schemas.AnalysisHints`: ``bpm``, ``downbeat``, ``meter``, ``beats``
+with ``beat_positions``) replaces the track's corrections, the analysis is computed again with
+them as the track's next ``analysis_version``, and every canvas and video created afterwards
+applies them (their own ``analysis_hints`` replace them for that render).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from beatframe.infra import db
@@ -26,6 +33,7 @@ from beatframe.api.objects import TRACK_COLUMNS, fetch_one, listing, soft_delete
 from beatframe.api.uploads import MAX_UPLOAD_BYTES, Received, check_length, receive, safe_name
 from beatframe.music.audio import load_audio
 from beatframe.music.catalog import AUDIO_SUFFIXES
+from beatframe.music.schemas import AnalysisHints
 from beatframe.resources import Analysis, Deleted, ListObject, Track
 from beatframe.infra.storage import store_ref
 
@@ -143,19 +151,65 @@ def retrieve(track_id: str, request: Request, who: Principal = Depends(principal
     return track_object(_find(request, who, track_id))
 
 
+def check_hints_fit(hints: AnalysisHints | None, duration: float, *, param: str = "") -> dict | None:
+    """The corrections as stored and passed to the flows (JSON of the values given; None for none),
+    once they fit a track of ``duration`` seconds (a 400 naming ``param`` + the field otherwise)."""
+    if hints is None or hints.is_empty():
+        return None
+    if hints.downbeat is not None and hints.downbeat >= duration:
+        raise ApiError(400, "parameter_invalid", f"downbeat {hints.downbeat:g} s is past the end of the track"
+                       f" ({duration:.2f} s)", param=f"{param}downbeat")
+    if hints.beats is not None and sum(b < duration for b in hints.beats) < 2:
+        raise ApiError(400, "parameter_invalid", f"beats: fewer than two of them fall within the track"
+                       f" ({duration:.2f} s)", param=f"{param}beats")
+    return hints.model_dump(mode="json", exclude_none=True)
+
+
+def _analysis_object(track_id: str, row: dict) -> dict:
+    return {"object": "analysis", "track": track_id, "version": row["analysis_version"],
+            "hints": row["analysis_hints"]}
+
+
 @router.get("/{track_id}/analysis", response_model=Analysis,
             responses={202: {"model": Analysis, "description": "the analysis is still being computed"}})
 def analysis(track_id: str, request: Request, who: Principal = Depends(principal)):
-    """The track's analysis (``beatframe.analysis/1``); 202 while it is being computed."""
+    """The track's analysis (``beatframe.analysis/2``), its latest version; 202 while it is being computed."""
     _find(request, who, track_id)
     with connection(request) as conn:
-        row = conn.execute("SELECT analysis, analysis_status, analysis_error FROM tracks WHERE id = %s",
-                           (track_id,)).fetchone()
+        row = conn.execute("SELECT analysis, analysis_status, analysis_error, analysis_version, analysis_hints"
+                           " FROM tracks WHERE id = %s", (track_id,)).fetchone()
     if row["analysis_status"] == "pending":
-        return JSONResponse({"object": "analysis", "track": track_id, "status": "pending"}, status_code=202)
+        return JSONResponse({**_analysis_object(track_id, row), "status": "pending"}, status_code=202)
     if row["analysis_status"] == "failed":
         raise ApiError(422, "analysis_failed", row["analysis_error"]["message"], param="id")
-    return {"object": "analysis", "track": track_id, "status": "succeeded", **row["analysis"]}
+    return {**_analysis_object(track_id, row), "status": "succeeded", **row["analysis"]}
+
+
+@router.patch("/{track_id}/analysis", status_code=202, response_model=Analysis)
+def correct_analysis(track_id: str, body: AnalysisHints, request: Request, who: Principal = Depends(principal)):
+    """Correct the track's analysis: ``bpm`` (the beats are tracked again at this tempo), ``downbeat``
+    (the time of one downbeat), ``meter`` (beats per bar), ``beats`` (the beat grid, with optional
+    ``beat_positions``, 1 = downbeat). The body replaces earlier corrections (``{}`` goes back to the
+    estimate). Answers 202 at once with the new ``version`` pending; ``GET`` it until it succeeded.
+    Canvases and videos created from now on use it. Honours ``Idempotency-Key``."""
+    hints = body.model_dump(mode="json", exclude_none=True)
+    return idempotency.respond(request, who.project_id, status=202, fingerprint={"track": track_id, "hints": hints},
+                               work=lambda: _correct(track_id, body, request, who))
+
+
+def _correct(track_id: str, body: AnalysisHints, request: Request, who: Principal) -> dict:
+    track = _find(request, who, track_id)
+    hints = check_hints_fit(body, track["duration"])
+    with connection(request) as conn:
+        row = conn.execute(
+            "UPDATE tracks SET analysis_hints = %s, analysis_version = analysis_version + 1,"
+            " analysis_status = 'pending', analysis_error = NULL WHERE id = %s"
+            " RETURNING analysis_version, analysis_hints",
+            (Jsonb(hints) if hints else None, track_id)).fetchone()
+    version, audio = row["analysis_version"], store_ref(track["object_key"])
+    after_commit(request, lambda: request.app.state.runner.submit_analysis(
+        track_id=track_id, audio=audio, hints=hints, version=version))
+    return {**_analysis_object(track_id, row), "status": "pending"}
 
 
 @router.delete("/{track_id}", response_model=Deleted)

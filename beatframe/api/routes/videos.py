@@ -1,7 +1,9 @@
 """``/v1/videos``: full-length music videos of a track, or expanded from one of its canvases.
 
-From a canvas, the video takes the canvas's track, template, seed and cover asset unless the
-request says otherwise, so the video looks like the Canvas that announced it. Test-mode videos
+From a canvas, the video takes the canvas's track, template, seed, cover asset and
+``analysis_hints`` unless the request says otherwise, so the video looks like the Canvas that
+announced it. Without ``analysis_hints`` a render uses the track's corrections (its latest
+``analysis_version``), as canvases do. Test-mode videos
 are cheap previews: rendered at most 640 px on their long side.
 """
 
@@ -18,11 +20,12 @@ from beatframe.api.errors import ApiError
 from beatframe.api.objects import (CANVAS_COLUMNS, VIDEO_COLUMNS, add_list_and_retrieve, fetch_one, render_object,
                                    video_object)
 from beatframe.api.routes.assets import cover_inputs
-from beatframe.api.routes.canvases import GENERATOR_DESCRIPTION, generator_param, track_audio
+from beatframe.api.routes.canvases import GENERATOR_DESCRIPTION, analysis_params, generator_param, track_audio
 from beatframe.api.routes.renders import queue_render
 from beatframe.api.routes.templates import resolve_template
 from beatframe.infra.errors import BadInputError
-from beatframe.resources import Video
+from beatframe.music.schemas import AnalysisHints
+from beatframe.resources import ANALYSIS_HINTS, Video
 from beatframe.infra.storage import store_ref
 from beatframe.music.video import parse_video_size
 from beatframe.music.limits import SEED_MAX
@@ -40,6 +43,9 @@ class VideoCreate(BaseModel):
     size: str = Field("1920x1080", description="16:9, 9:16 or 1:1, e.g. 1920x1080, 1080x1920, 1080x1080")
     seed: int | None = Field(None, ge=0, le=SEED_MAX)
     generator: str | dict | None = Field(None, description=GENERATOR_DESCRIPTION)
+    analysis_hints: AnalysisHints | None = Field(None, description=ANALYSIS_HINTS + "; they replace the track's"
+                                                 " own corrections for this render ({}: the estimate; default:"
+                                                 " the canvas's, if it gave any)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "VideoCreate":
@@ -69,21 +75,25 @@ def create_video(body: VideoCreate, request: Request, who: Principal = Depends(p
 
 def _create_video(body: VideoCreate, request: Request, who: Principal) -> dict:
     track_id, template_ref, seed, cover_asset = body.track, body.template, body.seed, None
+    hints: AnalysisHints | dict | None = body.analysis_hints
     if body.canvas is not None:
         canvas = fetch_one(request, who, "canvases", CANVAS_COLUMNS, body.canvas, noun="canvas")
         track_id, cover_asset = canvas["track_id"], canvas["cover_asset_id"]
         template_ref = template_ref or canvas["params"]["template"]
         seed = canvas["params"]["seed"] if seed is None else seed
+        hints = canvas["params"].get("analysis_hints") if hints is None else hints
     template_ref = template_ref or "neon-pulse"
     template_arg, template = resolve_template(request, who, template_ref)
     track = track_audio(request, who, track_id)
     size = render_size(body.size, who.env)
-    params = {"template": template_ref, "template_version": template.version, "size": size, "seed": seed or 0}
+    analysis, analysis_flow = analysis_params(track, hints)
+    params = {"template": template_ref, "template_version": template.version, "size": size, "seed": seed or 0,
+              **analysis}
     video_id = db.new_id("vid")
     flow_params = {"audio": store_ref(track["object_key"]),
                    "out_dir": str(request.app.state.settings.data_dir / "renders" / video_id),
                    "template": template_arg, "seed": params["seed"], "size": size,
-                   **generator_param(body.generator, request.app.state.settings),
+                   **generator_param(body.generator, request.app.state.settings), **analysis_flow,
                    **(cover_inputs(request, who, cover_asset) if cover_asset else {})}
 
     def insert_video(conn, render_id: str) -> dict:

@@ -176,6 +176,9 @@ def _beat_grid(feats, curve, duration: float, hints: AnalysisHints, *,
                tempo_change_tolerant: bool) -> _Grid:
     """Beats, tempo, meter and downbeats with their confidences: estimated, or the user's."""
     meters = (hints.meter,) if hints.meter else (2, 3, 4)
+    if hints.downbeat is not None and hints.downbeat >= duration:
+        raise BadInputError(f"the downbeat at {hints.downbeat:g} s is after the track's end "
+                            f"({duration:.1f} s)")
     if hints.beats is not None:
         given = np.asarray(hints.beats, dtype=float)
         inside = given < duration

@@ -7,7 +7,8 @@ applies them. :func:`read_beat_file` reads the three beat-list formats people ha
 * plain text, one beat time (seconds) per line (``#`` comments and blank lines skipped; a CSV
   with the time in its first column is read the same way);
 * ``.beats`` files (the MIR datasets' format): ``time<TAB or space>position`` with the beat's
-  place in its bar, 1 on downbeats;
+  place in its bar, 1 on downbeats (in other files a second column is read as positions only
+  when it is a whole number from 1 to 12 on every line: a CSV's confidence is ignored);
 * JAMS (JSON): the first ``beat`` or ``beat_position`` annotation (for ``beat_position`` the
   bar positions come from each value's ``position``).
 
@@ -87,34 +88,50 @@ def _number(tok: str, name: str, line: int) -> float:
 
 
 def _parse_lines(text: str, name: str) -> tuple[list[float], list[int] | None]:
-    times: list[float] = []
-    positions: list[int] = []
-    with_pos = None
+    rows: list[tuple[float, float | None]] = []
+    first = True
     for i, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         toks = line.replace(",", " ").replace(";", " ").split()
-        if i == 1 and not _is_number(toks[0]):
+        if first and not _is_number(toks[0]):
+            first = False
             continue  # a CSV header
-        times.append(_number(toks[0], name, i))
-        has_pos = len(toks) > 1 and _is_number(toks[1])
-        if with_pos is None:
-            with_pos = has_pos
-        if with_pos:
-            if not has_pos:
-                raise BadInputError(f"beat file {name}, line {i}: the bar position is missing "
-                                    f"(the first line has one)")
-            pos = _number(toks[1], name, i)
-            if pos != int(pos):
-                raise BadInputError(f"beat file {name}, line {i}: the bar position must be a "
-                                    f"whole number")
-            positions.append(int(pos))
-        if len(times) > MAX_HINT_BEATS:
+        first = False
+        second = _number(toks[1], name, i) if len(toks) > 1 and _is_number(toks[1]) else None
+        rows.append((_number(toks[0], name, i), second))
+        if len(rows) > MAX_HINT_BEATS:
             break
-    if not times:
+    if not rows:
         raise BadInputError(f"beat file {name} holds no beat times")
-    return times, positions if with_pos else None
+    times = [t for t, _ in rows]
+    seconds = [p for _, p in rows]
+    if name.lower().endswith(".beats") and seconds[0] is not None:
+        # the .beats format's second column is the bar position: it must be right everywhere
+        for (line, p) in zip(_data_lines(text), seconds):
+            if p is None:
+                raise BadInputError(f"beat file {name}, line {line}: the bar position is missing "
+                                    f"(the first line has one)")
+            if p != int(p):
+                raise BadInputError(f"beat file {name}, line {line}: the bar position must be a "
+                                    f"whole number")
+        return times, [int(p) for p in seconds]
+    # elsewhere a second column is bar positions only if every line has a whole number from 1
+    # to 12 there; anything else (a CSV's confidence, a duration) is not read
+    if all(p is not None and p == int(p) and 1 <= p <= 12 for p in seconds):
+        return times, [int(p) for p in seconds]
+    return times, None
+
+
+def _data_lines(text: str) -> list[int]:
+    """Line numbers of the lines that hold a beat (for messages)."""
+    out = []
+    for i, raw in enumerate(text.splitlines(), 1):
+        toks = raw.split("#", 1)[0].replace(",", " ").replace(";", " ").split()
+        if toks and _is_number(toks[0]):
+            out.append(i)
+    return out
 
 
 def _is_number(tok: str) -> bool:

@@ -352,16 +352,6 @@ def _refine(env: np.ndarray, frames: np.ndarray, radius: int) -> np.ndarray:
     return pos
 
 
-def _jump_cost(times: np.ndarray) -> float:
-    """Sum of squared log-ratios of consecutive inter-beat intervals (tempo jumps)."""
-    if len(times) < 3:
-        return 0.0
-    iv = np.diff(times)
-    if np.any(iv <= 0):
-        return float("inf")
-    return float(np.sum(np.diff(np.log(iv)) ** 2))
-
-
 def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float, *,
                           latency: float = LATENCY, ratio: float = INSERT_RATIO,
                           lam: float = INSERT_LAMBDA, max_span: int = 8,
@@ -386,12 +376,7 @@ def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float,
     radius = max(1, int(round(0.035 * frame_rate)))
     pv = scipy.ndimage.maximum_filter1d(obs, size=2 * radius + 1, mode="constant")
     base = float(np.median(pv))
-
-    def val(ts: np.ndarray) -> float:
-        if len(ts) == 0:
-            return 0.0
-        f = np.clip(np.round((ts + latency) * frame_rate).astype(int), 0, len(pv) - 1)
-        return float(np.sum(pv[f] - base))
+    env64 = np.asarray(env, dtype=np.float64)
 
     for _ in range(max_passes):
         ibi = np.diff(times)
@@ -410,34 +395,102 @@ def remove_inserted_beats(times: np.ndarray, env: np.ndarray, frame_rate: float,
         # those still to apply stay valid)
         found = []
         for _, i in sorted(flagged):
-            best = None
-            for a in range(max(0, i - 6), i + 1):
-                for b in range(i + 1, min(len(times), i + 8)):
-                    m = b - a
-                    if m < 2 or m > max_span:
-                        continue
-                    lo, hi = max(0, a - 3), min(len(times), b + 4)
-                    inner = np.linspace(times[a], times[b], m)[1:-1]
-                    if len(inner):
-                        fr_in = np.round((inner + latency) * frame_rate).astype(int)
-                        inner = _refine(env, np.clip(fr_in, 0, len(env) - 1), radius) / frame_rate - latency
-                    ctx_o = times[lo:hi]
-                    ctx_a = np.r_[times[lo:a + 1], inner, times[b:hi]]
-                    s_o = val(times[a + 1:b]) - lam * _jump_cost(ctx_o)
-                    s_a = val(inner) - lam * _jump_cost(ctx_a)
-                    if s_a - s_o > (best[0] if best else 0.0):
-                        best = (s_a - s_o, a, b, inner, lo, hi)
-            if best:
-                found.append(best)
+            gain, a, b = _best_removal(times, i, env64, pv, base, frame_rate, latency, radius,
+                                       lam, max_span)
+            if gain > 0:
+                found.append((gain, a, b, max(0, a - 3), min(len(times), b + 4)))
         if not found:
             break
         chosen: list[tuple] = []
         for cand in sorted(found, key=lambda c: -c[0]):
-            if all(cand[5] <= c[4] or cand[4] >= c[5] for c in chosen):
+            if all(cand[4] <= c[3] or cand[3] >= c[4] for c in chosen):
                 chosen.append(cand)
-        for _, a, b, inner, _, _ in sorted(chosen, key=lambda c: -c[1]):
+        for _, a, b, _, _ in sorted(chosen, key=lambda c: -c[1]):
+            inner = _respaced(times, a, b, env64, frame_rate, latency, radius)
             times = np.r_[times[:a + 1], inner, times[b:]]
     return times
+
+
+@numba.njit(cache=True, nogil=True)
+def _refine_one(env, f, radius):  # pragma: no cover - compiled
+    """:func:`_refine` of one frame."""
+    n = env.shape[0]
+    lo, hi = max(0, f - radius), min(n, f + radius + 1)
+    j = f
+    if hi > lo:
+        k = lo
+        for q in range(lo + 1, hi):
+            if env[q] > env[k]:
+                k = q
+        if env[k] > 0:
+            j = k
+    pos = float(j)
+    if 0 < j < n - 1:
+        a, b, c = env[j - 1], env[j], env[j + 1]
+        den = a - 2 * b + c
+        if den < 0:
+            pos = j + min(0.5, max(-0.5, 0.5 * (a - c) / den))
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _respaced(times, a, b, env, frame_rate, latency, radius):  # pragma: no cover - compiled
+    """The ``b - a - 2`` beats evenly re-spaced between beats ``a`` and ``b``, each refined to
+    the nearest onset peak."""
+    m = b - a
+    n = env.shape[0]
+    out = np.empty(max(0, m - 2))
+    for k in range(1, m - 1):
+        t = times[a] + (times[b] - times[a]) * k / (m - 1)
+        f = min(max(int(np.rint((t + latency) * frame_rate)), 0), n - 1)
+        out[k - 1] = _refine_one(env, f, radius) / frame_rate - latency
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _strength(ts, pv, base, frame_rate, latency):  # pragma: no cover - compiled
+    n = pv.shape[0]
+    total = 0.0
+    for t in ts:
+        total += pv[min(max(int(np.rint((t + latency) * frame_rate)), 0), n - 1)] - base
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _jumps(ts):  # pragma: no cover - compiled
+    """Sum of squared log-ratios of consecutive inter-beat intervals (tempo jumps)."""
+    if ts.shape[0] < 3:
+        return 0.0
+    total = 0.0
+    for k in range(ts.shape[0] - 2):
+        i1, i2 = ts[k + 1] - ts[k], ts[k + 2] - ts[k + 1]
+        if i1 <= 0 or i2 <= 0:
+            return np.inf
+        d = np.log(i2) - np.log(i1)
+        total += d * d
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_removal(times, i, env, pv, base, frame_rate, latency, radius, lam,
+                  max_span):  # pragma: no cover - compiled
+    """(gain, a, b) of the best one-beat-fewer alternative around interval ``i`` (gain 0: none
+    improves); see :func:`remove_inserted_beats`."""
+    best, ba, bb = 0.0, -1, -1
+    n = times.shape[0]
+    for a in range(max(0, i - 6), i + 1):
+        for b in range(i + 1, min(n, i + 8)):
+            m = b - a
+            if m < 2 or m > max_span:
+                continue
+            lo, hi = max(0, a - 3), min(n, b + 4)
+            inner = _respaced(times, a, b, env, frame_rate, latency, radius)
+            alt = np.concatenate((times[lo:a + 1], inner, times[b:hi]))
+            s_o = _strength(times[a + 1:b], pv, base, frame_rate, latency) - lam * _jumps(times[lo:hi])
+            s_a = _strength(inner, pv, base, frame_rate, latency) - lam * _jumps(alt)
+            if s_a - s_o > best:
+                best, ba, bb = s_a - s_o, a, b
+    return best, ba, bb
 
 
 def estimate_beats(features: Features, *, tempo_change_tolerant: bool = False,

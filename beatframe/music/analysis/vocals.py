@@ -81,8 +81,8 @@ def vocal_activity(features: Features, *, rate: float = 10.0) -> tuple[np.ndarra
     freqs = np.arange(mag.shape[0]) * sr / n_fft
     band = (freqs >= 250) & (freqs <= 4000)
     formant = (freqs >= 800) & (freqs <= 3200)
-    X = mag[band].astype(np.float64) + 1e-9
-    total = mag.astype(np.float64).sum(axis=0) + 1e-9
+    X = mag[band] + np.float32(1e-9)
+    total = mag.sum(axis=0, dtype=np.float64) + 1e-9
     band_share = X.sum(axis=0) / total
     formant_share = mag[formant].sum(axis=0) / (X.sum(axis=0))
     logX = np.log(X)
