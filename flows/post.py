@@ -41,14 +41,15 @@ CANVAS_MAX_SECONDS = 8.05
 @flow(name="post_video", log_prints=True, persist_result=True)
 def post_video(video: str, step: str, options: dict, out_dir: str | None = None, reference_image: str | None = None,
                reference_video: str | None = None, previews: str | None = None, audio: str | None = None,
-               licenses: dict[str, dict] | None = None) -> dict:
+               licenses: dict[str, dict | str] | None = None) -> dict:
     """Run post-production ``step`` (``v2v``, ``inpaint`` or ``lipsync``) on ``video`` into ``out_dir``
     (default ``out/<video>-<step>``); returns the ``post.json`` record. Inputs are paths or
     ``store:<key>``; ``previews`` as :func:`beatframe.flows.canvas.render_canvas`'s.
 
     ``licenses`` holds an input's licence record by the input's parameter name (``video``,
-    ``reference_image``, ...): an API asset's licence, attribution, rights holder and id, or a
-    rendered clip's whole licensing; the record's ``licensing`` lists every input with it (an input
+    ``reference_image``, ...): an API asset's licence, attribution, rights holder and id, a
+    rendered clip's whole licensing, or what the CLI's ``--…-license`` options declare (a licence
+    name or a JSON record); the record's ``licensing`` lists every input with it (an input
     without one as undeclared).
 
     ``lipsync`` animates a mouth in ``options["face_region"]`` following the voice of ``audio``;

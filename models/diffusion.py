@@ -9,9 +9,38 @@ from __future__ import annotations
 
 import functools
 import threading
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from beatframe.infra.errors import BadInputError
 from beatframe.infra.extras import require_gen
+
+
+def model_parts(name: str, *, kind: str) -> tuple[str, ...]:
+    """The parts of a model's folder name under BEATFRAME_MODELS_DIR; a BadInputError when it is
+    not a plain relative name (absolute, empty, or leaving the directory with ``..``)."""
+    text = str(name).strip() if isinstance(name, str) else ""
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    if not text or PurePosixPath(text).is_absolute() or Path(text).is_absolute() or ".." in parts:
+        raise BadInputError(f"{kind} model {name!r} must be a folder name under "
+                            "BEATFRAME_MODELS_DIR (no absolute paths, no '..')")
+    return parts
+
+
+def model_folder(name: str, *, models_dir: str | Path | None,
+                 kind: str) -> tuple[Path | None, str | None]:
+    """The diffusers model folder ``name`` under ``models_dir``, or None and why there is none.
+
+    ``name`` must be a relative folder name (no absolute path, no ``..``): a BadInputError says so.
+    The reason names the folder relative to BEATFRAME_MODELS_DIR, never the server's path.
+    """
+    parts = model_parts(name, kind=kind)
+    if models_dir is None:
+        return None, "BEATFRAME_MODELS_DIR is not set"
+    folder = Path(models_dir).joinpath(*parts)
+    if (folder / "model_index.json").is_file():
+        return folder, None
+    return None, (f"no {kind} model in BEATFRAME_MODELS_DIR/{'/'.join(parts)} "
+                  "(model_index.json missing)")
 
 
 @functools.lru_cache(maxsize=4)

@@ -79,12 +79,13 @@ import functools
 import itertools
 import math
 from collections.abc import Iterable, Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from beatframe.infra.errors import BadInputError
+from beatframe.models.diffusion import model_folder
 from beatframe.models.interpolation import optical_flow, warp
 from beatframe.models.model_catalog import INPAINT_FOLDER
 
@@ -493,15 +494,7 @@ class _Options:
             raise BadInputError(f"mode {self.mode!r} needs exactly one of box= ([x0, y0, x1, y1]) "
                                 f"or mask=" + ("; both were given" if box is not None else ""))
         if box is not None:
-            try:
-                x0, y0, x1, y1 = (float(v) for v in box)
-            except (TypeError, ValueError):
-                raise BadInputError(f"box must be four numbers [x0, y0, x1, y1], got {box!r}") from None
-            if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
-                raise BadInputError(f"box {list(box)!r} must have x0 < x1 and y0 < y1")
-            if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-                raise BadInputError(f"box {list(box)!r} reaches outside the {w}x{h} frame "
-                                    f"(need 0 <= x0 < x1 <= {w} and 0 <= y0 < y1 <= {h})")
+            x0, y0, x1, y1 = check_box(box, width=w, height=h)
             m = np.zeros((h, w), bool)
             m[int(math.floor(y0)):int(math.ceil(y1)), int(math.floor(x0)):int(math.ceil(x1))] = True
             return self._check_coverage(m)
@@ -1043,6 +1036,21 @@ def _load_pipeline(folder: str):
     return load_local_pipeline(folder, "AutoPipelineForInpainting")
 
 
+def check_box(box, *, width: int, height: int) -> tuple[float, float, float, float]:
+    """``box`` as ``(x0, y0, x1, y1)`` if it is a region of a ``width`` x ``height`` frame; a
+    BadInputError naming the problem otherwise (callers check it before any frame is decoded)."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise BadInputError(f"box must be four numbers [x0, y0, x1, y1], got {box!r}") from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise BadInputError(f"box {list(box)!r} must have x0 < x1 and y0 < y1")
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        raise BadInputError(f"box {list(box)!r} reaches outside the {width}x{height} frame "
+                            f"(need 0 <= x0 < x1 <= {width} and 0 <= y0 < y1 <= {height})")
+    return x0, y0, x1, y1
+
+
 class _Generated:
     """Whether a prompt is honoured by a local diffusers model, and the generating itself."""
 
@@ -1069,14 +1077,8 @@ class _Generated:
                            "freeze them); the frames got the CPU mirror continuation")
             return self
         name = model if model is not None else DEFAULT_INPAINT_MODEL
-        parts = PurePosixPath(str(name).replace("\\", "/")).parts
-        if not str(name).strip() or Path(name).is_absolute() or ".." in parts:
-            raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
-                                "(no absolute paths, no '..')")
-        folder = Path(models_dir).joinpath(*parts) if models_dir is not None else None
-        if folder is None or not (folder / "model_index.json").is_file():
-            where = "BEATFRAME_MODELS_DIR is not set" if folder is None else \
-                f"no inpainting model at {folder} (model_index.json missing)"
+        folder, where = model_folder(name, models_dir=models_dir, kind="inpainting")
+        if folder is None:
             if model is not None:
                 raise BadInputError(f"inpainting model {model!r}: {where}")
             fallback = {"replace": "the region was filled from its surroundings (remove)",

@@ -101,7 +101,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import NamedTuple
 
 import cv2
@@ -109,6 +109,7 @@ import numpy as np
 
 from beatframe.infra.errors import BadInputError
 from beatframe.infra.modes import ModeOptions, check_mode
+from beatframe.models.diffusion import model_folder
 from beatframe.models.frames import check_clip, check_rgb
 from beatframe.models.interpolation import optical_flow, retime, warp
 from beatframe.models.model_catalog import IMG2IMG_FOLDER, UPSCALER_FOLDER
@@ -451,6 +452,13 @@ class _Diffusion(NamedTuple):
     steps: int
 
 
+def check_upscale(*, width: int, height: int, factor: int) -> None:
+    """A BadInputError if upscaling a ``width`` x ``height`` clip by ``factor`` exceeds
+    :data:`MAX_SIDE` (callers check it before any frame is decoded)."""
+    if max(width, height) * factor > MAX_SIDE:
+        raise BadInputError(f"upscaling {width}x{height} by {factor} exceeds {MAX_SIDE} px a side")
+
+
 def _model_folder(model: str | None, default: str,
                   models_dir: str | Path | None) -> tuple[Path | None, str | None]:
     """The model folder under ``models_dir`` (``model``, else ``default``), or None and why there
@@ -458,21 +466,13 @@ def _model_folder(model: str | None, default: str,
 
     A missing default folder is no error (the CPU path runs); a missing named ``model`` is.
     """
-    name = default if model is None else model
-    parts = PurePosixPath(str(name).replace("\\", "/")).parts
-    if not isinstance(name, str) or not name.strip() or Path(name).is_absolute() or ".." in parts:
-        raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
-                            "(no absolute paths, no '..')")
-    if models_dir is None:
-        where = "BEATFRAME_MODELS_DIR is not set"
-    else:
-        folder = Path(models_dir).joinpath(*parts)
-        if (folder / "model_index.json").is_file():
-            return folder, None
-        where = f"no model folder {folder} (model_index.json missing)"
+    kind = "super-resolution" if default == DEFAULT_UPSCALE_MODEL else "image-to-image"
+    folder, where = model_folder(default if model is None else model, models_dir=models_dir,
+                                 kind=kind)
+    if folder is not None:
+        return folder, None
     if model is not None:
-        raise BadInputError(f"{'super-resolution' if default == DEFAULT_UPSCALE_MODEL else 'image-to-image'}"
-                            f" model {model!r}: {where}")
+        raise BadInputError(f"{kind} model {model!r}: {where}")
     return None, f"{where}; the CPU path ran"
 
 
@@ -746,8 +746,8 @@ def transform(frames: Sequence[np.ndarray], *, mode: str, strength: float = 0.7,
     if mode == "interpolation" and len(clip) < 2:
         raise BadInputError("interpolation needs at least 2 frames to put frames between")
     h, w = clip[0].shape[:2]
-    if mode == "upscale" and max(h, w) * factor > MAX_SIDE:
-        raise BadInputError(f"upscaling {w}x{h} by {factor} exceeds {MAX_SIDE} px a side")
+    if mode == "upscale":
+        check_upscale(width=w, height=h, factor=factor)
     diffusion, reason = _diffusion(mode, prompt=prompt, model=model, models_dir=models_dir, seed=seed, steps=steps,
                                    frame_side=max(h, w))
 

@@ -34,11 +34,12 @@ import json
 import math
 import threading
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from beatframe.infra.errors import BadInputError
 from beatframe.infra.extras import require_gen
+from beatframe.models.diffusion import model_parts
 from beatframe.models.model_catalog import DEFAULT_WAN_FOLDERS
 
 Kind = Literal["t2v", "i2v"]
@@ -87,12 +88,7 @@ def resolve_model_folder(*, model: str, models_dir: Path | str | None) -> Path:
     if models_dir is None:
         raise BadInputError("BEATFRAME_MODELS_DIR is not set; Wan generators load weights only "
                             "from local folders under it")
-    name = str(model).strip()
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if not name or PurePosixPath(name).is_absolute() or Path(name).is_absolute() or ".." in parts:
-        raise BadInputError(f"model {model!r} must be a folder name under BEATFRAME_MODELS_DIR "
-                            "(no absolute paths, no '..')")
-    return Path(models_dir).joinpath(*parts)
+    return Path(models_dir).joinpath(*model_parts(model, kind="Wan"))
 
 
 def _weights_problems(folder: Path, component: str) -> list[str]:

@@ -20,7 +20,8 @@ def _cover_record(cover: str | None, cover_sha256: str | None, cover_license: st
     asset's licence, attribution, rights holder and id), copied in whole."""
     if cover is None:
         return None
-    return {"uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256, **declared_licence(cover_license)}
+    # the declared fields come first: a declared record never overrides the measured hash
+    return {**declared_licence(cover_license), "uri": Path(cover).resolve().as_uri(), "sha256": cover_sha256}
 
 
 def _finish(manifest, *, costs: CostLog, stored: dict, files: dict[str, str], out_dir: str) -> dict:

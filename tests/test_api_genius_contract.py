@@ -299,6 +299,16 @@ def test_options_a_mode_cannot_use_are_refused_before_a_task_is_queued(client, a
     assert submitted == []
 
 
+def test_a_region_outside_the_source_video_is_refused_before_a_task_is_queued(client, auth, source_task,
+                                                                             submitted):
+    refused = client.post("/v1/genius/inpaint/process", headers=auth[0],
+                          json={"task_id": source_task, "mode": "remove", "bbox": [400, 10, 520, 60]})
+    assert refused.status_code == 400, refused.text
+    error = refused.json()
+    assert error["detail"].startswith("bbox ") and "480x854" in error["detail"], error
+    assert submitted == []
+
+
 def test_every_lipsync_option_reaches_lipsync_frames(client, auth, source_task, track, song, submitted, received,
                                                      monkeypatch):
     from beatframe.flows import post

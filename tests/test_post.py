@@ -215,3 +215,32 @@ def test_render_flows_run_post_steps_on_their_clips(song, tmp_path):
                 [{"step": "v2v", "options": {"mode": "enhancement"}, "license": "CC0-1.0"}]):
         with pytest.raises(BadInputError):
             render_canvas(audio=str(song), out_dir=str(tmp_path / "bad"), post=bad)
+
+
+@pytest.mark.parametrize("args, says", [
+    (["inpaint", "clip.mp4", "--box", "1,1,9,9", "--replacement-license", "CC0-1.0"],
+     "--replacement-license is the licence of --replacement: give both"),
+    (["v2v", "clip.mp4", "--mode", "enhancement", "--license", "{not json"], "neither"),
+    (["lipsync", "clip.mp4", "--audio", "clip.mp4", "--face", "1,1,9,9", "--license", " "], "--license is empty"),
+    (["inpaint", "clip.mp4", "--box", "200,10,300,60"], "reaches outside the 256x144 frame"),
+    (["v2v", "wide.mp4", "--mode", "upscale", "--factor", "4"], "exceeds 8192 px a side"),
+])
+def test_cli_licences_regions_and_sizes_are_checked_up_front(tmp_path, args, says):
+    _clip(tmp_path / "clip.mp4", frames=4)
+    encode_frames(iter([np.zeros((64, 2100, 3), np.uint8)] * 2), tmp_path / "wide.mp4", size=(2100, 64), fps=24)
+    proc = subprocess.run([sys.executable, "-m", "beatframe.cli", *args, "--out", str(tmp_path / "o")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert says in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_cli_v2v_records_the_declared_licences(tmp_path):
+    _clip(tmp_path / "clip.mp4", frames=8)
+    record = '{"license": "CC-BY-4.0", "attribution": "Clip by Ada", "sha256": "forged"}'
+    proc = subprocess.run([sys.executable, "-m", "beatframe.cli", "v2v", "clip.mp4", "--mode", "enhancement",
+                           "--license", record, "--out", str(tmp_path / "o")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (source,) = json.loads((tmp_path / "o" / "post.json").read_text())["licensing"]["assets"]
+    assert source["license"] == "CC-BY-4.0" and source["attribution"] == "Clip by Ada"
+    assert source["role"] == "source" and source["sha256"] != "forged"  # measured, never declared

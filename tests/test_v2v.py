@@ -273,15 +273,16 @@ def test_style_transfer_without_a_model_folder_runs_on_the_cpu(clip, models_dir)
     ref = _texture(64, 64, seed=7)
     out, info = with_models(clip[:3], mode="style_transfer", reference_image=ref)
     assert info["backend"] == "opencv" and info["model"] is None
-    assert info["reason"] == (f"no model folder {models_dir / DEFAULT_IMG2IMG_MODEL} "
+    assert info["reason"] == (f"no image-to-image model in BEATFRAME_MODELS_DIR/{DEFAULT_IMG2IMG_MODEL} "
                               "(model_index.json missing); the CPU path ran")
+    assert str(models_dir) not in info["reason"]  # no server path
     cpu, _ = with_models(clip[:3], mode="style_transfer", reference_image=ref, prompt="a cat")
     assert all(np.array_equal(a, b) for a, b in zip(out, cpu))  # the prompt needs a model
     _, info = with_models(clip[:2], mode="enhancement")
     assert info["backend"] == "opencv" and info["reason"].endswith("the CPU path ran")
     _, info = with_models(clip[:2], mode="interpolation")  # no diffusion path: nothing to explain
     assert info["backend"] == "opencv" and info["reason"] is None
-    with pytest.raises(BadInputError, match="image-to-image model 'mine': no model folder"):
+    with pytest.raises(BadInputError, match="image-to-image model 'mine': no image-to-image model in BEATFRAME_MODELS_DIR/mine"):
         with_models(clip[:2], mode="style_transfer", reference_image=ref, model="mine")
 
 

@@ -48,7 +48,7 @@ def error_body(status: int, code: str, message: str, request_id: str | None) -> 
     return {"error": title, "detail": message, "type": kind, "code": code, "request_id": request_id}
 
 
-def task_status(render: dict) -> str:
+def reference_status(render: dict) -> str:
     """The reference status of a render (see the module docstring)."""
     if render["status"] == "running":
         return STAGE_STATUS.get(render["stage"] or "", "processing")
@@ -77,10 +77,10 @@ def elapsed_and_eta(render: dict, now: datetime | None = None) -> tuple[float, f
     return round(elapsed, 3), None if eta is None else round(eta, 1)
 
 
-def task_event_object(render: dict, generation: dict) -> dict:
+def generation_event_object(render: dict, generation: dict) -> dict:
     """What a ``task.*`` webhook carries: ``task_id`` and the task's status, progress and step; a
     completed task adds its length, size and where to read the result; a failed one its error."""
-    data = {"task_id": generation["id"], "status": task_status(render), "progress": render["progress"],
+    data = {"task_id": generation["id"], "status": reference_status(render), "progress": render["progress"],
             "step": current_step(render), "render": render["id"]}
     manifest = generation.get("manifest")
     if render["status"] == "succeeded" and manifest:

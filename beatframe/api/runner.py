@@ -121,7 +121,7 @@ def emit_render_event(conn, render_id: str, type: str) -> None:
     """Queue webhook event ``type`` with the render as it is now, in ``conn``'s transaction; for a
     generation's render, the reference API's ``task.*`` event too."""
     from beatframe.api.objects import RENDER_COLUMNS, render_object
-    from beatframe.api.reference import task_event_object
+    from beatframe.api.reference import generation_event_object
 
     row = conn.execute(f"SELECT {RENDER_COLUMNS}, canvas_id, video_id, generation_id, project_id"
                        " FROM render_objects WHERE id = %s", (render_id,)).fetchone()
@@ -130,7 +130,7 @@ def emit_render_event(conn, render_id: str, type: str) -> None:
         generation = conn.execute("SELECT id, manifest FROM generations WHERE id = %s",
                                   (row["generation_id"],)).fetchone()
         emit(conn, project_id=row["project_id"], env=row["env"], type=TASK_EVENTS[type],
-             obj=task_event_object(row, generation))
+             obj=generation_event_object(row, generation))
 
 
 def emit_track_analyzed(conn, track_id: str) -> None:

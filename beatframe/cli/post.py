@@ -50,7 +50,31 @@ def cmd_edit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_post(args: argparse.Namespace, step: str, options: dict, **references) -> int:
+def _licenses(args: argparse.Namespace, inputs: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """The declared licence of each input, by the flow's input name, from ``--…-license`` flags.
+
+    ``inputs`` maps an input's name to ``(its option's attribute, its licence option's
+    attribute)``; a licence given without its input is refused (one line).
+    """
+    from beatframe.music.manifest import declared_licence
+
+    out = {}
+    for name, (given, licence) in inputs.items():
+        value = getattr(args, licence)
+        if value is None:
+            continue
+        if given != "video" and getattr(args, given) is None:
+            raise BadInputError(f"--{licence.replace('_', '-')} is the licence of "
+                                f"--{given.replace('_', '-')}: give both")
+        if not value.strip():
+            raise BadInputError(f"--{licence.replace('_', '-')} is empty")
+        declared_licence(value)  # a JSON record that does not parse is refused here, not mid-run
+        out[name] = value
+    return out
+
+
+def _run_post(args: argparse.Namespace, step: str, options: dict, *,
+              licenses: dict[str, str] | None = None, **references) -> int:
 
     video = Path(args.video)
     if not video.is_file():
@@ -60,30 +84,53 @@ def _run_post(args: argparse.Namespace, step: str, options: dict, **references) 
         from beatframe.flows.post import post_video
 
         record = post_video(video=str(video), step=step, options=options, out_dir=str(out),
-                            **{k: str(v) for k, v in references.items() if v})
+                            licenses=licenses or None, **{k: str(v) for k, v in references.items() if v})
     output = record["outputs"][0]
     print(f"{out}/{step}.mp4  {output['width']}x{output['height']}, {output['frames']} frames at {output['fps']} fps;"
           f" cost {record['cost']['total']:.5f} {record['cost']['currency']}")
     return 0
 
 
+#: Help of the licence options: what they declare reaches post.json's licensing record.
+LICENSE_HELP = ("the licence of {} (a name such as CC-BY-4.0, or JSON with license, attribution, "
+                "rights_holder), recorded in post.json")
+
 #: The flag of each of ``transform``'s inputs in :data:`beatframe.models.v2v.MODE_INPUTS`.
 V2V_FLAGS = {"reference_image": "--reference", "reference_frames": "--reference-video", "palette": "--palette"}
 
 
+def _frame_size(video: Path) -> tuple[int, int]:
+    """Width and height of ``video`` from its header (nothing decoded); one line if unreadable."""
+    from beatframe.music.check import probe
+
+    if not video.is_file():
+        raise BadInputError(f"video {video} does not exist or is not a file")
+    try:
+        facts = probe(video)
+    except Exception:  # noqa: BLE001 - any container or codec failure: not a video we can read
+        raise BadInputError(f"{video.name} is not a readable video") from None
+    return facts.width, facts.height
+
+
 def cmd_v2v(args: argparse.Namespace) -> int:
     from beatframe.infra.modes import check_mode
-    from beatframe.models.v2v import MODE_INPUTS
+    from beatframe.models.v2v import MODE_INPUTS, check_upscale
 
     # refused here, as the API does, rather than once the clip is decoded
     given = {"reference_image": args.reference, "reference_frames": args.reference_video, "palette": args.palette}
     check_mode(args.mode, {name for name, value in given.items() if value is not None}, MODE_INPUTS,
                names=V2V_FLAGS)
+    if args.mode == "upscale":
+        width, height = _frame_size(Path(args.video))
+        check_upscale(width=width, height=height, factor=args.factor)
     options = {"mode": args.mode, "strength": args.strength, "preserve_motion": not args.no_preserve_motion,
                "temporal_consistency": args.temporal_consistency, "factor": args.factor}
     if args.palette:
         options["palette"] = args.palette
-    return _run_post(args, "v2v", options, reference_image=args.reference, reference_video=args.reference_video)
+    licenses = _licenses(args, {"video": ("video", "license"), "reference_image": ("reference", "reference_license"),
+                                "reference_video": ("reference_video", "reference_video_license")})
+    return _run_post(args, "v2v", options, licenses=licenses, reference_image=args.reference,
+                     reference_video=args.reference_video)
 
 
 def box_arg(text: str) -> list[int]:
@@ -97,10 +144,17 @@ def box_arg(text: str) -> list[int]:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
+    from beatframe.models.inpaint import check_box
+
+    if args.box is not None:
+        width, height = _frame_size(Path(args.video))
+        check_box(args.box, width=width, height=height)
     options = {"mode": args.mode, "box": args.box, "feather_radius": args.feather}
     if args.aspect:
         options["target_aspect"] = args.aspect
-    return _run_post(args, "inpaint", options, reference_image=args.replacement)
+    licenses = _licenses(args, {"video": ("video", "license"),
+                                "reference_image": ("replacement", "replacement_license")})
+    return _run_post(args, "inpaint", options, licenses=licenses, reference_image=args.replacement)
 
 
 def cmd_lipsync(args: argparse.Namespace) -> int:
@@ -108,7 +162,8 @@ def cmd_lipsync(args: argparse.Namespace) -> int:
                "start": args.start, "force": args.force, "follow": args.follow}
     if args.mouth:
         options["mouth"] = args.mouth
-    return _run_post(args, "lipsync", options, audio=args.audio)
+    licenses = _licenses(args, {"video": ("video", "license"), "audio": ("audio", "audio_license")})
+    return _run_post(args, "lipsync", options, licenses=licenses, audio=args.audio)
 
 
 def cmd_follow(args: argparse.Namespace) -> int:
@@ -209,6 +264,9 @@ def register(sub, generator_help: str) -> None:
     v2v.add_argument("--temporal-consistency", type=float, default=0.8, help="0-1: flicker suppression")
     v2v.add_argument("--no-preserve-motion", action="store_true")
     v2v.add_argument("--out", type=Path, help="output folder (default out/<video>-v2v)")
+    v2v.add_argument("--license", help=LICENSE_HELP.format("the video"))
+    v2v.add_argument("--reference-license", help=LICENSE_HELP.format("the --reference image"))
+    v2v.add_argument("--reference-video-license", help=LICENSE_HELP.format("the --reference-video"))
     v2v.set_defaults(run=cmd_v2v)
 
     inpaint = sub.add_parser("inpaint", help="remove, replace or blend a region, replace the background, extend")
@@ -219,6 +277,8 @@ def register(sub, generator_help: str) -> None:
     inpaint.add_argument("--replacement", type=Path, help="the image replace/blend/background puts in")
     inpaint.add_argument("--aspect", help="extend's target aspect ratio, e.g. 9:16")
     inpaint.add_argument("--out", type=Path, help="output folder (default out/<video>-inpaint)")
+    inpaint.add_argument("--license", help=LICENSE_HELP.format("the video"))
+    inpaint.add_argument("--replacement-license", help=LICENSE_HELP.format("the --replacement image"))
     inpaint.set_defaults(run=cmd_inpaint)
 
     lipsync = sub.add_parser("lipsync", help="animate a mouth in a face region of a clip, following a voice")
@@ -236,6 +296,8 @@ def register(sub, generator_help: str) -> None:
     lipsync.add_argument("--force", action="store_true", help="lip-sync a Canvas anyway (Spotify forbids singing"
                                                               " faces on a Canvas)")
     lipsync.add_argument("--out", type=Path, help="output folder (default out/<video>-lipsync)")
+    lipsync.add_argument("--license", help=LICENSE_HELP.format("the video"))
+    lipsync.add_argument("--audio-license", help=LICENSE_HELP.format("the --audio voice"))
     lipsync.set_defaults(run=cmd_lipsync)
 
     follow = sub.add_parser("follow", help="follow entities through a clip (boxes, confidence, consistency score)")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from beatframe import __version__
 from beatframe.infra.cachekeys import cache_key
+from beatframe.infra.errors import BadInputError
 from beatframe.infra.fsutil import atomic_path, write_json_atomic
 from beatframe.music.schemas import (
     Cost, GeneratorInfo, Licensing, LoopInfo, Manifest, OutputRecord, Plan, Provenance, ShotPlan,
@@ -33,7 +34,11 @@ def declared_licence(declared: str | dict | None) -> dict:
     record or the record itself (an API asset's licence, attribution, rights holder and id; a
     rendered clip's whole licensing), copied in whole; :data:`UNDECLARED` where none says one."""
     if isinstance(declared, str) and declared.lstrip().startswith("{"):
-        declared = json.loads(declared)
+        try:
+            declared = json.loads(declared)
+        except (json.JSONDecodeError, RecursionError):
+            raise BadInputError("a licence is a name (CC-BY-4.0) or a JSON object; this one is "
+                                "neither") from None
     if isinstance(declared, dict):
         return {"license": UNDECLARED, **declared}
     return {"license": declared or UNDECLARED}
@@ -42,7 +47,8 @@ def declared_licence(declared: str | dict | None) -> dict:
 def licence_entry(*, role: str, uri: str, sha256: str | None, declared: str | dict | None) -> dict:
     """The licensing entry of one input a render used: its ``role``, content hash, declared
     licence (:func:`declared_licence`) and where it came from (``source``)."""
-    return {"role": role, "sha256": sha256, **declared_licence(declared), "source": uri}
+    # the declared fields come first: a declared record never overrides what the render measured
+    return {**declared_licence(declared), "role": role, "sha256": sha256, "source": uri}
 
 
 def media_record(role: str, stored: dict, facts: dict, *, still: bool = False) -> OutputRecord:

@@ -12,7 +12,7 @@ task is in the ``generate`` rate-limit class and honours ``Idempotency-Key``.
 the same SSRF guard as every webhook; its signing secret is in the 202 answer, once.
 
 The 202 answers' ``estimated_time_seconds`` (here and in the ``/genius`` routes that queue tasks)
-comes from :func:`estimate_task_time`: the orchestrator's estimate
+comes from :func:`estimate_generation_time`: the orchestrator's estimate
 (:mod:`beatframe.models.estimate`) for the generator the task's flow would choose, an estimate
 that ``estimate_basis`` labels.
 """
@@ -55,27 +55,27 @@ router = APIRouter(tags=["generate"], responses=REFERENCE_RESPONSES)
 def generate(body: GenerationRequest, request: Request, who: Principal = Depends(principal)):
     """Start a video generation task (202). Without a GPU backend, the procedural generator renders it."""
     return idempotency.respond(request, who.project_id, status=202, fingerprint=body.model_dump(mode="json"),
-                               work=lambda: create_task(body, request, who))
+                               work=lambda: create_generation(body, request, who))
 
 
-def create_task(body: GenerationRequest, request: Request, who: Principal, *, batch_id: str | None = None,
+def create_generation(body: GenerationRequest, request: Request, who: Principal, *, batch_id: str | None = None,
                 vram_budget_gb: float | None = None) -> dict:
     """Queue a generate task (in the request's transaction, when one is open); the 202 answer.
     ``vram_budget_gb`` bounds the GPU memory its diffusion calls are packed into."""
     seed = body.seed if body.seed is not None else secrets.randbelow(SEED_MAX + 1)
     plan = plan_generation(body, seed=seed)  # a resolution the backend cannot draw is a 400 now, not a failed task
-    eta = estimate_task_time(request, choice=generator_choice(guidance_scale=body.guidance_scale,
+    eta = estimate_generation_time(request, choice=generator_choice(guidance_scale=body.guidance_scale,
                                                               steps=body.num_inference_steps),
                              size=plan.size, seconds=plan.seconds, fps=plan.fps, prompt=body.prompt)
     task_request = {**body.model_dump(mode="json", exclude={"webhook_url"}), "seed": seed}
-    task = queue_task(request, who, kind="generation", task_request=task_request, webhook_url=body.webhook_url,
+    task = queue_generation(request, who, kind="generation", task_request=task_request, webhook_url=body.webhook_url,
                       batch_id=batch_id, flow_params={"request": task_request, "seed": seed, **(
                           {"vram_budget_gb": vram_budget_gb} if vram_budget_gb is not None else {})})
     return {**task, "message": "Task queued for processing", "estimated_time_seconds": eta.seconds,
             "estimate_basis": eta.based_on, "seed": seed}
 
 
-def estimate_task_time(request: Request, *, choice: str | dict | None, size: tuple[int, int], seconds: float,
+def estimate_generation_time(request: Request, *, choice: str | dict | None, size: tuple[int, int], seconds: float,
                        fps: int, prompt: str | None) -> estimate.TimeEstimate:
     """The time estimate of a task of ``seconds`` of video (:func:`beatframe.models.estimate.estimate_backend_time`)
     on the generator its flow will choose for ``choice``. The API's models folder and GPU stand in
@@ -85,7 +85,7 @@ def estimate_task_time(request: Request, *, choice: str | dict | None, size: tup
     return estimate.estimate_backend_time(backend=backend, seconds=seconds, size=size, fps=fps)
 
 
-def queue_task(request: Request, who: Principal, *, kind: str, task_request: dict, flow_params: dict,
+def queue_generation(request: Request, who: Principal, *, kind: str, task_request: dict, flow_params: dict,
                webhook_url: str | None = None, batch_id: str | None = None) -> dict:
     """Queue a task (a generations row and the render of ``kind`` that makes it) with its own
     webhook endpoint when ``webhook_url`` is given: ``task_id``, ``status``, ``queue_position``,
@@ -98,7 +98,7 @@ def queue_task(request: Request, who: Principal, *, kind: str, task_request: dic
     task_id = db.new_id("gen")
     secret = webhooks.new_secret() if webhook_url else None
 
-    def insert_task(conn, render_id: str) -> dict:
+    def insert_generation(conn, render_id: str) -> dict:
         row = conn.execute("INSERT INTO generations (id, project_id, env, render_id, request, batch_id)"
                            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
                            (task_id, who.project_id, who.env, render_id, Jsonb(task_request), batch_id)).fetchone()
@@ -110,7 +110,7 @@ def queue_task(request: Request, who: Principal, *, kind: str, task_request: dic
         return row
 
     flow_params = {**flow_params, "out_dir": str(request.app.state.settings.data_dir / "renders" / task_id)}
-    render, _ = queue_render(request, who, kind=kind, insert_target=insert_task, flow_params=flow_params,
+    render, _ = queue_render(request, who, kind=kind, insert_target=insert_generation, flow_params=flow_params,
                              params=task_request)
     with connection(request) as conn:
         ahead = conn.execute("SELECT count(*) AS n FROM renders WHERE status = 'queued' AND backend = %s"
@@ -119,10 +119,15 @@ def queue_task(request: Request, who: Principal, *, kind: str, task_request: dic
             "webhook_secret": secret}
 
 
-def find_task(request: Request, who: Principal, task_id: str) -> tuple[dict, dict]:
+def find_generation(request: Request, who: Principal, task_id: str) -> tuple[dict, dict]:
     """The caller's task and its render (404 naming the task otherwise)."""
     generation = fetch_one(request, who, "generations", GENERATION_COLUMNS, task_id, noun="task")
-    return generation, render_row(request, who, generation["render_id"])
+    render = render_row(request, who, generation["render_id"])
+    if render["status"] == "succeeded" and not generation["manifest"]:
+        # the render finished between the two reads: the same commit stored the manifest, which
+        # the first read (an earlier snapshot) could not see yet
+        generation = fetch_one(request, who, "generations", GENERATION_COLUMNS, task_id, noun="task")
+    return generation, render
 
 
 def _signed(request: Request, uri: str) -> str:
@@ -136,7 +141,7 @@ def _output(manifest: dict, role: str) -> dict:
 @router.get("/status/{task_id}", response_model=TaskStatus)
 def task_status(task_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
     """Where a task is: status, progress, step, elapsed and remaining seconds, the newest preview."""
-    generation, render = find_task(request, who, task_id)
+    generation, render = find_generation(request, who, task_id)
     elapsed, eta = reference.elapsed_and_eta(render)
     preview = None
     if generation["manifest"]:
@@ -146,7 +151,7 @@ def task_status(task_id: str, request: Request, who: Principal = Depends(princip
         key = next((f"{prefix}/{q}.jpg" for q in reversed(PREVIEW_QUALITIES) if store.exists(f"{prefix}/{q}.jpg")),
                    None)
         preview = _signed(request, store.uri(key)) if key else None
-    return {"task_id": generation["id"], "status": reference.task_status(render), "progress": render["progress"],
+    return {"task_id": generation["id"], "status": reference.reference_status(render), "progress": render["progress"],
             "current_step": reference.current_step(render), "elapsed_seconds": elapsed, "eta_seconds": eta,
             "preview_url": preview, "error": (render["error"] or {}).get("message")}
 
@@ -154,10 +159,10 @@ def task_status(task_id: str, request: Request, who: Principal = Depends(princip
 @router.get("/result/{task_id}", response_model=TaskResult)
 def task_result(task_id: str, request: Request, who: Principal = Depends(principal)) -> dict:
     """A completed task's video and thumbnail (signed URLs) and facts; 409 while it is not completed."""
-    generation, render = find_task(request, who, task_id)
+    generation, render = find_generation(request, who, task_id)
     manifest = generation["manifest"]
     if render["status"] != "succeeded" or not manifest:
-        status = reference.task_status(render)
+        status = reference.reference_status(render)
         why = f": {render['error']['message']}" if render["error"] else ""
         raise ApiError(409, "task_not_completed", f"task {task_id} is {status}, not completed{why}", param="task_id")
     video, asked = _output(manifest, "video"), generation["request"]

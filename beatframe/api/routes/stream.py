@@ -141,7 +141,7 @@ def _http_base_url(websocket: WebSocket) -> str:
 task_router = APIRouter(tags=["generate"])
 
 
-def _task_render(pool, task_id: str, who: dict) -> dict | None:
+def _generation_render(pool, task_id: str, who: dict) -> dict | None:
     if not looks_like_id(task_id):
         return None
     with pool.connection() as conn:
@@ -164,14 +164,14 @@ async def _reference_event(websocket: WebSocket, event: dict, render: dict | Non
         return {**event, **task, "frame_index": 0}  # the previews are of the clip's first frame
     if kind == "complete":
         app = websocket.app
-        manifest = await run_in_threadpool(_task_manifest, app.state.pool, render["task_id"])
+        manifest = await run_in_threadpool(_generation_manifest, app.state.pool, render["task_id"])
         video = next(o for o in manifest["outputs"] if o["role"] == "video")
         url = download_url(app.state.store, app.state.settings, video["uri"], base_url=_http_base_url(websocket))
         return {**event, **task, "video_url": url}
     return {**event, **task}
 
 
-def _task_manifest(pool, task_id: str) -> dict:
+def _generation_manifest(pool, task_id: str) -> dict:
     with pool.connection() as conn:
         return conn.execute("SELECT manifest FROM generations WHERE id = %s", (task_id,)).fetchone()["manifest"]
 
@@ -179,4 +179,4 @@ def _task_manifest(pool, task_id: str) -> dict:
 @task_router.websocket("/ws/{task_id}")
 @task_router.websocket("/genius/stream/ws/{task_id}")
 async def task_stream(websocket: WebSocket, task_id: str) -> None:
-    await _relay(websocket, task_id, noun="task", find=_task_render, adapt=_reference_event)
+    await _relay(websocket, task_id, noun="task", find=_generation_render, adapt=_reference_event)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
-from beatframe.api.routes.generate import create_task
+from beatframe.api.routes.generate import create_generation
 from beatframe.api.routes.genius.common import not_built
 from beatframe.infra import db
 from beatframe.resources import ESTIMATED_TIME, BeatframeObject, ReferenceErrorBody
@@ -75,7 +75,7 @@ def _batch(body: BatchSubmit, request: Request, who: Principal) -> dict:
             blob = json.dumps({"prompt": prompt, **shared}, sort_keys=True).encode()
             seed = int.from_bytes(hashlib.sha256(blob).digest()[:4], "little")
         generation = GenerationRequest.model_validate({"prompt": prompt, "seed": seed, **shared})
-        accepted.append(create_task(generation, request, who, batch_id=batch_id, vram_budget_gb=body.vram_budget_gb))
+        accepted.append(create_generation(generation, request, who, batch_id=batch_id, vram_budget_gb=body.vram_budget_gb))
     return {"batch_id": batch_id, "task_ids": [task["task_id"] for task in accepted], "total": len(accepted),
             "estimated_time_seconds": round(sum(task["estimated_time_seconds"] for task in accepted), 1),
             "estimate_basis": accepted[0]["estimate_basis"],

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, connection, principal
 from beatframe.api.errors import ApiError
-from beatframe.api.routes.genius.common import task_video
+from beatframe.api.routes.genius.common import generation_video
 from beatframe.infra import db
 from beatframe.infra.errors import BadInputError
 from beatframe.resources import BeatframeObject
@@ -111,7 +111,7 @@ def track_in_task(task_id: str, request: Request, body: TrackRequest | None = No
     from beatframe.models.following import register_entity as entity_of
     from beatframe.music.images import load_image
 
-    video_ref, _ = task_video(request, who, task_id, "task_id")
+    video_ref, _ = generation_video(request, who, task_id, "task_id")
     with connection(request) as conn:
         if body is not None and body.entity_ids:
             rows = conn.execute("SELECT id, name, entity_type, object_key FROM entities WHERE project_id = %s"

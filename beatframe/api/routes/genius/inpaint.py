@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.routes.assets import image_asset
-from beatframe.api.routes.genius.common import PostAccepted, check_mode_options, queue_post
+from beatframe.api.routes.genius.common import PostAccepted, check_mode_options, check_source_size, queue_post
 from beatframe.infra.modes import ModeOptions
+from beatframe.models.inpaint import check_box
 
 router = APIRouter()
 
@@ -54,6 +55,9 @@ def inpaint_process(body: InpaintProcess, request: Request, who: Principal = Dep
                **({"target_aspect": body.target_aspect} if body.target_aspect else {})}
 
     def work() -> dict:
+        if body.bbox:
+            check_source_size(request, who, body.task_id, source_param="task_id", param="bbox",
+                              check=lambda width, height: check_box(body.bbox, width=width, height=height))
         replacement = image_asset(request, who, body.replacement_asset, param="replacement_asset") \
             if body.replacement_asset else None
         return queue_post(request, who, step="inpaint", source=body.task_id, options=options, body=body,

@@ -18,7 +18,7 @@ from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.errors import ApiError
 from beatframe.api.objects import fetch_one
-from beatframe.api.routes.generate import estimate_task_time, queue_task
+from beatframe.api.routes.generate import estimate_generation_time, queue_generation
 from beatframe.api.routes.assets import image_asset
 from beatframe.infra.storage import store_ref
 from beatframe.music.scenes import LICENCE_FIELDS
@@ -120,7 +120,7 @@ def _scene_edit(body: SceneEditCreate, request: Request, who: Principal) -> dict
         analysis, audio = Analysis.model_validate(track["analysis"]), store_ref(track["object_key"])
     planned, music = plan_scene_edit(flow_scenes, analysis=analysis, transition_seconds=body.transition_duration_seconds)
     frames = planned[-1].last_frame  # at the edit's 30 fps
-    eta = estimate_task_time(request, choice=None, size=(width, height), seconds=frames / 30, fps=30,
+    eta = estimate_generation_time(request, choice=None, size=(width, height), seconds=frames / 30, fps=30,
                              prompt=" ".join(s["prompt"] for s in scenes if s["prompt"]) or None)
     seed = body.seed if body.seed is not None else secrets.randbelow(SEED_MAX + 1)
     reference, reference_license = image_asset(request, who, body.reference_asset, param="reference_asset") \
@@ -129,7 +129,7 @@ def _scene_edit(body: SceneEditCreate, request: Request, who: Principal) -> dict
                    "transition_seconds": body.transition_duration_seconds,
                    "consistency": body.enable_character_consistency, "reference_image": reference,
                    "reference_license": json.dumps(reference_license, sort_keys=True) if reference_license else None}
-    task = queue_task(request, who, kind="edit", task_request={**body.model_dump(mode="json", exclude={"webhook_url"}),
+    task = queue_generation(request, who, kind="edit", task_request={**body.model_dump(mode="json", exclude={"webhook_url"}),
                                                                 "seed": seed},
                       flow_params=flow_params, webhook_url=body.webhook_url)
     return {**task, "total_scenes": len(planned), "total_duration_seconds": round(music.audio.duration, 3),

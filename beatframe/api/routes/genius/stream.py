@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from beatframe.api.deps import Principal, principal
-from beatframe.api.routes.generate import find_task
+from beatframe.api.routes.generate import find_generation
 from beatframe.api.routes.genius.common import not_built
 from beatframe.resources import BeatframeObject, ReferenceErrorBody
 
@@ -38,7 +38,7 @@ def stream_start(body: StreamStart, request: Request, who: Principal = Depends(p
     if body.initial_quality != "preview" or not body.enable_adaptive:
         raise not_built("choosing stream qualities", "every stream sends a draft preview first and the"
                         " full-quality frame next")
-    generation, _ = find_task(request, who, body.task_id)
+    generation, _ = find_generation(request, who, body.task_id)
     ws_base = str(request.base_url).replace("http", "ws", 1).rstrip("/")
     return {"session_id": generation["id"], "task_id": generation["id"],
             "ws_url": f"{ws_base}/genius/stream/ws/{generation['id']}", "qualities": ["draft", "full"]}

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from beatframe.api import idempotency
 from beatframe.api.deps import Principal, principal
 from beatframe.api.routes.assets import image_asset
-from beatframe.api.routes.genius.common import PostAccepted, check_mode_options, not_built, queue_post, task_video
-from beatframe.models.v2v import MODE_INPUTS, MODES, PALETTES
+from beatframe.api.routes.genius.common import (PostAccepted, check_mode_options, check_source_size, not_built,
+                                                queue_post, generation_video)
+from beatframe.models.v2v import MODE_INPUTS, MODES, PALETTES, check_upscale
 from beatframe.resources import ReferenceErrorBody
 
 router = APIRouter()
@@ -56,9 +57,13 @@ def v2v_transform(body: V2VTransform, request: Request, who: Principal = Depends
                **({"palette": body.palette} if body.palette else {})}
 
     def work() -> dict:
+        if body.mode == "upscale":
+            check_source_size(request, who, body.source_task_id, source_param="source_task_id", param="factor",
+                              check=lambda width, height: check_upscale(width=width, height=height,
+                                                                         factor=body.factor))
         reference = image_asset(request, who, body.style_reference_asset, param="style_reference_asset") \
             if body.style_reference_asset else None
-        motion = task_video(request, who, body.reference_task_id, "reference_task_id") \
+        motion = generation_video(request, who, body.reference_task_id, "reference_task_id") \
             if body.reference_task_id else None
         return queue_post(request, who, step="v2v", source=body.source_task_id, options=options, body=body,
                           reference_image=reference, reference_video=motion, webhook_url=body.webhook_url)
