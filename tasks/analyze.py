@@ -55,10 +55,7 @@ def check_hints(hints: dict | AnalysisHints | None) -> dict | None:
 
 def hints_digest(hints: dict | None) -> str | None:
     """A short hash of canonical corrections (:func:`check_hints`); None for none."""
-    if not hints:
-        return None
-    blob = json.dumps(hints, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    return _digest(hints) if hints else None
 
 
 def corrected_key(analysis: dict) -> dict:
@@ -66,9 +63,13 @@ def corrected_key(analysis: dict) -> dict:
     nobody corrected (so those keys stay as they were), else a hash of its corrected grid."""
     if not analysis.get("corrected"):
         return {}
-    grid = {k: analysis[k] for k in ("bpm", "meter", "beats", "downbeats", "corrected")}
-    blob = json.dumps(grid, sort_keys=True, separators=(",", ":"))
-    return {"corrected": hashlib.sha256(blob.encode()).hexdigest()[:24]}
+    return {"corrected": _digest({k: analysis[k] for k in ("bpm", "meter", "beats", "downbeats", "corrected")})}
+
+
+def _digest(value: dict) -> str:
+    """24 hex digits of the sha256 of ``value``'s canonical JSON."""
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 def _analysis_key(context, parameters) -> str:
