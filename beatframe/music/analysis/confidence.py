@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from beatframe.music.analysis.meter import DownbeatResult
-from beatframe.music.analysis.onsets import Features, band_flux
+from beatframe.music.analysis.onsets import Features, median_flux
 from beatframe.music.analysis.tempo import prior_weight, tempo_candidates, track_beats
 
 __all__ = ["agreement", "committee", "beat_confidence", "downbeat_confidence"]
@@ -72,7 +72,7 @@ def _member(env: np.ndarray, frame_rate: float) -> np.ndarray:
 def committee(features: Features) -> list[np.ndarray]:
     """Beat lists of the committee (one per onset cue other than the main tracker's)."""
     f = features
-    cues = [band_flux(f, aggregate="median"), band_flux(f, lo=1500.0), f.env_low,
+    cues = [median_flux(f), f.env_high, f.env_low,
             _loudness_rise(f)]
     return [_member(np.asarray(c, dtype=np.float64), f.frame_rate) for c in cues]
 

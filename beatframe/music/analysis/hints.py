@@ -88,7 +88,7 @@ def _number(tok: str, name: str, line: int) -> float:
 
 
 def _parse_lines(text: str, name: str) -> tuple[list[float], list[int] | None]:
-    rows: list[tuple[float, float | None]] = []
+    rows: list[tuple[int, float, float | None]] = []  # (line number, time, second column)
     first = True
     for i, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
@@ -100,16 +100,16 @@ def _parse_lines(text: str, name: str) -> tuple[list[float], list[int] | None]:
             continue  # a CSV header
         first = False
         second = _number(toks[1], name, i) if len(toks) > 1 and _is_number(toks[1]) else None
-        rows.append((_number(toks[0], name, i), second))
+        rows.append((i, _number(toks[0], name, i), second))
         if len(rows) > MAX_HINT_BEATS:
             break
     if not rows:
         raise BadInputError(f"beat file {name} holds no beat times")
-    times = [t for t, _ in rows]
-    seconds = [p for _, p in rows]
+    times = [t for _, t, _ in rows]
+    seconds = [p for _, _, p in rows]
     if name.lower().endswith(".beats") and seconds[0] is not None:
         # the .beats format's second column is the bar position: it must be right everywhere
-        for (line, p) in zip(_data_lines(text), seconds):
+        for line, _, p in rows:
             if p is None:
                 raise BadInputError(f"beat file {name}, line {line}: the bar position is missing "
                                     f"(the first line has one)")
@@ -122,16 +122,6 @@ def _parse_lines(text: str, name: str) -> tuple[list[float], list[int] | None]:
     if all(p is not None and p == int(p) and 1 <= p <= 12 for p in seconds):
         return times, [int(p) for p in seconds]
     return times, None
-
-
-def _data_lines(text: str) -> list[int]:
-    """Line numbers of the lines that hold a beat (for messages)."""
-    out = []
-    for i, raw in enumerate(text.splitlines(), 1):
-        toks = raw.split("#", 1)[0].replace(",", " ").replace(";", " ").split()
-        if toks and _is_number(toks[0]):
-            out.append(i)
-    return out
 
 
 def _is_number(tok: str) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.ndimage
 
-from beatframe.music.analysis.onsets import Features, band_flux, mel_centres
+from beatframe.music.analysis.onsets import Features, mel_centres
 
 __all__ = ["DownbeatResult", "beat_sync_chroma", "estimate_downbeats"]
 
@@ -107,7 +107,7 @@ def beat_cues(features: Features, beats: np.ndarray) -> tuple[np.ndarray, np.nda
     frames = features.time_to_frame(beats)
     radius = max(1, int(round(0.03 * features.frame_rate)))
     low = _local_max(features.env_low, frames, radius)
-    hi_env = band_flux(features, lo=1500.0)
+    hi_env = features.env_high
     hi = _local_max(hi_env, frames, radius)
     ch = beat_sync_chroma(features, beats)
     change = np.zeros(n)

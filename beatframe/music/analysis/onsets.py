@@ -7,6 +7,7 @@ One short-time Fourier transform (1024-point, hop 256 at 22.05 kHz: 11.6 ms fram
   maximum filter), with its slowly varying part removed so sustained, harmonic changes count
   less than percussive attacks;
 * ``env_low``: the same below ~180 Hz (kick drum and bass: the downbeat cue);
+* ``env_high``: the same above 1.5 kHz (hi-hats, snare and clap: the backbeat);
 * MFCCs for the structure analysis.
 
 A second, coarser transform (4096-point, hop 2048) gives a chroma matrix with fine frequency
@@ -22,7 +23,7 @@ import numpy as np
 import scipy.fft
 import scipy.ndimage
 
-__all__ = ["Features", "band_flux", "compute_features", "detect_onsets", "mel_centres",
+__all__ = ["Features", "compute_features", "detect_onsets", "median_flux", "mel_centres",
            "stft_magnitude"]
 
 N_FFT = 1024
@@ -51,6 +52,8 @@ class Features:
         Onset strength, full band, >= 0.
     env_low : np.ndarray [shape=(n_frames,)]
         Onset strength below ~180 Hz, >= 0.
+    env_high : np.ndarray [shape=(n_frames,)]
+        Onset strength above 1.5 kHz, >= 0.
     chroma : np.ndarray [shape=(12, n_chroma_frames)]
         Chroma energy (not normalized).
     chroma_rate : float
@@ -67,6 +70,7 @@ class Features:
     mel_db: np.ndarray
     env: np.ndarray
     env_low: np.ndarray
+    env_high: np.ndarray
     chroma: np.ndarray
     chroma_rate: float
     rms: np.ndarray
@@ -124,11 +128,11 @@ def stft_magnitude(y: np.ndarray, *, n_fft: int = N_FFT, hop: int = HOP) -> np.n
     return np.abs(spec).astype(np.float32).T
 
 
-def _flux(mel_db: np.ndarray, rows: slice | np.ndarray) -> np.ndarray:
+def _flux(mel_db: np.ndarray, rows: slice | np.ndarray, *, aggregate=np.mean) -> np.ndarray:
     m = mel_db[rows]
     ref = scipy.ndimage.maximum_filter1d(m, size=3, axis=0)
     d = np.zeros(m.shape[1], dtype=np.float32)
-    d[1:] = np.maximum(0.0, m[:, 1:] - ref[:, :-1]).mean(axis=0)
+    d[1:] = aggregate(np.maximum(0.0, m[:, 1:] - ref[:, :-1]), axis=0)
     return d
 
 
@@ -140,27 +144,11 @@ def mel_centres(sr: int, n_mels: int = N_MELS) -> np.ndarray:
     return librosa.mel_frequencies(n_mels=n_mels + 2, fmin=30.0, fmax=min(sr / 2, 11025.0))[1:-1]
 
 
-def band_flux(features: Features, *, lo: float = 0.0, hi: float = float("inf"),
-              aggregate: str = "mean") -> np.ndarray:
-    """Onset strength of the mel bands between ``lo`` and ``hi`` Hz (SuperFlux-style, detrended).
-
-    ``aggregate="median"`` takes the median over the bands rather than the mean (as librosa's
+def median_flux(features: Features) -> np.ndarray:
+    """Onset strength with the median over the mel bands rather than the mean (as librosa's
     ``onset_strength(aggregate=np.median)``): an onset counts only where most bands rise, which
-    ignores a single loud instrument's notes.
-    """
-    rows = np.flatnonzero((mel_centres(features.sr, features.mel_db.shape[0]) >= lo)
-                          & (mel_centres(features.sr, features.mel_db.shape[0]) < hi))
-    if len(rows) == 0:
-        return features.env.copy()
-    if aggregate == "mean":
-        return _detrend(_flux(features.mel_db, rows), features.frame_rate)
-    if aggregate != "median":
-        raise ValueError(f"aggregate must be 'mean' or 'median', not {aggregate!r}")
-    m = features.mel_db[rows]
-    ref = scipy.ndimage.maximum_filter1d(m, size=3, axis=0)
-    d = np.zeros(m.shape[1], dtype=np.float32)
-    d[1:] = np.median(np.maximum(0.0, m[:, 1:] - ref[:, :-1]), axis=0)
-    return _detrend(d, features.frame_rate)
+    ignores a single loud instrument's notes (detrended like ``env``)."""
+    return _detrend(_flux(features.mel_db, slice(None), aggregate=np.median), features.frame_rate)
 
 
 def _detrend(env: np.ndarray, frame_rate: float) -> np.ndarray:
@@ -196,6 +184,8 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
     # the low band is the kick drum and bass
     low_rows = np.flatnonzero(mel_centres(sr) < 180.0)
     env_low = _detrend(_flux(mel_db, low_rows), frame_rate) if len(low_rows) else env.copy()
+    high_rows = np.flatnonzero(mel_centres(sr) >= 1500.0)
+    env_high = _detrend(_flux(mel_db, high_rows), frame_rate) if len(high_rows) else env.copy()
 
     cmag = stft_magnitude(y, n_fft=CHROMA_N_FFT, hop=CHROMA_HOP)
     chroma = _chroma_basis(sr, CHROMA_N_FFT) @ (cmag ** 2)
@@ -203,6 +193,7 @@ def compute_features(y: np.ndarray, sr: int) -> Features:
 
     return Features(sr=int(sr), hop=HOP, frame_rate=frame_rate, mag=mag, mel_db=mel_db,
                     env=env.astype(np.float32), env_low=env_low.astype(np.float32),
+                    env_high=env_high.astype(np.float32),
                     chroma=chroma.astype(np.float32), chroma_rate=sr / CHROMA_HOP, rms=rms,
                     duration=len(y) / float(sr))
 
